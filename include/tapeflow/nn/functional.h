@@ -1,0 +1,38 @@
+#pragma once
+/// tf.nn: activations, softmax and the losses (functional forms).
+#include <cstdint>
+
+#include "tapeflow/ops/elementwise.h"
+#include "tapeflow/tensor.h"
+
+namespace tapeflow::nn {
+
+using tapeflow::elu;
+using tapeflow::leaky_relu;
+using tapeflow::relu;
+using tapeflow::relu6;
+using tapeflow::sigmoid;
+using tapeflow::softplus;
+using tapeflow::tanh;
+
+/// exp(x) / sum(exp(x)) along `axis`; same shape as x.
+Tensor softmax(const Tensor& logits, int axis = -1);
+/// x - logsumexp(x) along `axis`, computed stably; same shape as x.
+Tensor log_softmax(const Tensor& logits, int axis = -1);
+
+/// Cross-entropy between a probability distribution `labels` and `logits`, both [..., classes]:
+/// -sum(labels * log_softmax(logits)) along the last axis -> [...]. Stable for large logits.
+Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits);
+
+/// Cross-entropy of integer class labels [...] (int32/int64, each in [0, classes)) against
+/// logits [..., classes] -> [...]. Stable for large logits. Not differentiable in labels.
+Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits);
+
+/// sum(t^2) / 2 -> scalar (tf.nn.l2_loss).
+Tensor l2_loss(const Tensor& t);
+
+/// Whether targets[i] is among the k largest of predictions[i] ([batch, classes], [batch] ->
+/// bool [batch]). Ties at the boundary count as inside; a non-finite row gives false (TensorFlow).
+Tensor in_top_k(const Tensor& predictions, const Tensor& targets, std::int64_t k);
+
+}  // namespace tapeflow::nn

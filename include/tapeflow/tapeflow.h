@@ -1,0 +1,10 @@
+#pragma once
+/// Everything in one include.
+#include "tapeflow/autograd.h"
+#include "tapeflow/dtype.h"
+#include "tapeflow/error.h"
+#include "tapeflow/nn/functional.h"
+#include "tapeflow/ops.h"
+#include "tapeflow/shape.h"
+#include "tapeflow/tensor.h"
+#include "tapeflow/threads.h"

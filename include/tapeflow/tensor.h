@@ -1,0 +1,160 @@
+#pragma once
+/// Tensor: a value-semantic handle over shared state.
+///
+/// - Copying a Tensor shares it: both handles see the same data, shape, grad and record (like
+///   torch::Tensor). `clone()` copies the data. `reshape` and `detach` share the data buffer.
+/// - Storage is contiguous, row-major and 64-byte aligned.
+/// - The tape: when grad mode is on (see autograd.h) and an op's input requires grad, the op
+///   appends a record to the tape and the output holds it (`grad_fn`). `backward()` replays the
+///   records reachable from the output in reverse tape order and accumulates into `.grad()` of the
+///   leaves that require grad. Records are owned by the tensors that need them and are freed as
+///   soon as nothing can reach them.
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "tapeflow/dtype.h"
+#include "tapeflow/error.h"
+#include "tapeflow/shape.h"
+
+namespace tapeflow {
+
+namespace autograd { struct Node; }
+
+namespace detail {
+/// An aligned, owned buffer of bytes.
+struct Storage {
+  explicit Storage(std::size_t bytes);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  void* data = nullptr;
+  std::size_t bytes = 0;
+};
+
+struct TensorImpl {
+  ~TensorImpl();
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  DType dtype = DType::Float32;
+  bool requires_grad = false;
+  std::shared_ptr<autograd::Node> grad_fn;  // the record that produced this tensor (non-leaf)
+  std::shared_ptr<TensorImpl> grad;         // accumulated gradient (leaves)
+  std::string name;                          // optional, for messages
+};
+}  // namespace detail
+
+class Tensor {
+ public:
+  /// An undefined tensor (no data); `defined()` is false.
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  /// A new uninitialised tensor of the given shape and dtype.
+  static Tensor empty(const Shape& shape, DType dtype = float32);
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const { return checked().shape; }
+  DType dtype() const { return checked().dtype; }
+  int rank() const { return shape().rank(); }
+  /// Dimension i; negative i counts from the back.
+  std::int64_t dim(int i) const { return shape().dim(i); }
+  std::int64_t numel() const { return shape().numel(); }
+
+  /// Typed access to the elements; throws DTypeError when T does not match dtype().
+  template <class T> T* data() { check_dtype(dtype_of<T>); return static_cast<T*>(raw_data()); }
+  template <class T> const T* data() const { check_dtype(dtype_of<T>); return static_cast<const T*>(raw_data()); }
+  void* raw_data() const;
+  std::size_t nbytes() const;
+
+  /// The single value of a one-element tensor, converted to T.
+  template <class T = double> T item() const;
+  /// All elements, converted to T, in row-major order.
+  template <class T> std::vector<T> to_vector() const;
+
+  /// A copy of the data (no record; the copy is a leaf that does not require grad).
+  Tensor clone() const;
+  /// The values converted to `dtype` (same as cast(); recorded when differentiable).
+  Tensor to(DType dtype) const;
+  /// A tensor sharing the data but cut from the tape: no record, requires_grad false.
+  Tensor detach() const;
+
+  bool requires_grad() const { return checked().requires_grad; }
+  /// Marks a leaf as needing gradients (in place); returns *this.
+  Tensor& requires_grad_(bool on = true);
+  bool is_leaf() const { return checked().grad_fn == nullptr; }
+  /// The accumulated gradient of a leaf (undefined until a backward() reaches it).
+  Tensor grad() const;
+  /// Replace (or with an undefined tensor, clear) the accumulated gradient.
+  void set_grad(const Tensor& g);
+  /// The tape record that produced this tensor, if any.
+  const std::shared_ptr<autograd::Node>& grad_fn() const { return checked().grad_fn; }
+
+  /// Backpropagate from this tensor. A non-scalar needs `gradient` (same shape).
+  /// Unless `retain_graph`, the replayed records release what they saved.
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+
+  /// True when both handles share the same state.
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+  const std::shared_ptr<detail::TensorImpl>& impl() const { return impl_; }
+
+  /// numpy-style text with shape and dtype: `tensor([[1, 2], [3, 4]], shape=[2,2], dtype=int32)`.
+  std::string str() const;
+
+ private:
+  const detail::TensorImpl& checked() const;
+  void check_dtype(DType expected) const;
+  std::shared_ptr<detail::TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// ---------------------------------------------------------------------------- factories
+
+/// All zeros / ones / `value`.
+Tensor zeros(const Shape& shape, DType dtype = float32);
+Tensor ones(const Shape& shape, DType dtype = float32);
+Tensor full(const Shape& shape, double value, DType dtype = float32);
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+/// A 0-d tensor holding `value`.
+Tensor scalar(double value, DType dtype = float32);
+/// [start, start+step, ...) below `stop` (numpy's arange). 1-D.
+Tensor arange(double start, double stop, double step = 1.0, DType dtype = float32);
+inline Tensor arange(double stop) { return arange(0.0, stop); }
+
+/// A tensor from a flat vector of values and a shape (numel must match).
+template <class T> Tensor from_vector(const std::vector<T>& values, const Shape& shape);
+template <class T> Tensor from_vector(const std::vector<T>& values) {
+  return from_vector(values, Shape{static_cast<std::int64_t>(values.size())});
+}
+
+/// Nested initializer lists: tensor({{1, 2}, {3, 4}}) is float32 [2,2].
+/// Ragged lists throw ShapeError.
+Tensor tensor(std::initializer_list<double> v, DType dtype = float32);
+Tensor tensor(std::initializer_list<std::initializer_list<double>> v, DType dtype = float32);
+Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> v,
+              DType dtype = float32);
+Tensor tensor(
+    std::initializer_list<std::initializer_list<std::initializer_list<std::initializer_list<double>>>> v,
+    DType dtype = float32);
+
+}  // namespace tapeflow
+
+template <>
+struct fmt::formatter<tapeflow::Tensor> : fmt::formatter<std::string> {
+  auto format(const tapeflow::Tensor& t, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string>::format(t.str(), ctx);
+  }
+};
+template <>
+struct fmt::formatter<tapeflow::Shape> : fmt::formatter<std::string> {
+  auto format(const tapeflow::Shape& s, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string>::format(s.str(), ctx);
+  }
+};

@@ -1,0 +1,271 @@
+// The tape: records, iterative backward, iterative destruction.
+#include <algorithm>
+#include <atomic>
+
+#include <fmt/format.h>
+
+#include "tapeflow/autograd.h"
+#include "tapeflow/ops/elementwise.h"
+
+namespace tapeflow {
+namespace autograd {
+namespace {
+
+thread_local bool grad_enabled = true;
+std::atomic<std::uint64_t> next_sequence{1};
+std::atomic<std::uint64_t> next_visit{1};
+std::atomic<std::int64_t> live{0};
+
+// Destroying the last handle of a long chain of records would recurse once per record. Instead,
+// a record about to lose its last owner is parked here and destroyed by the outermost destructor
+// in a loop.
+struct Graveyard {
+  std::vector<std::shared_ptr<Node>> pending;
+  bool draining = false;
+};
+thread_local Graveyard graveyard;
+
+void bury(std::shared_ptr<Node>& n) {
+  if (n && n.use_count() == 1) graveyard.pending.push_back(std::move(n));
+  n.reset();
+}
+
+void drain() {
+  if (graveyard.draining) return;
+  graveyard.draining = true;
+  while (!graveyard.pending.empty()) {
+    std::shared_ptr<Node> n = std::move(graveyard.pending.back());
+    graveyard.pending.pop_back();
+    n.reset();  // its destructor parks its own inputs' records
+  }
+  graveyard.draining = false;
+}
+
+}  // namespace
+
+Node::Node(const char* n, BackwardFn fn, std::vector<Edge> edges)
+    : name(n), sequence(next_sequence.fetch_add(1, std::memory_order_relaxed)), backward(std::move(fn)),
+      next(std::move(edges)) {
+  live.fetch_add(1, std::memory_order_relaxed);
+}
+
+Node::~Node() {
+  live.fetch_sub(1, std::memory_order_relaxed);
+  bool outer = !graveyard.draining;
+  if (outer) graveyard.draining = true;
+  for (Edge& e : next) bury(e.node);
+  next.clear();
+  backward = nullptr;  // saved tensors go, their records are parked
+  pending_grad = Tensor();
+  if (outer) {
+    graveyard.draining = false;
+    drain();
+  }
+}
+
+std::int64_t live_records() { return live.load(); }
+bool is_grad_enabled() { return grad_enabled; }
+void set_grad_enabled(bool enabled) { grad_enabled = enabled; }
+
+Tensor record(Tensor output, std::span<const Tensor> inputs, const char* name, BackwardFn fn) {
+  if (!grad_enabled) return output;
+  bool any = false;
+  for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
+  if (!any) return output;
+  std::vector<Edge> edges(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    if (!t.defined() || !t.requires_grad()) continue;
+    if (t.grad_fn()) edges[i].node = t.grad_fn();
+    else edges[i].leaf = t.impl();
+  }
+  auto node = std::make_shared<Node>(name, std::move(fn), std::move(edges));
+  node->output_shape = output.shape();
+  node->output_dtype = output.dtype();
+  auto& impl = *output.impl();
+  impl.grad_fn = std::move(node);
+  impl.requires_grad = true;
+  return output;
+}
+
+namespace {
+
+void check_grad_shape(const char* where, const Shape& expected, DType dtype, const Tensor& g) {
+  if (g.shape() != expected)
+    throw AutogradError(fmt::format("backward of {}: gradient of shape {} for an output of shape {}", where,
+                                    g.shape().str(), expected.str()));
+  if (g.dtype() != dtype)
+    throw AutogradError(fmt::format("backward of {}: gradient of dtype {} for an output of dtype {}", where,
+                                    dtype_name(g.dtype()), dtype_name(dtype)));
+}
+
+void accumulate(Tensor& slot, const Tensor& g) {
+  if (!slot.defined()) slot = g;
+  else slot = slot + g;
+}
+
+// Accumulates into a leaf's .grad(): the first gradient is stored as a fresh tensor (never a
+// view of someone else's data), later ones are added in place.
+void accumulate_leaf(detail::TensorImpl& leaf, const Tensor& g) {
+  if (g.shape() != leaf.shape)
+    throw AutogradError(fmt::format("gradient of shape {} cannot accumulate into .grad() of a leaf of shape {}",
+                                    g.shape().str(), leaf.shape.str()));
+  if (!leaf.grad) {
+    leaf.grad = g.clone().impl();
+  } else {
+    Tensor acc(leaf.grad);
+    add_(acc, g);
+  }
+}
+
+Tensor seed_gradient(const Tensor& out, const Tensor* given) {
+  if (given && given->defined()) {
+    if (given->shape() != out.shape())
+      throw AutogradError(fmt::format("backward: the gradient has shape {} but the output has shape {}",
+                                      given->shape().str(), out.shape().str()));
+    return given->to(out.dtype());
+  }
+  if (out.numel() != 1)
+    throw AutogradError(fmt::format("backward: the output has shape {} ({} elements); a gradient can be "
+                                    "implied only for a scalar. Reduce it first (reduce_mean) or pass a "
+                                    "gradient of shape {}",
+                                    out.shape().str(), out.numel(), out.shape().str()));
+  return ones(out.shape(), out.dtype());
+}
+
+// The replay shared by backward() and grad(). `capture` (optional) maps leaf impls to slots
+// that receive their gradients instead of .grad().
+struct Capture {
+  std::vector<const detail::TensorImpl*> leaves;   // inputs that are leaves
+  std::vector<const Node*> nodes;                  // inputs that are computed (their record)
+  std::vector<Tensor>* out;
+};
+
+void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs, bool retain_graph,
+                  Capture* capture) {
+  if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
+    throw AutogradError(fmt::format("backward: {} outputs but {} gradients", outputs.size(), grad_outputs.size()));
+  NoGradGuard no_grad;
+  std::uint64_t mark = next_visit.fetch_add(1);
+  std::vector<Node*> order;
+  std::vector<Node*> stack;
+  bool any = false;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& out = outputs[i];
+    if (!out.requires_grad())
+      throw AutogradError(fmt::format("backward: the output {} does not require grad: nothing it was computed from "
+                                      "requires grad (call requires_grad_() on the parameters) or it was "
+                                      "computed under NoGradGuard",
+                                      out.shape().str()));
+    Tensor g = seed_gradient(out, grad_outputs.empty() ? nullptr : &grad_outputs[i]);
+    any = true;
+    if (!out.grad_fn()) {  // a leaf: its gradient is the seed
+      if (capture) {
+        for (std::size_t k = 0; k < capture->leaves.size(); ++k)
+          if (capture->leaves[k] == out.impl().get()) accumulate((*capture->out)[k], g);
+      } else {
+        accumulate_leaf(*out.impl(), g);
+      }
+      continue;
+    }
+    Node* root = out.grad_fn().get();
+    accumulate(root->pending_grad, g);
+    if (root->visit_mark != mark) {
+      root->visit_mark = mark;
+      stack.push_back(root);
+    }
+  }
+  (void)any;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    order.push_back(n);
+    for (Edge& e : n->next)
+      if (e.node && e.node->visit_mark != mark) {
+        e.node->visit_mark = mark;
+        stack.push_back(e.node.get());
+      }
+  }
+  std::sort(order.begin(), order.end(), [](const Node* a, const Node* b) { return a->sequence > b->sequence; });
+
+  for (Node* n : order) {
+    Tensor g = std::move(n->pending_grad);
+    n->pending_grad = Tensor();
+    if (capture) {
+      for (std::size_t k = 0; k < capture->nodes.size(); ++k)
+        if (capture->nodes[k] == n && g.defined()) accumulate((*capture->out)[k], g);
+    }
+    if (!g.defined()) continue;
+    if (n->released)
+      throw AutogradError(fmt::format("backward through '{}' a second time: its saved tensors were released by "
+                                      "the first backward(); pass retain_graph=true to the first call",
+                                      n->name));
+    check_grad_shape(n->name, n->output_shape, n->output_dtype, g);
+    Grads grads = n->backward(g);
+    if (grads.size() != n->next.size())
+      throw AutogradError(fmt::format("backward of '{}' returned {} gradients for {} inputs", n->name, grads.size(),
+                                      n->next.size()));
+    for (std::size_t i = 0; i < grads.size(); ++i) {
+      Edge& e = n->next[i];
+      if (!grads[i].defined()) continue;
+      if (e.node) {
+        accumulate(e.node->pending_grad, grads[i]);
+      } else if (e.leaf) {
+        if (capture) {
+          for (std::size_t k = 0; k < capture->leaves.size(); ++k)
+            if (capture->leaves[k] == e.leaf.get()) accumulate((*capture->out)[k], grads[i]);
+        } else {
+          accumulate_leaf(*e.leaf, grads[i]);
+        }
+      }
+    }
+    if (!retain_graph) {
+      n->backward = nullptr;
+      n->released = true;
+    }
+  }
+}
+
+}  // namespace
+
+void backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs, bool retain_graph) {
+  run_backward(outputs, grad_outputs, retain_graph, nullptr);
+}
+
+std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor> inputs,
+                         std::span<const Tensor> grad_outputs, bool retain_graph, bool allow_unused) {
+  std::vector<Tensor> result(inputs.size());
+  Capture cap{{}, {}, &result};
+  cap.leaves.resize(inputs.size(), nullptr);
+  cap.nodes.resize(inputs.size(), nullptr);
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    const Tensor& in = inputs[k];
+    if (!in.requires_grad())
+      throw AutogradError(fmt::format("grad: input {} of shape {} does not require grad", k, in.shape().str()));
+    if (in.grad_fn()) cap.nodes[k] = in.grad_fn().get();
+    else cap.leaves[k] = in.impl().get();
+  }
+  run_backward(outputs, grad_outputs, retain_graph, &cap);
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    if (result[k].defined()) continue;
+    if (!allow_unused)
+      throw AutogradError(fmt::format("grad: input {} of shape {} was not used to compute the outputs; pass "
+                                      "allow_unused=true to get a zero gradient",
+                                      k, inputs[k].shape().str()));
+    result[k] = zeros(inputs[k].shape(), inputs[k].dtype());
+  }
+  return result;
+}
+
+}  // namespace autograd
+
+namespace detail {
+TensorImpl::~TensorImpl() {
+  // Park the record instead of destroying it here: see Graveyard.
+  bool outer = !autograd::graveyard.draining;
+  autograd::bury(grad_fn);
+  if (outer) autograd::drain();
+}
+}  // namespace detail
+
+}  // namespace tapeflow

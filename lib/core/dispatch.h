@@ -1,0 +1,64 @@
+#pragma once
+// Internal: dtype dispatch and small helpers shared by the kernels.
+#include <cstdint>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "tapeflow/error.h"
+#include "tapeflow/tensor.h"
+
+namespace tapeflow::detail {
+
+/// Calls f.template operator()<T>() with T the C++ type of `dt`.
+template <class F>
+decltype(auto) visit_dtype(DType dt, F&& f) {
+  switch (dt) {
+    case DType::Float32: return f.template operator()<float>();
+    case DType::Float64: return f.template operator()<double>();
+    case DType::Int32: return f.template operator()<std::int32_t>();
+    case DType::Int64: return f.template operator()<std::int64_t>();
+    case DType::UInt8: return f.template operator()<std::uint8_t>();
+    case DType::Bool: return f.template operator()<bool>();
+  }
+  throw DTypeError("unknown dtype");
+}
+
+/// Same for the floating dtypes only; anything else is a DTypeError naming `op`.
+template <class F>
+decltype(auto) visit_floating(const char* op, const Tensor& x, F&& f) {
+  switch (x.dtype()) {
+    case DType::Float32: return f.template operator()<float>();
+    case DType::Float64: return f.template operator()<double>();
+    default:
+      throw DTypeError(fmt::format("{}: expected a float32 or float64 tensor, got {} {}; cast it first "
+                                   "(cast(x, float32))",
+                                   op, dtype_name(x.dtype()), x.shape().str()));
+  }
+}
+
+/// Numeric dtypes (no bool).
+template <class F>
+decltype(auto) visit_numeric(const char* op, const Tensor& x, F&& f) {
+  if (x.dtype() == DType::Bool)
+    throw DTypeError(fmt::format("{}: expected a numeric tensor, got bool {}; cast it first (cast(x, float32))",
+                                 op, x.shape().str()));
+  return visit_dtype(x.dtype(), std::forward<F>(f));
+}
+
+inline void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    throw DTypeError(fmt::format("{}: both operands must have one dtype, got {} {} and {} {}; cast one of them "
+                                 "(cast(x, {}))",
+                                 op, dtype_name(a.dtype()), a.shape().str(), dtype_name(b.dtype()),
+                                 b.shape().str(), dtype_name(a.dtype())));
+}
+
+inline void check_defined(const char* op, const Tensor& t) {
+  if (!t.defined()) throw ValueError(fmt::format("{}: got an undefined tensor", op));
+}
+
+/// Elements above which element-wise loops use OpenMP.
+inline constexpr std::int64_t kParallelGrain = 1 << 15;
+
+}  // namespace tapeflow::detail

@@ -1,0 +1,289 @@
+#include "tapeflow/tensor.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <ostream>
+
+#include "core/dispatch.h"
+#include "tapeflow/autograd.h"
+#include "tapeflow/ops/elementwise.h"
+
+namespace tapeflow {
+namespace detail {
+
+Storage::Storage(std::size_t n) : bytes(n) {
+  std::size_t rounded = (n + 63) / 64 * 64;
+  data = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  if (!data) throw std::bad_alloc();
+}
+
+Storage::~Storage() { std::free(data); }
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------- Tensor
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  if (!shape.is_fully_known())
+    throw ShapeError(fmt::format("cannot allocate a tensor of partly unknown shape {}", shape.str()));
+  auto impl = std::make_shared<detail::TensorImpl>();
+  impl->storage = std::make_shared<detail::Storage>(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype));
+  impl->shape = shape;
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+const detail::TensorImpl& Tensor::checked() const {
+  if (!impl_) throw ValueError("this tensor is undefined (default-constructed, or a gradient that was never computed)");
+  return *impl_;
+}
+
+void Tensor::check_dtype(DType expected) const {
+  if (checked().dtype != expected)
+    throw DTypeError(fmt::format("tensor {} has dtype {}, but was accessed as {}; use to({}) to convert",
+                                 impl_->shape.str(), dtype_name(impl_->dtype), dtype_name(expected),
+                                 dtype_name(expected)));
+}
+
+void* Tensor::raw_data() const { return checked().storage->data; }
+std::size_t Tensor::nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype()); }
+
+template <class T>
+T Tensor::item() const {
+  if (numel() != 1)
+    throw ShapeError(fmt::format("item(): the tensor must have exactly one element, got shape {} ({} elements)",
+                                 shape().str(), numel()));
+  return detail::visit_dtype(dtype(), [&]<class S>() { return static_cast<T>(*static_cast<const S*>(raw_data())); });
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  std::vector<T> out(static_cast<std::size_t>(numel()));
+  detail::visit_dtype(dtype(), [&]<class S>() {
+    const S* p = static_cast<const S*>(raw_data());
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(p[i]);
+  });
+  return out;
+}
+
+#define TAPEFLOW_INSTANTIATE(T) \
+  template T Tensor::item<T>() const; \
+  template std::vector<T> Tensor::to_vector<T>() const;
+TAPEFLOW_INSTANTIATE(float)
+TAPEFLOW_INSTANTIATE(double)
+TAPEFLOW_INSTANTIATE(std::int32_t)
+TAPEFLOW_INSTANTIATE(std::int64_t)
+TAPEFLOW_INSTANTIATE(std::uint8_t)
+TAPEFLOW_INSTANTIATE(bool)
+#undef TAPEFLOW_INSTANTIATE
+
+Tensor Tensor::clone() const {
+  Tensor out = empty(shape(), dtype());
+  std::memcpy(out.raw_data(), raw_data(), nbytes());
+  return out;
+}
+
+Tensor Tensor::to(DType dt) const { return cast(*this, dt); }
+
+Tensor Tensor::detach() const {
+  auto impl = std::make_shared<detail::TensorImpl>();
+  impl->storage = checked().storage;
+  impl->shape = impl_->shape;
+  impl->dtype = impl_->dtype;
+  return Tensor(std::move(impl));
+}
+
+Tensor& Tensor::requires_grad_(bool on) {
+  if (!checked().grad_fn) {
+    if (on && !is_floating(impl_->dtype))
+      throw DTypeError(fmt::format("requires_grad_: only float32/float64 tensors can require gradients, got {} {}",
+                                   dtype_name(impl_->dtype), impl_->shape.str()));
+    impl_->requires_grad = on;
+  } else if (!on) {
+    throw AutogradError("requires_grad_(false) on a computed tensor; use detach() to cut it from the tape");
+  }
+  return *this;
+}
+
+Tensor Tensor::grad() const { return Tensor(checked().grad); }
+
+void Tensor::set_grad(const Tensor& g) {
+  checked();
+  if (g.defined() && g.shape() != impl_->shape)
+    throw ShapeError(fmt::format("set_grad: gradient of shape {} for a tensor of shape {}", g.shape().str(),
+                                 impl_->shape.str()));
+  impl_->grad = g.impl();
+}
+
+void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+  Tensor self = *this;
+  if (gradient.defined())
+    autograd::backward(std::span<const Tensor>(&self, 1), std::span<const Tensor>(&gradient, 1), retain_graph);
+  else
+    autograd::backward(std::span<const Tensor>(&self, 1), {}, retain_graph);
+}
+
+// ---------------------------------------------------------------------------- printing
+
+namespace {
+
+template <class T>
+std::string format_element(T v) {
+  if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
+  else if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    return fmt::format("{:.6g}", v);
+  } else return fmt::format("{}", static_cast<std::int64_t>(v));
+}
+
+template <class T>
+void format_rec(std::string& out, const T* p, const Shape& s, int d, std::int64_t offset,
+                const std::array<std::int64_t, Shape::kMaxRank>& st, std::size_t width) {
+  if (d == s.rank()) {
+    std::string e = format_element(p[offset]);
+    if (e.size() < width) out.append(width - e.size(), ' ');
+    out += e;
+    return;
+  }
+  constexpr std::int64_t kEdge = 3;
+  std::int64_t n = s[d];
+  bool elide = n > 2 * kEdge + 1 && s.numel() > 1000;
+  out += '[';
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (elide && i == kEdge) {
+      out += "...";
+      i = n - kEdge - 1;
+      out += d == s.rank() - 1 ? ", " : ",\n" + std::string(static_cast<std::size_t>(d) + 8, ' ');
+      continue;
+    }
+    format_rec(out, p, s, d + 1, offset + i * st[static_cast<std::size_t>(d)], st, width);
+    if (i + 1 < n) {
+      if (d == s.rank() - 1) out += ", ";
+      else out += ",\n" + std::string(static_cast<std::size_t>(d) + 8, ' ');
+    }
+  }
+  out += ']';
+}
+
+}  // namespace
+
+std::string Tensor::str() const {
+  if (!defined()) return "tensor(undefined)";
+  std::string body;
+  detail::visit_dtype(dtype(), [&]<class T>() {
+    const T* p = static_cast<const T*>(raw_data());
+    std::size_t width = 0;
+    for (std::int64_t i = 0; i < numel(); ++i) width = std::max(width, format_element(p[i]).size());
+    format_rec(body, p, shape(), 0, 0, strides_of(shape()), width);
+  });
+  std::string extra;
+  if (requires_grad()) extra = grad_fn() ? fmt::format(", grad_fn={}", grad_fn()->name) : ", requires_grad=true";
+  return fmt::format("tensor({}, shape={}, dtype={}{})", body, shape().str(), dtype_name(dtype()), extra);
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+
+// ---------------------------------------------------------------------------- factories
+
+Tensor full(const Shape& shape, double value, DType dtype) {
+  Tensor t = Tensor::empty(shape, dtype);
+  fill_(t, value);
+  return t;
+}
+Tensor zeros(const Shape& shape, DType dtype) {
+  Tensor t = Tensor::empty(shape, dtype);
+  std::memset(t.raw_data(), 0, t.nbytes());
+  return t;
+}
+Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+Tensor scalar(double value, DType dtype) { return full(Shape{}, value, dtype); }
+
+Tensor arange(double start, double stop, double step, DType dtype) {
+  if (step == 0) throw ValueError("arange: step must not be zero");
+  auto n = static_cast<std::int64_t>(std::ceil((stop - start) / step));
+  if (n < 0) n = 0;
+  Tensor t = Tensor::empty(Shape{n}, dtype);
+  detail::visit_numeric("arange", t, [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  });
+  return t;
+}
+
+template <class T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
+  if (!shape.is_fully_known() || shape.numel() != static_cast<std::int64_t>(values.size()))
+    throw ShapeError(fmt::format("from_vector: {} values cannot fill shape {} ({} elements)", values.size(),
+                                 shape.str(), shape.numel()));
+  Tensor t = Tensor::empty(shape, dtype_of<T>);
+  T* p = t.data<T>();
+  for (std::size_t i = 0; i < values.size(); ++i) p[i] = values[i];
+  return t;
+}
+template Tensor from_vector(const std::vector<float>&, const Shape&);
+template Tensor from_vector(const std::vector<double>&, const Shape&);
+template Tensor from_vector(const std::vector<std::int32_t>&, const Shape&);
+template Tensor from_vector(const std::vector<std::int64_t>&, const Shape&);
+template Tensor from_vector(const std::vector<std::uint8_t>&, const Shape&);
+template Tensor from_vector(const std::vector<bool>&, const Shape&);
+
+namespace {
+
+void flatten_into(std::initializer_list<double> v, std::vector<double>& out, Shape& shape, int depth,
+                  bool first) {
+  auto n = static_cast<std::int64_t>(v.size());
+  if (first) shape.push_back(n);
+  else if (shape[depth] != n)
+    throw ShapeError(fmt::format("tensor(): ragged nested list: {} elements at depth {} where {} were expected", n,
+                                 depth, shape[depth]));
+  out.insert(out.end(), v.begin(), v.end());
+}
+
+template <class L>
+void flatten_into(std::initializer_list<L> v, std::vector<double>& out, Shape& shape, int depth, bool first) {
+  auto n = static_cast<std::int64_t>(v.size());
+  if (first) shape.push_back(n);
+  else if (shape[depth] != n)
+    throw ShapeError(fmt::format("tensor(): ragged nested list: {} elements at depth {} where {} were expected", n,
+                                 depth, shape[depth]));
+  bool f = first;
+  for (const auto& inner : v) {
+    flatten_into(inner, out, shape, depth + 1, f);
+    f = false;
+  }
+  if (n == 0) throw ShapeError("tensor(): an empty inner list leaves the shape undetermined");
+}
+
+template <class L>
+Tensor tensor_from_nested(std::initializer_list<L> v, DType dtype) {
+  std::vector<double> flat;
+  Shape shape;
+  flatten_into(v, flat, shape, 0, true);
+  Tensor t = Tensor::empty(shape, dtype);
+  detail::visit_dtype(dtype, [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::size_t i = 0; i < flat.size(); ++i) p[i] = static_cast<T>(flat[i]);
+  });
+  return t;
+}
+
+}  // namespace
+
+Tensor tensor(std::initializer_list<double> v, DType dtype) { return tensor_from_nested(v, dtype); }
+Tensor tensor(std::initializer_list<std::initializer_list<double>> v, DType dtype) {
+  return tensor_from_nested(v, dtype);
+}
+Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> v, DType dtype) {
+  return tensor_from_nested(v, dtype);
+}
+Tensor tensor(
+    std::initializer_list<std::initializer_list<std::initializer_list<std::initializer_list<double>>>> v,
+    DType dtype) {
+  return tensor_from_nested(v, dtype);
+}
+
+}  // namespace tapeflow

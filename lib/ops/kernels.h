@@ -1,0 +1,128 @@
+#pragma once
+// Internal: the loops shared by the element-wise kernels (broadcasting, chunked OpenMP, Eigen maps).
+#include <Eigen/Core>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "core/dispatch.h"
+#include "tapeflow/autograd.h"
+
+namespace tapeflow::detail {
+
+template <class T>
+using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+template <class T> ArrayMap<T> amap(Tensor& t) { return ArrayMap<T>(t.data<T>(), t.numel()); }
+template <class T> ConstArrayMap<T> amap(const Tensor& t) { return ConstArrayMap<T>(t.data<T>(), t.numel()); }
+
+/// Runs f(begin, length) over [0, n), in parallel chunks when n is large.
+template <class F>
+void parallel_chunks(std::int64_t n, F&& f) {
+  if (n < kParallelGrain) {
+    f(std::int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel
+  {
+#ifdef _OPENMP
+    const std::int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+    const std::int64_t nt = 1, t = 0;
+#endif
+    std::int64_t chunk = (n + nt - 1) / nt;
+    std::int64_t begin = std::min(n, t * chunk), end = std::min(n, begin + chunk);
+    if (end > begin) f(begin, end - begin);
+  }
+}
+
+/// out = expr(in) element-wise for a floating tensor; `expr` maps an Eigen array segment to an
+/// Eigen expression.
+template <class Expr>
+Tensor unary_float(const char* op, const Tensor& x, Expr expr) {
+  return visit_floating(op, x, [&]<class T>() {
+    Tensor out = Tensor::empty(x.shape(), x.dtype());
+    const T* in = x.data<T>();
+    T* o = out.data<T>();
+    parallel_chunks(x.numel(), [&](std::int64_t b, std::int64_t n) {
+      ConstArrayMap<T> src(in + b, n);
+      ArrayMap<T>(o + b, n) = expr(src);
+    });
+    return out;
+  });
+}
+
+/// Two-input broadcasting loop: out[i] = f(a[ia], b[ib]) over out's shape.
+template <class T, class R, class F>
+void broadcast_loop(const T* a, const Shape& sa, const T* b, const Shape& sb, R* out, const Shape& so, F f) {
+  const std::int64_t n = so.numel();
+  if (sa == sb) {
+    parallel_chunks(n, [&](std::int64_t s, std::int64_t len) {
+      for (std::int64_t i = s; i < s + len; ++i) out[i] = f(a[i], b[i]);
+    });
+    return;
+  }
+  if (sb.numel() == 1 && sa == so) {
+    const T bv = b[0];
+    parallel_chunks(n, [&](std::int64_t s, std::int64_t len) {
+      for (std::int64_t i = s; i < s + len; ++i) out[i] = f(a[i], bv);
+    });
+    return;
+  }
+  if (sa.numel() == 1 && sb == so) {
+    const T av = a[0];
+    parallel_chunks(n, [&](std::int64_t s, std::int64_t len) {
+      for (std::int64_t i = s; i < s + len; ++i) out[i] = f(av, b[i]);
+    });
+    return;
+  }
+  // General case: strides of a and b in out's rank (0 on broadcast dims).
+  const int r = so.rank();
+  std::array<std::int64_t, Shape::kMaxRank> st_a{}, st_b{};
+  {
+    auto fa = strides_of(sa), fb = strides_of(sb);
+    for (int i = 0; i < r; ++i) {
+      int ia = i - (r - sa.rank()), ib = i - (r - sb.rank());
+      st_a[static_cast<std::size_t>(i)] = (ia >= 0 && sa[ia] != 1) ? fa[static_cast<std::size_t>(ia)] : 0;
+      st_b[static_cast<std::size_t>(i)] = (ib >= 0 && sb[ib] != 1) ? fb[static_cast<std::size_t>(ib)] : 0;
+    }
+  }
+  if (n == 0) return;
+  const std::int64_t inner = so[r - 1];
+  const std::int64_t ia_step = st_a[static_cast<std::size_t>(r - 1)], ib_step = st_b[static_cast<std::size_t>(r - 1)];
+  const std::int64_t rows = n / inner;
+  auto row = [&](std::int64_t rw) {
+    std::int64_t rem = rw, oa = 0, ob = 0;
+    for (int d = r - 2; d >= 0; --d) {
+      std::int64_t idx = rem % so[d];
+      rem /= so[d];
+      oa += idx * st_a[static_cast<std::size_t>(d)];
+      ob += idx * st_b[static_cast<std::size_t>(d)];
+    }
+    R* o = out + rw * inner;
+    const T* pa = a + oa;
+    const T* pb = b + ob;
+    if (ia_step == 1 && ib_step == 1) for (std::int64_t j = 0; j < inner; ++j) o[j] = f(pa[j], pb[j]);
+    else if (ia_step == 1) { const T bv = pb[0]; for (std::int64_t j = 0; j < inner; ++j) o[j] = f(pa[j], bv); }
+    else if (ib_step == 1) { const T av = pa[0]; for (std::int64_t j = 0; j < inner; ++j) o[j] = f(av, pb[j]); }
+    else { const R v = f(pa[0], pb[0]); for (std::int64_t j = 0; j < inner; ++j) o[j] = v; }
+  };
+  if (n >= kParallelGrain) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t rw = 0; rw < rows; ++rw) row(rw);
+  } else {
+    for (std::int64_t rw = 0; rw < rows; ++rw) row(rw);
+  }
+}
+
+/// out = f(a, b) with broadcasting, same dtype in and out (R = T) or a fixed output dtype.
+template <class T, class R = T, class F>
+Tensor broadcast_binary(const Tensor& a, const Tensor& b, const Shape& out_shape, DType out_dtype, F f) {
+  Tensor out = Tensor::empty(out_shape, out_dtype);
+  broadcast_loop<T, R>(a.data<T>(), a.shape(), b.data<T>(), b.shape(), out.template data<R>(), out_shape, f);
+  return out;
+}
+
+}  // namespace tapeflow::detail

@@ -1,0 +1,69 @@
+#include "tapeflow/ops/linalg.h"
+
+#include "ops/kernels.h"
+
+namespace tapeflow {
+namespace {
+
+template <class T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+template <class T>
+void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool tb) {
+  Eigen::Map<const RowMat<T>> A(a, ta ? k : m, ta ? m : k), B(b, tb ? n : k, tb ? k : n);
+  Eigen::Map<RowMat<T>> C(c, m, n);
+  if (!ta && !tb) C.noalias() = A * B;
+  else if (ta && !tb) C.noalias() = A.transpose() * B;
+  else if (!ta && tb) C.noalias() = A * B.transpose();
+  else C.noalias() = A.transpose() * B.transpose();
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  detail::check_defined("matmul", a);
+  detail::check_defined("matmul", b);
+  detail::check_same_dtype("matmul", a, b);
+  const Shape &sa = a.shape(), &sb = b.shape();
+  if (sa.rank() < 2 || sb.rank() < 2 || sa.rank() != sb.rank())
+    throw ShapeError(fmt::format("matmul: cannot multiply {} by {}: both need rank >= 2 and the same rank "
+                                 "(use reshape or expand_dims)",
+                                 sa.str(), sb.str()));
+  const int r = sa.rank();
+  const std::int64_t m = ta ? sa[r - 1] : sa[r - 2], ka = ta ? sa[r - 2] : sa[r - 1];
+  const std::int64_t kb = tb ? sb[r - 1] : sb[r - 2], n = tb ? sb[r - 2] : sb[r - 1];
+  if (ka != kb && ka >= 0 && kb >= 0)
+    throw ShapeError(fmt::format("matmul: cannot multiply {}{} by {}{}: inner dimensions {} != {}", sa.str(),
+                                 ta ? "ᵀ" : "", sb.str(), tb ? "ᵀ" : "", ka, kb));
+  Shape os;
+  std::int64_t batch = 1;
+  for (int i = 0; i < r - 2; ++i) {
+    if (sa[i] != sb[i])
+      throw ShapeError(fmt::format("matmul: batch dimensions of {} and {} differ (dimension {}: {} vs {})", sa.str(),
+                                   sb.str(), i, sa[i], sb[i]));
+    os.push_back(sa[i]);
+    batch *= sa[i];
+  }
+  os.push_back(m);
+  os.push_back(n);
+  Tensor c = Tensor::empty(os, a.dtype());
+  detail::visit_floating("matmul", a, [&]<class T>() {
+    const T *pa = a.data<T>(), *pb = b.data<T>();
+    T* pc = c.data<T>();
+    for (std::int64_t i = 0; i < batch; ++i) gemm(pa + i * m * ka, pb + i * ka * n, pc + i * m * n, m, ka, n, ta, tb);
+  });
+  return autograd::record(c, {a, b}, "MatMul", [a, b, ta, tb](const Tensor& g) {
+    Tensor ga, gb;
+    if (a.requires_grad()) {
+      if (!ta) ga = matmul(g, b, false, !tb);    // dA = g·Bᵀ (or g·B when B was transposed)
+      else ga = matmul(b, g, tb, true);           // dA = B·gᵀ (or Bᵀ·gᵀ)
+    }
+    if (b.requires_grad()) {
+      if (!tb) gb = matmul(a, g, !ta, false);     // dB = Aᵀ·g (or A·g)
+      else gb = matmul(g, a, true, ta);           // dB = gᵀ·A (or gᵀ·Aᵀ)
+    }
+    return Grads{ga, gb};
+  });
+}
+
+}  // namespace tapeflow

@@ -1,0 +1,236 @@
+// Reductions over axes, with keepdims. Multi-axis reductions fold runs of adjacent axes into one
+// [outer, n, inner] pass each.
+#include "tapeflow/ops/reduce.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "ops/kernels.h"
+#include "tapeflow/ops/array.h"
+#include "tapeflow/ops/elementwise.h"
+
+namespace tapeflow {
+namespace {
+
+struct ReducePlan {
+  std::vector<int> axes;  // sorted, unique, normalised
+  Shape keep;             // output shape with reduced axes kept as 1
+  Shape out;              // output shape as requested (keepdims or not)
+  std::int64_t count = 1; // elements reduced into each output
+};
+
+ReducePlan plan_reduce(const char* op, const Tensor& x, const Axes& axes, bool keepdims) {
+  detail::check_defined(op, x);
+  ReducePlan p;
+  const int r = x.rank();
+  if (axes.empty()) {
+    for (int i = 0; i < r; ++i) p.axes.push_back(i);
+  } else {
+    for (int a : axes) p.axes.push_back(normalize_axis(op, a, r));
+    std::sort(p.axes.begin(), p.axes.end());
+    if (std::adjacent_find(p.axes.begin(), p.axes.end()) != p.axes.end())
+      throw ValueError(fmt::format("{}: axis listed twice for a tensor of shape {}", op, x.shape().str()));
+  }
+  for (int i = 0; i < r; ++i) {
+    bool red = std::binary_search(p.axes.begin(), p.axes.end(), i);
+    p.keep.push_back(red ? 1 : x.shape()[i]);
+    if (red) p.count *= x.shape()[i];
+    if (!red || keepdims) p.out.push_back(red ? 1 : x.shape()[i]);
+  }
+  return p;
+}
+
+// One pass: reduces dims [first, last] of `shape` (adjacent). init/combine define the reduction.
+template <class T, class Combine>
+Tensor reduce_run(const Tensor& x, int first, int last, T init, Combine combine) {
+  const Shape& s = x.shape();
+  std::int64_t outer = 1, n = 1, inner = 1;
+  for (int i = 0; i < first; ++i) outer *= s[i];
+  for (int i = first; i <= last; ++i) n *= s[i];
+  for (int i = last + 1; i < s.rank(); ++i) inner *= s[i];
+  Shape os;
+  for (int i = 0; i < s.rank(); ++i) os.push_back(i >= first && i <= last ? 1 : s[i]);
+  Tensor out = Tensor::empty(os, x.dtype());
+  const T* p = x.data<T>();
+  T* o = out.data<T>();
+  auto body = [&](std::int64_t ob) {
+    T* dst = o + ob * inner;
+    for (std::int64_t i = 0; i < inner; ++i) dst[i] = init;
+    for (std::int64_t k = 0; k < n; ++k) {
+      const T* src = p + (ob * n + k) * inner;
+      for (std::int64_t i = 0; i < inner; ++i) dst[i] = combine(dst[i], src[i]);
+    }
+  };
+  if (inner == 1) {
+    // Contiguous rows: one vectorised reduction per output element.
+    auto row = [&](std::int64_t ob) {
+      detail::ConstArrayMap<T> src(p + ob * n, n);
+      if constexpr (std::is_same_v<T, bool>) {
+        T acc = init;
+        for (std::int64_t k = 0; k < n; ++k) acc = combine(acc, src[k]);
+        o[ob] = acc;
+      } else {
+        o[ob] = combine.row(src, init);
+      }
+    };
+    if (outer * n >= detail::kParallelGrain && outer > 1) {
+#pragma omp parallel for schedule(static)
+      for (std::int64_t ob = 0; ob < outer; ++ob) row(ob);
+    } else {
+      for (std::int64_t ob = 0; ob < outer; ++ob) row(ob);
+    }
+    return out;
+  }
+  if (outer * n * inner >= detail::kParallelGrain && outer > 1) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t ob = 0; ob < outer; ++ob) body(ob);
+  } else {
+    for (std::int64_t ob = 0; ob < outer; ++ob) body(ob);
+  }
+  return out;
+}
+
+struct SumOp {
+  template <class T> T operator()(T a, T b) const { return static_cast<T>(a + b); }
+  template <class M, class T> T row(const M& m, T init) const { return static_cast<T>(init + m.sum()); }
+};
+struct MaxOp {
+  template <class T> T operator()(T a, T b) const { return b > a ? b : a; }
+  template <class M, class T> T row(const M& m, T init) const { return m.size() ? std::max(init, m.maxCoeff()) : init; }
+};
+struct MinOp {
+  template <class T> T operator()(T a, T b) const { return b < a ? b : a; }
+  template <class M, class T> T row(const M& m, T init) const { return m.size() ? std::min(init, m.minCoeff()) : init; }
+};
+
+// Runs of adjacent axes, reduced from the last run to the first; result has `keep` shape.
+template <class T, class Op>
+Tensor reduce_plan(const Tensor& x, const ReducePlan& p, T init, Op op) {
+  Tensor cur = x;
+  std::size_t i = p.axes.size();
+  while (i > 0) {
+    std::size_t j = i - 1;
+    while (j > 0 && p.axes[j - 1] + 1 == p.axes[j]) --j;
+    cur = reduce_run<T>(cur, p.axes[j], p.axes[i - 1], init, op);
+    i = j;
+  }
+  if (p.axes.empty()) cur = x.clone();
+  return cur;
+}
+
+Tensor raw_sum(const Tensor& x, const ReducePlan& p) {
+  return detail::visit_numeric("reduce_sum", x, [&]<class T>() { return reduce_plan<T>(x, p, T(0), SumOp{}); });
+}
+
+template <class Op>
+Tensor raw_extreme(const char* op, const Tensor& x, const ReducePlan& p, bool is_max, Op o) {
+  if (x.numel() == 0)
+    throw ValueError(fmt::format("{}: cannot reduce an empty tensor of shape {}", op, x.shape().str()));
+  return detail::visit_numeric(op, x, [&]<class T>() {
+    T init = is_max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+    if constexpr (std::numeric_limits<T>::has_infinity)
+      init = is_max ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+    return reduce_plan<T>(x, p, init, o);
+  });
+}
+
+Tensor extreme(const char* op, const char* node, const Tensor& x, const Axes& axes, bool keepdims, bool is_max) {
+  ReducePlan p = plan_reduce(op, x, axes, keepdims);
+  Tensor y = is_max ? raw_extreme(op, x, p, true, MaxOp{}) : raw_extreme(op, x, p, false, MinOp{});
+  Tensor y_keep = y.detach();
+  return autograd::record(reshape(y, p.out), {x}, node, [x, p, y_keep](const Tensor& g) {
+    // Split the gradient evenly among the positions that attain the extreme (as TensorFlow).
+    Tensor mask = cast(equal(x, y_keep), g.dtype());
+    Tensor ties = reduce_sum(mask, p.axes, true);
+    return Grads{mask * (reshape(g, p.keep) / ties)};
+  });
+}
+
+}  // namespace
+
+Tensor reduce_sum(const Tensor& x, const Axes& axes, bool keepdims) {
+  ReducePlan p = plan_reduce("reduce_sum", x, axes, keepdims);
+  Tensor y = reshape(raw_sum(x, p), p.out);
+  return autograd::record(y, {x}, "Sum", [keep = p.keep, shape = x.shape()](const Tensor& g) {
+    return Grads{broadcast_to(reshape(g, keep), shape)};
+  });
+}
+
+Tensor reduce_mean(const Tensor& x, const Axes& axes, bool keepdims) {
+  ReducePlan p = plan_reduce("reduce_mean", x, axes, keepdims);
+  Tensor y = reshape(raw_sum(x, p), p.out);
+  if (p.count > 0) scale_(y, 1.0 / static_cast<double>(p.count));
+  return autograd::record(y, {x}, "Mean", [keep = p.keep, shape = x.shape(), n = p.count](const Tensor& g) {
+    return Grads{broadcast_to(reshape(g, keep), shape) / static_cast<double>(n)};
+  });
+}
+
+Tensor reduce_max(const Tensor& x, const Axes& axes, bool keepdims) {
+  return extreme("reduce_max", "Max", x, axes, keepdims, true);
+}
+
+Tensor reduce_min(const Tensor& x, const Axes& axes, bool keepdims) {
+  return extreme("reduce_min", "Min", x, axes, keepdims, false);
+}
+
+Tensor reduce_logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
+  detail::visit_floating("reduce_logsumexp", x, []<class T>() { return 0; });
+  // m + log(sum(exp(x - m))) with m = max(x) held constant: exact, and no overflow.
+  Tensor m = stop_gradient(reduce_max(x, axes, true));
+  Tensor finite_m = where(equal(abs(m), full(Shape{}, INFINITY, x.dtype())), zeros_like(m), m);
+  Tensor y = log(reduce_sum(exp(x - finite_m), axes, true)) + finite_m;
+  return keepdims ? y : reshape(y, plan_reduce("reduce_logsumexp", x, axes, false).out);
+}
+
+namespace {
+Tensor arg_extreme(const char* op, const Tensor& x, int axis, bool is_max) {
+  detail::check_defined(op, x);
+  if (x.rank() == 0) throw ValueError(fmt::format("{}: needs a tensor of rank >= 1, got a scalar", op));
+  int ax = normalize_axis(op, axis, x.rank());
+  const Shape& s = x.shape();
+  if (s[ax] == 0) throw ValueError(fmt::format("{}: axis {} of shape {} is empty", op, axis, s.str()));
+  std::int64_t outer = 1, n = s[ax], inner = 1;
+  Shape os;
+  for (int i = 0; i < s.rank(); ++i) {
+    if (i < ax) outer *= s[i];
+    if (i > ax) inner *= s[i];
+    if (i != ax) os.push_back(s[i]);
+  }
+  Tensor out = Tensor::empty(os, int64);
+  std::int64_t* o = out.data<std::int64_t>();
+  detail::visit_numeric(op, x, [&]<class T>() {
+    const T* p = x.data<T>();
+    for (std::int64_t ob = 0; ob < outer; ++ob)
+      for (std::int64_t i = 0; i < inner; ++i) {
+        std::int64_t best = 0;
+        T bv = p[ob * n * inner + i];
+        for (std::int64_t k = 1; k < n; ++k) {
+          T v = p[(ob * n + k) * inner + i];
+          if (is_max ? v > bv : v < bv) { bv = v; best = k; }
+        }
+        o[ob * inner + i] = best;
+      }
+  });
+  return out;
+}
+}  // namespace
+
+Tensor argmax(const Tensor& x, int axis) { return arg_extreme("argmax", x, axis, true); }
+Tensor argmin(const Tensor& x, int axis) { return arg_extreme("argmin", x, axis, false); }
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  const int lead = x.rank() - shape.rank();
+  if (lead < 0)
+    throw ShapeError(fmt::format("sum_to: cannot sum shape {} to the larger rank shape {}", x.shape().str(), shape.str()));
+  Axes axes;
+  for (int i = 0; i < x.rank(); ++i) {
+    if (i < lead) axes.push_back(i);
+    else if (shape[i - lead] == 1 && x.shape()[i] != 1) axes.push_back(i);
+    else if (shape[i - lead] != x.shape()[i])
+      throw ShapeError(fmt::format("sum_to: shape {} does not broadcast to {}", shape.str(), x.shape().str()));
+  }
+  return reshape(reduce_sum(x, axes, true), shape);
+}
+
+}  // namespace tapeflow

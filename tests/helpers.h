@@ -1,0 +1,59 @@
+#pragma once
+// Shared test helpers: message-pinning throws, closeness, and the gradient check over shapes.
+#include <boost/test/unit_test.hpp>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "tapeflow/tapeflow.h"
+
+namespace tft {
+
+/// Checks that `expr` throws `Type` and that its message contains every one of the fragments.
+#define TF_CHECK_THROWS_WITH(expr, Type, ...)                                                        \
+  do {                                                                                              \
+    bool tf_thrown_ = false;                                                                        \
+    try {                                                                                           \
+      (void)(expr);                                                                                 \
+    } catch (const Type& e) {                                                                       \
+      tf_thrown_ = true;                                                                            \
+      std::string tf_msg_ = e.what();                                                               \
+      for (std::string frag : std::initializer_list<std::string>{__VA_ARGS__})                      \
+        BOOST_CHECK_MESSAGE(tf_msg_.find(frag) != std::string::npos,                                \
+                            "message '" << tf_msg_ << "' lacks '" << frag << "'");                  \
+    }                                                                                               \
+    BOOST_CHECK_MESSAGE(tf_thrown_, #expr " did not throw " #Type);                                 \
+  } while (0)
+
+/// Element-wise |a - b| <= atol + rtol |b|, with a message naming the first mismatch.
+inline void check_close(const tapeflow::Tensor& got, const std::vector<double>& expected, double atol = 1e-5,
+                        double rtol = 1e-5) {
+  std::vector<double> g = got.to_vector<double>();
+  BOOST_REQUIRE_EQUAL(g.size(), expected.size());
+  for (std::size_t i = 0; i < g.size(); ++i)
+    BOOST_CHECK_MESSAGE(std::abs(g[i] - expected[i]) <= atol + rtol * std::abs(expected[i]),
+                        "element " << i << ": got " << g[i] << ", expected " << expected[i]);
+}
+
+/// A float64 leaf requiring grad, uniform in [lo, hi) from a fixed seed.
+inline tapeflow::Tensor rand64(const tapeflow::Shape& shape, double lo = -1.0, double hi = 1.0, unsigned seed = 7) {
+  tapeflow::Generator gen(seed + static_cast<unsigned>(shape.rank() * 31 + shape.numel()));
+  tapeflow::Tensor t = tapeflow::random_uniform(shape, lo, hi, tapeflow::float64, &gen);
+  t.requires_grad_();
+  return t;
+}
+
+/// Runs gradcheck and turns a mismatch into a test failure naming the shapes.
+inline void check_grad(const std::function<tapeflow::Tensor(std::span<const tapeflow::Tensor>)>& fn,
+                       std::vector<tapeflow::Tensor> inputs, tapeflow::GradcheckOptions opt = {}) {
+  std::string shapes;
+  for (auto& t : inputs) shapes += t.shape().str() + " ";
+  try {
+    tapeflow::gradcheck(fn, inputs, opt);
+  } catch (const tapeflow::Error& e) {
+    BOOST_ERROR("gradcheck with inputs " << shapes << "failed: " << e.what());
+  }
+}
+
+}  // namespace tft
