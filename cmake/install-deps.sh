@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what tapeflow needs to build, test and train, from Debian 12's packages.
+# Idempotent: installs only what is missing. Used by README's Quick start and by .ci/run.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build     # toolchain
+  libeigen3-dev libfmt-dev zlib1g-dev   # the library
+  libboost-test-dev                     # the tests
+  libcli11-dev                          # samples and benchmarks (flags)
+  dataset-fashion-mnist                 # the default data set: /usr/share/datasets/fashion-mnist
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages are installed"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
