@@ -11,6 +11,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -20,8 +21,6 @@ namespace tapeflow {
 
 /// Gradients with respect to an op's inputs, in input order; an undefined Tensor means "none".
 using Grads = std::vector<Tensor>;
-/// Maps the gradient of an op's output to the gradients of its inputs.
-using BackwardFn = std::function<Grads(const Tensor& grad_output)>;
 
 namespace autograd {
 
@@ -31,23 +30,44 @@ struct Edge {
   std::shared_ptr<detail::TensorImpl> leaf;
 };
 
-/// One tape record.
+/// One tape record. The backward closure lives in the same allocation (see FnNode), so
+/// recording an op costs one allocation.
 struct Node {
-  Node(const char* name, BackwardFn fn, std::vector<Edge> next);
-  ~Node();
+  Node(const char* name, std::span<const Tensor> inputs, const Tensor& output);
+  virtual ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
+  /// Runs the backward closure: the gradients of the inputs from the output's.
+  virtual Grads apply(const Tensor& grad_output) = 0;
+  /// Frees the closure and what it saved.
+  virtual void release() = 0;
+
+  std::span<Edge> next() { return {edges_.get() ? edges_.get() : inline_, size_}; }
+
   const char* name;        // the op, for messages ("MatMul")
   std::uint64_t sequence;  // tape order
-  BackwardFn backward;     // empty once released
-  std::vector<Edge> next;
   Shape output_shape;      // the shape a gradient arriving here must have
   DType output_dtype;
   bool released = false;
   // Scratch state of one backward pass.
   Tensor pending_grad;
   std::uint64_t visit_mark = 0;
+
+ private:
+  static constexpr std::size_t kInline = 3;
+  Edge inline_[kInline];
+  std::unique_ptr<Edge[]> edges_;  // when there are more than kInline inputs
+  std::size_t size_ = 0;
+};
+
+template <class F>
+struct FnNode final : Node {
+  FnNode(const char* n, std::span<const Tensor> inputs, const Tensor& output, F f)
+      : Node(n, inputs, output), fn(std::move(f)) {}
+  Grads apply(const Tensor& g) override { return (*fn)(g); }
+  void release() override { fn.reset(); }
+  std::optional<F> fn;
 };
 
 /// Records alive right now (a record lives while a tensor, or a later record, can reach it).
@@ -57,12 +77,23 @@ std::int64_t live_records();
 bool is_grad_enabled();
 void set_grad_enabled(bool enabled);
 
+/// Would an op with these inputs be recorded now? (grad mode on and an input requires grad)
+bool needs_record(std::span<const Tensor> inputs);
+/// Makes `node` the record of `output` (used by record()).
+Tensor attach_record(Tensor output, std::shared_ptr<Node> node);
+
 /// Appends a record producing `output` from `inputs` when grad mode is on and an input requires
-/// grad; otherwise returns `output` untouched. `backward` must capture by value only what it
-/// reads (never `output` itself: that is an ownership cycle) and return one entry per input.
-Tensor record(Tensor output, std::span<const Tensor> inputs, const char* name, BackwardFn backward);
-inline Tensor record(Tensor output, std::initializer_list<Tensor> inputs, const char* name,
-                     BackwardFn backward) {
+/// grad; otherwise returns `output` untouched. `backward` (Grads(const Tensor& grad_output)) must
+/// capture by value only what it reads (never `output` itself: that is an ownership cycle) and
+/// return one entry per input (undefined where no gradient is needed).
+template <class F>
+Tensor record(Tensor output, std::span<const Tensor> inputs, const char* name, F backward) {
+  if (!needs_record(inputs)) return output;
+  auto node = std::make_shared<FnNode<F>>(name, inputs, output, std::move(backward));
+  return attach_record(std::move(output), std::move(node));
+}
+template <class F>
+Tensor record(Tensor output, std::initializer_list<Tensor> inputs, const char* name, F backward) {
   return record(std::move(output), std::span<const Tensor>(inputs.begin(), inputs.size()), name,
                 std::move(backward));
 }

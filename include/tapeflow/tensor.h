@@ -28,13 +28,17 @@ namespace autograd { struct Node; }
 
 namespace detail {
 /// An aligned, owned buffer of bytes.
+/// An owned buffer of bytes: 64-byte aligned, except that buffers of at most kInline bytes live
+/// inside the Storage itself (16-byte aligned) to save an allocation for tiny tensors.
 struct Storage {
   explicit Storage(std::size_t bytes);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
+  static constexpr std::size_t kInline = 32;
   void* data = nullptr;
   std::size_t bytes = 0;
+  alignas(16) unsigned char inline_data[kInline];
 };
 
 struct TensorImpl {
@@ -107,8 +111,15 @@ class Tensor {
   std::string str() const;
 
  private:
-  const detail::TensorImpl& checked() const;
-  void check_dtype(DType expected) const;
+  const detail::TensorImpl& checked() const {
+    if (!impl_) [[unlikely]] throw_undefined();
+    return *impl_;
+  }
+  void check_dtype(DType expected) const {
+    if (checked().dtype != expected) [[unlikely]] throw_dtype_mismatch(expected);
+  }
+  [[noreturn]] static void throw_undefined();
+  [[noreturn]] void throw_dtype_mismatch(DType expected) const;
   std::shared_ptr<detail::TensorImpl> impl_;
 };
 

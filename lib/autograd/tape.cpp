@@ -43,19 +43,28 @@ void drain() {
 
 }  // namespace
 
-Node::Node(const char* n, BackwardFn fn, std::vector<Edge> edges)
-    : name(n), sequence(next_sequence.fetch_add(1, std::memory_order_relaxed)), backward(std::move(fn)),
-      next(std::move(edges)) {
+Node::Node(const char* n, std::span<const Tensor> inputs, const Tensor& output)
+    : name(n), sequence(next_sequence.fetch_add(1, std::memory_order_relaxed)), output_shape(output.shape()),
+      output_dtype(output.dtype()), size_(inputs.size()) {
   live.fetch_add(1, std::memory_order_relaxed);
+  if (size_ > kInline) edges_ = std::make_unique<Edge[]>(size_);
+  std::span<Edge> e = next();
+  for (std::size_t i = 0; i < size_; ++i) {
+    const Tensor& t = inputs[i];
+    if (!t.defined() || !t.requires_grad()) continue;
+    if (t.grad_fn()) e[i].node = t.grad_fn();
+    else e[i].leaf = t.impl();
+  }
 }
 
 Node::~Node() {
   live.fetch_sub(1, std::memory_order_relaxed);
   bool outer = !graveyard.draining;
   if (outer) graveyard.draining = true;
-  for (Edge& e : next) bury(e.node);
-  next.clear();
-  backward = nullptr;  // saved tensors go, their records are parked
+  for (Edge& e : next()) {
+    bury(e.node);
+    e.leaf.reset();
+  }
   pending_grad = Tensor();
   if (outer) {
     graveyard.draining = false;
@@ -67,21 +76,14 @@ std::int64_t live_records() { return live.load(); }
 bool is_grad_enabled() { return grad_enabled; }
 void set_grad_enabled(bool enabled) { grad_enabled = enabled; }
 
-Tensor record(Tensor output, std::span<const Tensor> inputs, const char* name, BackwardFn fn) {
-  if (!grad_enabled) return output;
-  bool any = false;
-  for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
-  if (!any) return output;
-  std::vector<Edge> edges(inputs.size());
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const Tensor& t = inputs[i];
-    if (!t.defined() || !t.requires_grad()) continue;
-    if (t.grad_fn()) edges[i].node = t.grad_fn();
-    else edges[i].leaf = t.impl();
-  }
-  auto node = std::make_shared<Node>(name, std::move(fn), std::move(edges));
-  node->output_shape = output.shape();
-  node->output_dtype = output.dtype();
+bool needs_record(std::span<const Tensor> inputs) {
+  if (!grad_enabled) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+Tensor attach_record(Tensor output, std::shared_ptr<Node> node) {
   auto& impl = *output.impl();
   impl.grad_fn = std::move(node);
   impl.requires_grad = true;
@@ -180,7 +182,7 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
     Node* n = stack.back();
     stack.pop_back();
     order.push_back(n);
-    for (Edge& e : n->next)
+    for (Edge& e : n->next())
       if (e.node && e.node->visit_mark != mark) {
         e.node->visit_mark = mark;
         stack.push_back(e.node.get());
@@ -201,12 +203,13 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
                                       "the first backward(); pass retain_graph=true to the first call",
                                       n->name));
     check_grad_shape(n->name, n->output_shape, n->output_dtype, g);
-    Grads grads = n->backward(g);
-    if (grads.size() != n->next.size())
+    Grads grads = n->apply(g);
+    std::span<Edge> next = n->next();
+    if (grads.size() != next.size())
       throw AutogradError(fmt::format("backward of '{}' returned {} gradients for {} inputs", n->name, grads.size(),
-                                      n->next.size()));
+                                      next.size()));
     for (std::size_t i = 0; i < grads.size(); ++i) {
-      Edge& e = n->next[i];
+      Edge& e = next[i];
       if (!grads[i].defined()) continue;
       if (e.node) {
         accumulate(e.node->pending_grad, grads[i]);
@@ -220,7 +223,7 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
       }
     }
     if (!retain_graph) {
-      n->backward = nullptr;
+      n->release();
       n->released = true;
     }
   }

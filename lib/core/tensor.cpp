@@ -12,13 +12,61 @@
 namespace tapeflow {
 namespace detail {
 
+namespace {
+
+// Small buffers are allocated and freed once per op on the hot path; aligned_alloc is slow for
+// them, so each thread keeps a few freed blocks of the small size classes for reuse.
+constexpr std::size_t kClasses[] = {64, 128, 256, 512};
+constexpr std::size_t kCachePerClass = 64;
+
+struct BlockCache {
+  std::vector<void*> blocks[std::size(kClasses)];
+  ~BlockCache() {
+    for (auto& v : blocks)
+      for (void* p : v) std::free(p);
+  }
+};
+thread_local BlockCache block_cache;
+
+int size_class(std::size_t rounded) {
+  for (std::size_t i = 0; i < std::size(kClasses); ++i)
+    if (rounded == kClasses[i]) return static_cast<int>(i);
+  return -1;
+}
+
+std::size_t round_up(std::size_t n) {
+  std::size_t r = (n + 63) / 64 * 64;
+  if (r == 0) r = 64;
+  for (std::size_t c : kClasses)
+    if (r <= c) return c;
+  return r;
+}
+
+}  // namespace
+
 Storage::Storage(std::size_t n) : bytes(n) {
-  std::size_t rounded = (n + 63) / 64 * 64;
-  data = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  if (n <= kInline) {
+    data = inline_data;
+    return;
+  }
+  const std::size_t rounded = round_up(n);
+  if (int c = size_class(rounded); c >= 0 && !block_cache.blocks[c].empty()) {
+    data = block_cache.blocks[c].back();
+    block_cache.blocks[c].pop_back();
+    return;
+  }
+  data = std::aligned_alloc(64, rounded);
   if (!data) throw std::bad_alloc();
 }
 
-Storage::~Storage() { std::free(data); }
+Storage::~Storage() {
+  if (data == inline_data) return;
+  if (int c = size_class(round_up(bytes)); c >= 0 && block_cache.blocks[c].size() < kCachePerClass) {
+    block_cache.blocks[c].push_back(data);
+    return;
+  }
+  std::free(data);
+}
 
 }  // namespace detail
 
@@ -34,14 +82,12 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   return Tensor(std::move(impl));
 }
 
-const detail::TensorImpl& Tensor::checked() const {
-  if (!impl_) throw ValueError("this tensor is undefined (default-constructed, or a gradient that was never computed)");
-  return *impl_;
+void Tensor::throw_undefined() {
+  throw ValueError("this tensor is undefined (default-constructed, or a gradient that was never computed)");
 }
 
-void Tensor::check_dtype(DType expected) const {
-  if (checked().dtype != expected)
-    throw DTypeError(fmt::format("tensor {} has dtype {}, but was accessed as {}; use to({}) to convert",
+void Tensor::throw_dtype_mismatch(DType expected) const {
+  throw DTypeError(fmt::format("tensor {} has dtype {}, but was accessed as {}; use to({}) to convert",
                                  impl_->shape.str(), dtype_name(impl_->dtype), dtype_name(expected),
                                  dtype_name(expected)));
 }
