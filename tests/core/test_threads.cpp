@@ -1,0 +1,38 @@
+#include <cstdlib>
+#include <thread>
+
+#include "helpers.h"
+
+using namespace tapeflow;
+
+BOOST_AUTO_TEST_SUITE(threads)
+
+BOOST_AUTO_TEST_CASE(set_and_get) {
+  const int before = get_num_threads();
+  BOOST_TEST(before >= 1);
+  set_num_threads(1);
+  BOOST_TEST(get_num_threads() == 1);
+  // Results do not depend on the number of threads (a large element-wise op and a GEMM).
+  Generator gen(3);
+  Tensor a = random_uniform({300, 400}, -1, 1, float32, &gen), b = random_uniform({400, 200}, -1, 1, float32, &gen);
+  std::vector<float> one = (exp(a) * 2.0f).to_vector<float>();
+  std::vector<float> mm1 = matmul(a, b).to_vector<float>();
+  set_num_threads(2);
+  BOOST_TEST(get_num_threads() == 2);
+  BOOST_TEST(one == (exp(a) * 2.0f).to_vector<float>());
+  std::vector<float> mm2 = matmul(a, b).to_vector<float>();
+  for (std::size_t i = 0; i < mm1.size(); ++i) BOOST_REQUIRE_CLOSE(mm1[i], mm2[i], 1e-3);
+  set_num_threads(before);
+  TF_CHECK_THROWS_WITH(set_num_threads(0), ValueError, "set_num_threads", ">= 1", "0");
+}
+
+// Run by CTest twice: as part of the suite, and as core.threads_env with TAPEFLOW_NUM_THREADS=1.
+BOOST_AUTO_TEST_CASE(default_comes_from_the_environment) {
+  if (const char* env = std::getenv("TAPEFLOW_NUM_THREADS")) {
+    BOOST_TEST(get_num_threads() == std::atoi(env));
+  } else {
+    BOOST_TEST(get_num_threads() == static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
