@@ -19,7 +19,9 @@ BOOST_AUTO_TEST_CASE(set_and_get) {
   std::vector<float> mm1 = matmul(a, b).to_vector<float>();
   set_num_threads(2);
   BOOST_TEST(get_num_threads() == 2);
-  BOOST_TEST(one == (exp(a) * 2.0f).to_vector<float>());
+  // Equal up to rounding: chunk boundaries move between Eigen's vectorised and scalar paths.
+  std::vector<float> two = (exp(a) * 2.0f).to_vector<float>();
+  for (std::size_t i = 0; i < one.size(); ++i) BOOST_REQUIRE_CLOSE(one[i], two[i], 1e-4);
   std::vector<float> mm2 = matmul(a, b).to_vector<float>();
   for (std::size_t i = 0; i < mm1.size(); ++i) BOOST_REQUIRE_CLOSE(mm1[i], mm2[i], 1e-3);
   set_num_threads(before);

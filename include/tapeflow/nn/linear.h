@@ -1,0 +1,57 @@
+#pragma once
+/// nn::Linear: the fully connected layer (tf.layers.dense without the activation).
+#include <cstdint>
+#include <string>
+
+#include "tapeflow/dtype.h"
+#include "tapeflow/nn/module.h"
+#include "tapeflow/ops/random.h"
+
+namespace tapeflow::nn {
+
+struct LinearOptions {
+  /// Add a learned bias.
+  bool bias = true;
+  /// The parameters' dtype: float32, or float64 (e.g. for gradient checks). Inputs must match.
+  DType dtype = float32;
+  /// The generator for the initial weight (nullptr: the default generator, see manual_seed()).
+  Generator* generator = nullptr;
+};
+
+/// y = x·W + b: input [N, in] -> output [N, out].
+///
+/// Parameters (TensorFlow's layout, not torch's transposed one):
+///   `weight` [in, out], initialised glorot (Xavier) uniform: U(-l, l), l = sqrt(6 / (in + out));
+///   `bias`   [out],     initialised to zeros (when options.bias).
+/// These are the defaults of TensorFlow's tf.layers.dense. To initialise differently, overwrite
+/// the values in place with nn/init.h, e.g. `nn::init::he_normal_(lin.weight())`.
+///
+/// An input that is not [N, in] is a ShapeError naming the module and the input's shape.
+class Linear : public Module {
+ public:
+  Linear(std::int64_t in_features, std::int64_t out_features, LinearOptions options = {});
+
+  /// [N, in] -> [N, out]
+  Tensor forward(const Tensor& input) override;
+
+  std::int64_t in_features() const { return in_; }
+  std::int64_t out_features() const { return out_; }
+  const LinearOptions& options() const { return options_; }
+  /// [in, out]
+  const Tensor& weight() const { return weight_; }
+  /// [out]; undefined when options.bias is false.
+  const Tensor& bias() const { return bias_; }
+
+  std::string type_name() const override { return "Linear"; }
+  /// "784, 128", plus ", bias=false" and ", dtype=float64" when not the defaults.
+  std::string extra_repr() const override;
+
+ private:
+  std::int64_t in_;
+  std::int64_t out_;
+  LinearOptions options_;
+  Tensor weight_;
+  Tensor bias_;
+};
+
+}  // namespace tapeflow::nn
