@@ -1,0 +1,51 @@
+#include "tapeflow/optim/adam.h"
+
+#include <cmath>
+
+#include "ops/kernels.h"
+
+namespace tapeflow::optim {
+
+namespace kd = tapeflow::detail;
+
+void adam_update(Tensor& var, const Tensor& grad, AdamState& state, const AdamOptions& options, double lr) {
+  constexpr const char* op = "adam_update";
+  detail::check_update_args(op, var, grad);
+  detail::ensure_slot(op, "m", state.m, var, 0.0);
+  detail::ensure_slot(op, "v", state.v, var, 0.0);
+  const Tensor g = detail::decayed_grad(var, grad, options.weight_decay);
+  state.step += 1;
+  const double t = static_cast<double>(state.step);
+  // The bias corrections fold into the step size (TF's ApplyAdam).
+  const double lr_t = lr * std::sqrt(1.0 - std::pow(options.beta2, t)) / (1.0 - std::pow(options.beta1, t));
+  kd::visit_floating(op, var, [&]<class T>() {
+    T* w = var.data<T>();
+    T* m = state.m.data<T>();
+    T* v = state.v.data<T>();
+    const T* gp = g.data<T>();
+    const T one_minus_beta1 = static_cast<T>(1.0 - options.beta1);
+    const T one_minus_beta2 = static_cast<T>(1.0 - options.beta2);
+    const T eps = static_cast<T>(options.epsilon), step_size = static_cast<T>(lr_t);
+    kd::parallel_chunks(var.numel(), [&](std::int64_t b, std::int64_t n) {
+      kd::ArrayMap<T> W(w + b, n), M(m + b, n), V(v + b, n);
+      kd::ConstArrayMap<T> G(gp + b, n);
+      M += (G - M) * one_minus_beta1;           // m = beta1 * m + (1 - beta1) * g
+      V += (G.square() - V) * one_minus_beta2;  // v = beta2 * v + (1 - beta2) * g^2
+      W -= step_size * M / (V.sqrt() + eps);    // var -= lr_t * m / (sqrt(v) + epsilon)
+    });
+  });
+}
+
+Adam::Adam(std::vector<Tensor> params, AdamOptions options)
+    : Optimizer(std::move(params), "Adam", options.lr), options_(options) {
+  detail::check_unit_interval(name(), "beta1", options_.beta1);
+  detail::check_unit_interval(name(), "beta2", options_.beta2);
+  detail::check_non_negative(name(), "epsilon", options_.epsilon);
+  detail::check_non_negative(name(), "weight_decay", options_.weight_decay);
+}
+
+void Adam::update(std::size_t index, Tensor& param, const Tensor& grad) {
+  adam_update(param, grad, mutable_state<AdamState>(index), options_, lr());
+}
+
+}  // namespace tapeflow::optim
