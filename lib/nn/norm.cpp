@@ -1,0 +1,390 @@
+// Normalisation: local response normalisation (fused forward and TF's LRNGrad backward kernel),
+// moments and batch_normalization (composed, as TensorFlow writes them) and batch_norm with
+// moving statistics (a fused per-channel kernel each way in training mode).
+#include "tapeflow/nn/norm.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ops/kernels.h"
+#include "tapeflow/ops/array.h"
+#include "tapeflow/ops/elementwise.h"
+#include "tapeflow/ops/reduce.h"
+
+namespace tapeflow::nn {
+namespace {
+
+/// Runs body(begin, end) over [0, rows) in one chunk per thread when rows * cost_per_row is
+/// large, else serially in one call.
+template <class F>
+void parallel_rows(std::int64_t rows, std::int64_t cost_per_row, F body) {
+  if (rows * cost_per_row < detail::kParallelGrain || rows < 2) {
+    body(std::int64_t{0}, rows);
+    return;
+  }
+#pragma omp parallel
+  {
+#ifdef _OPENMP
+    const std::int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+    const std::int64_t nt = 1, t = 0;
+#endif
+    const std::int64_t chunk = (rows + nt - 1) / nt;
+    const std::int64_t begin = std::min(rows, t * chunk), end = std::min(rows, begin + chunk);
+    if (end > begin) body(begin, end);
+  }
+}
+
+/// Per-column sums over the rows of a row-major [rows, width] layout: add_row(r, acc) adds row
+/// r's contributions into acc (k blocks of `width` doubles). Parallel partial sums are merged in
+/// thread order, so the result does not depend on scheduling.
+template <class F>
+std::vector<double> column_sums(std::int64_t rows, std::int64_t width, int k, F add_row) {
+  const std::size_t n = static_cast<std::size_t>(k * width);
+  std::vector<double> total(n, 0.0);
+  if (rows * width < detail::kParallelGrain || rows < 2) {
+    for (std::int64_t r = 0; r < rows; ++r) add_row(r, total.data());
+    return total;
+  }
+  std::vector<std::vector<double>> partial;
+#pragma omp parallel
+  {
+#ifdef _OPENMP
+    const std::int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+    const std::int64_t nt = 1, t = 0;
+#endif
+#pragma omp single
+    partial.assign(static_cast<std::size_t>(nt), std::vector<double>(n, 0.0));
+    // (implicit barrier after single)
+    std::vector<double>& acc = partial[static_cast<std::size_t>(t)];
+    const std::int64_t chunk = (rows + nt - 1) / nt;
+    const std::int64_t begin = std::min(rows, t * chunk), end = std::min(rows, begin + chunk);
+    for (std::int64_t r = begin; r < end; ++r) add_row(r, acc.data());
+  }
+  for (const auto& p : partial)
+    for (std::size_t i = 0; i < n; ++i) total[i] += p[i];
+  return total;
+}
+
+/// A [n] tensor of dtype T from doubles.
+template <class T>
+Tensor vector_tensor(const std::vector<double>& v, std::size_t offset, std::int64_t n) {
+  Tensor t = Tensor::empty(Shape{n}, dtype_of<T>);
+  T* p = t.data<T>();
+  for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(v[offset + static_cast<std::size_t>(i)]);
+  return t;
+}
+
+// ------------------------------------------------------------------------------------ LRN kernels
+
+struct LrnParams {
+  std::int64_t rows, channels, radius;
+  double bias, alpha, beta;
+};
+
+/// y = x * norm^-beta with norm = bias + alpha * (window sum of x^2), per row of `channels`.
+template <class T>
+void lrn_forward(const T* x, T* y, T* norm, const LrnParams& p) {
+  const std::int64_t C = p.channels, r = p.radius;
+  const T bias = static_cast<T>(p.bias), alpha = static_cast<T>(p.alpha), beta = static_cast<T>(p.beta);
+  const bool half = p.beta == 0.5;
+  parallel_rows(p.rows, C * (2 * std::min(r, C) + 2), [&](std::int64_t begin, std::int64_t end) {
+    std::vector<T> sq(static_cast<std::size_t>(C));
+    for (std::int64_t row = begin; row < end; ++row) {
+      const T* xr = x + row * C;
+      T* yr = y + row * C;
+      T* nr = norm + row * C;
+      for (std::int64_t c = 0; c < C; ++c) sq[static_cast<std::size_t>(c)] = xr[c] * xr[c];
+      for (std::int64_t c = 0; c < C; ++c) {
+        const std::int64_t lo = std::max<std::int64_t>(0, c - r), hi = std::min(C - 1, c + r);
+        T s = 0;
+        for (std::int64_t j = lo; j <= hi; ++j) s += sq[static_cast<std::size_t>(j)];
+        const T n = bias + alpha * s;
+        nr[c] = n;
+        yr[c] = half ? xr[c] / std::sqrt(n) : xr[c] * std::pow(n, -beta);
+      }
+    }
+  });
+}
+
+/// TF's LRNGrad: with p_j = norm_j^-beta,
+///   dx_i = g_i p_i - 2 alpha beta x_i * sum_{j in window(i)} g_j x_j p_j / norm_j
+/// (the window is symmetric, so j in window(i) <=> i in window(j)).
+template <class T>
+void lrn_backward(const T* g, const T* x, const T* norm, T* dx, const LrnParams& p) {
+  const std::int64_t C = p.channels, r = p.radius;
+  const T beta = static_cast<T>(p.beta), k = static_cast<T>(2 * p.alpha * p.beta);
+  const bool half = p.beta == 0.5;
+  parallel_rows(p.rows, C * (2 * std::min(r, C) + 4), [&](std::int64_t begin, std::int64_t end) {
+    std::vector<T> pw(static_cast<std::size_t>(C)), q(static_cast<std::size_t>(C));
+    for (std::int64_t row = begin; row < end; ++row) {
+      const T* gr = g + row * C;
+      const T* xr = x + row * C;
+      const T* nr = norm + row * C;
+      T* dr = dx + row * C;
+      for (std::int64_t c = 0; c < C; ++c) {
+        const T pc = half ? T(1) / std::sqrt(nr[c]) : std::pow(nr[c], -beta);
+        pw[static_cast<std::size_t>(c)] = pc;
+        q[static_cast<std::size_t>(c)] = gr[c] * xr[c] * pc / nr[c];
+      }
+      for (std::int64_t c = 0; c < C; ++c) {
+        const std::int64_t lo = std::max<std::int64_t>(0, c - r), hi = std::min(C - 1, c + r);
+        T s = 0;
+        for (std::int64_t j = lo; j <= hi; ++j) s += q[static_cast<std::size_t>(j)];
+        dr[c] = gr[c] * pw[static_cast<std::size_t>(c)] - k * xr[c] * s;
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------- batch_norm training kernels
+
+/// What the training-mode forward keeps for the backward: per-channel mean and 1/sqrt(var+eps).
+struct BatchStats {
+  Tensor mean, inv_std, variance;
+};
+
+/// y = (x - mean) * inv_std * scale + offset over x viewed as [rows, C]; batch statistics from x.
+template <class T>
+BatchStats batch_norm_forward(const Tensor& x, const Tensor& scale, const Tensor& offset, double epsilon,
+                              Tensor& y) {
+  const std::int64_t C = x.dim(-1), rows = x.numel() / C;
+  const T* px = x.data<T>();
+  const std::vector<double> sums = column_sums(rows, C, 1, [&](std::int64_t r, double* acc) {
+    const T* xr = px + r * C;
+    for (std::int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(xr[c]);
+  });
+  std::vector<double> mean(static_cast<std::size_t>(C));
+  for (std::int64_t c = 0; c < C; ++c) mean[static_cast<std::size_t>(c)] = sums[static_cast<std::size_t>(c)] / static_cast<double>(rows);
+  // Two passes (mean, then squared deviations): no cancellation for data far from zero.
+  std::vector<double> var = column_sums(rows, C, 1, [&](std::int64_t r, double* acc) {
+    const T* xr = px + r * C;
+    for (std::int64_t c = 0; c < C; ++c) {
+      const double d = static_cast<double>(xr[c]) - mean[static_cast<std::size_t>(c)];
+      acc[c] += d * d;
+    }
+  });
+  std::vector<double> inv(static_cast<std::size_t>(C)), a(static_cast<std::size_t>(C)), b(static_cast<std::size_t>(C));
+  for (std::size_t c = 0; c < static_cast<std::size_t>(C); ++c) {
+    var[c] /= static_cast<double>(rows);
+    inv[c] = 1.0 / std::sqrt(var[c] + epsilon);
+    const double gamma = scale.defined() ? static_cast<double>(scale.data<T>()[c]) : 1.0;
+    const double beta = offset.defined() ? static_cast<double>(offset.data<T>()[c]) : 0.0;
+    a[c] = inv[c] * gamma;  // y = x * a + b
+    b[c] = beta - mean[c] * a[c];
+  }
+  std::vector<T> at(a.begin(), a.end()), bt(b.begin(), b.end());
+  y = Tensor::empty(x.shape(), x.dtype());
+  T* py = y.data<T>();
+  parallel_rows(rows, C, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) {
+      const T* xr = px + r * C;
+      T* yr = py + r * C;
+      for (std::int64_t c = 0; c < C; ++c) yr[c] = xr[c] * at[static_cast<std::size_t>(c)] + bt[static_cast<std::size_t>(c)];
+    }
+  });
+  return {vector_tensor<T>(mean, 0, C), vector_tensor<T>(inv, 0, C), vector_tensor<T>(var, 0, C)};
+}
+
+/// With xhat = (x - mean) * inv_std over rows M:
+///   d_offset = sum(g), d_scale = sum(g * xhat),
+///   dx = scale * inv_std * (g - sum(g) / M - xhat * sum(g * xhat) / M)
+template <class T>
+Grads batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& inv_std,
+                          const Tensor& scale, bool need_x, bool need_scale, bool need_offset) {
+  const std::int64_t C = x.dim(-1), rows = x.numel() / C;
+  const T *px = x.data<T>(), *pg = g.data<T>(), *pm = mean.data<T>(), *pi = inv_std.data<T>();
+  const std::vector<double> sums = column_sums(rows, C, 2, [&](std::int64_t r, double* acc) {
+    const T* xr = px + r * C;
+    const T* gr = pg + r * C;
+    for (std::int64_t c = 0; c < C; ++c) {
+      acc[c] += static_cast<double>(gr[c]);
+      acc[C + c] += static_cast<double>(gr[c]) * static_cast<double>((xr[c] - pm[c]) * pi[c]);
+    }
+  });
+  Tensor dx, dscale, doffset;
+  if (need_offset) doffset = vector_tensor<T>(sums, 0, C);
+  if (need_scale) dscale = vector_tensor<T>(sums, static_cast<std::size_t>(C), C);
+  if (need_x) {
+    std::vector<T> k(static_cast<std::size_t>(C)), mg(static_cast<std::size_t>(C)), mgx(static_cast<std::size_t>(C));
+    for (std::int64_t c = 0; c < C; ++c) {
+      const std::size_t i = static_cast<std::size_t>(c);
+      const double gamma = scale.defined() ? static_cast<double>(scale.data<T>()[c]) : 1.0;
+      k[i] = static_cast<T>(gamma * static_cast<double>(pi[c]));
+      mg[i] = static_cast<T>(sums[i] / static_cast<double>(rows));
+      mgx[i] = static_cast<T>(sums[static_cast<std::size_t>(C) + i] / static_cast<double>(rows));
+    }
+    dx = Tensor::empty(x.shape(), x.dtype());
+    T* pd = dx.data<T>();
+    parallel_rows(rows, C, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t r = begin; r < end; ++r) {
+        const T* xr = px + r * C;
+        const T* gr = pg + r * C;
+        T* dr = pd + r * C;
+        for (std::int64_t c = 0; c < C; ++c) {
+          const std::size_t i = static_cast<std::size_t>(c);
+          const T xhat = (xr[c] - pm[c]) * pi[c];
+          dr[c] = k[i] * (gr[c] - mg[i] - xhat * mgx[i]);
+        }
+      }
+    });
+  }
+  return Grads{dx, dscale, doffset};
+}
+
+// ------------------------------------------------------------------------------------ checks
+
+void check_float(const char* op, const char* what, const Tensor& t, const Tensor& x) {
+  if (t.dtype() != x.dtype())
+    throw DTypeError(fmt::format("{}: {} is {} {} but x is {} {}; all must have x's dtype (cast it: cast({}, {}))", op,
+                                 what, dtype_name(t.dtype()), t.shape().str(), dtype_name(x.dtype()),
+                                 x.shape().str(), what, dtype_name(x.dtype())));
+}
+
+void check_broadcasts(const char* op, const char* what, const Tensor& t, const Tensor& x) {
+  try {
+    (void)broadcast_shapes(op, t.shape(), x.shape());
+  } catch (const ShapeError&) {
+    throw ShapeError(fmt::format("{}: {} {} does not broadcast against x {}; give it x's shape or one that "
+                                 "broadcasts to it, such as [{}] for the last axis",
+                                 op, what, t.shape().str(), x.shape().str(), x.rank() ? x.dim(-1) : 1));
+  }
+}
+
+void check_channel_vector(const char* what, const Tensor& t, const Tensor& x) {
+  const std::int64_t C = x.dim(-1);
+  if (t.rank() != 1 || t.dim(0) != C)
+    throw ShapeError(fmt::format("batch_norm: {} has shape {} but x {} has {} channels (its last dimension); {} "
+                                 "must be [{}]",
+                                 what, t.shape().str(), x.shape().str(), C, what, C));
+  check_float("batch_norm", what, t, x);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------- LRN
+
+Tensor local_response_normalization(const Tensor& input, std::int64_t depth_radius, double bias, double alpha,
+                                    double beta) {
+  const char* op = "local_response_normalization";
+  detail::check_defined(op, input);
+  if (input.rank() != 4)
+    throw ShapeError(fmt::format("{}: input must be 4-D [batch, height, width, channels] (NHWC), got {} of rank {}; "
+                                 "reshape it, e.g. reshape(x, {{-1, 1, 1, C}}) for [batch, C] features",
+                                 op, input.shape().str(), input.rank()));
+  if (depth_radius < 0) throw ValueError(fmt::format("{}: depth_radius must be >= 0, got {}", op, depth_radius));
+  const LrnParams params{input.numel() / std::max<std::int64_t>(1, input.dim(3)), input.dim(3),
+                         depth_radius, bias, alpha, beta};
+  Tensor y = Tensor::empty(input.shape(), input.dtype());
+  Tensor norm = Tensor::empty(input.shape(), input.dtype());  // bias + alpha * sqr_sum, for the backward
+  detail::visit_floating(op, input, [&]<class T>() {
+    lrn_forward<T>(input.data<T>(), y.data<T>(), norm.data<T>(), params);
+  });
+  return autograd::record(y, {input}, "LRN", [x = input.detach(), norm, params](const Tensor& g) {
+    Tensor dx = Tensor::empty(x.shape(), x.dtype());
+    detail::visit_floating("LRNGrad", x, [&]<class T>() {
+      lrn_backward<T>(g.data<T>(), x.data<T>(), norm.data<T>(), dx.data<T>(), params);
+    });
+    return Grads{dx};
+  });
+}
+
+// ------------------------------------------------------------------------ moments, batch_normalization
+
+Moments moments(const Tensor& x, const std::vector<int>& axes, bool keep_dims) {
+  detail::check_defined("moments", x);
+  detail::visit_floating("moments", x, []<class T>() {});
+  Tensor mean = reduce_mean(x, axes, true);
+  // As TensorFlow: the deviations use stop_gradient(mean); the gradient is the same (the
+  // variance is stationary in the mean) and the backward is shorter.
+  Tensor variance = reduce_mean(square(x - stop_gradient(mean)), axes, true);
+  if (keep_dims) return {mean, variance};
+  Shape out;
+  for (int i = 0; i < x.rank(); ++i) {
+    bool reduced = axes.empty();
+    for (int a : axes) reduced = reduced || normalize_axis("moments", a, x.rank()) == i;
+    if (!reduced) out.push_back(x.dim(i));
+  }
+  return {reshape(mean, out), reshape(variance, out)};
+}
+
+Tensor batch_normalization(const Tensor& x, const Tensor& mean, const Tensor& variance, const Tensor& offset,
+                           const Tensor& scale, double variance_epsilon) {
+  const char* op = "batch_normalization";
+  detail::check_defined(op, x);
+  if (!mean.defined() || !variance.defined())
+    throw ValueError(fmt::format("{}: mean and variance are required (got an undefined {}); only offset and scale "
+                                 "may be left out",
+                                 op, mean.defined() ? "variance" : "mean"));
+  detail::visit_floating(op, x, []<class T>() {});
+  const std::pair<const char*, const Tensor*> params[] = {
+      {"mean", &mean}, {"variance", &variance}, {"offset", &offset}, {"scale", &scale}};
+  for (const auto& [what, t] : params) {
+    if (!t->defined()) continue;
+    check_float(op, what, *t, x);
+    check_broadcasts(op, what, *t, x);
+  }
+  // TensorFlow's arrangement: only one multiply and one add touch x.
+  //   inv = scale / sqrt(variance + eps);  y = x * inv + (offset - mean * inv)
+  Tensor inv = rsqrt(variance + variance_epsilon);
+  if (scale.defined()) inv = inv * scale;
+  Tensor shift = offset.defined() ? offset - mean * inv : neg(mean * inv);
+  return x * inv + shift;
+}
+
+// ------------------------------------------------------------------------------------ batch_norm
+
+Tensor batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& moving_mean,
+                  const Tensor& moving_variance, bool training, double decay, double epsilon) {
+  const char* op = "batch_norm";
+  detail::check_defined(op, x);
+  detail::visit_floating(op, x, []<class T>() {});
+  if (x.rank() < 2)
+    throw ShapeError(fmt::format("{}: x must have rank >= 2 ([batch, ..., channels], e.g. NHWC), got {}", op,
+                                 x.shape().str()));
+  if (!moving_mean.defined() || !moving_variance.defined())
+    throw ValueError(fmt::format("{}: moving_mean and moving_variance are required; create them as zeros({{{}}}) "
+                                 "and ones({{{}}}) of x's dtype",
+                                 op, x.dim(-1), x.dim(-1)));
+  if (scale.defined()) check_channel_vector("scale (gamma)", scale, x);
+  if (offset.defined()) check_channel_vector("offset (beta)", offset, x);
+  check_channel_vector("moving_mean", moving_mean, x);
+  check_channel_vector("moving_variance", moving_variance, x);
+  if (!(decay >= 0.0 && decay <= 1.0)) throw ValueError(fmt::format("{}: decay must be in [0, 1], got {}", op, decay));
+  if (!(epsilon >= 0.0)) throw ValueError(fmt::format("{}: epsilon must be >= 0, got {}", op, epsilon));
+
+  if (!training) {
+    // Copies of the [C] statistics: a later training step updates the moving ones in place, and
+    // the backward of this output must not see that. (The moving statistics get no gradient.)
+    return batch_normalization(x, moving_mean.clone(), moving_variance.clone(), offset, scale, epsilon);
+  }
+  if (x.numel() == 0)
+    throw ValueError(fmt::format("{}: x {} is empty; batch statistics need at least one row (or use inference mode)",
+                                 op, x.shape().str()));
+
+  Tensor y;
+  BatchStats stats = detail::visit_floating(op, x, [&]<class T>() {
+    return batch_norm_forward<T>(x, scale, offset, epsilon, y);
+  });
+  {
+    NoGradGuard no_grad;
+    Tensor mm = moving_mean, mv = moving_variance;
+    scale_(mm, decay);
+    axpy_(mm, 1.0 - decay, stats.mean);
+    scale_(mv, decay);
+    axpy_(mv, 1.0 - decay, stats.variance);
+  }
+  const bool need_x = x.requires_grad(), need_scale = scale.defined() && scale.requires_grad(),
+             need_offset = offset.defined() && offset.requires_grad();
+  return autograd::record(
+      y, {x, scale, offset}, "FusedBatchNorm",
+      [xs = x.detach(), mean = stats.mean, inv = stats.inv_std, gamma = scale.defined() ? scale.detach() : Tensor(),
+       need_x, need_scale, need_offset](const Tensor& g) {
+        return detail::visit_floating("FusedBatchNormGrad", xs, [&]<class T>() {
+          return batch_norm_backward<T>(g, xs, mean, inv, gamma, need_x, need_scale, need_offset);
+        });
+      });
+}
+
+}  // namespace tapeflow::nn
