@@ -1,0 +1,75 @@
+// The workloads of bench/bench.cpp written with libtorch, printing the same `bench:` lines.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+
+using Clock = std::chrono::steady_clock;
+
+static double best_of(int reps, const std::function<void()>& f) {
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = Clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
+static void bench_overhead() {
+  const int kOps = 100000;
+  torch::Tensor c = torch::tensor(1.0001f);
+  double secs = best_of(5, [&] {
+    torch::Tensor x = torch::tensor(1.0f, torch::requires_grad());
+    torch::Tensor y = x;
+    for (int i = 0; i < kOps / 2; ++i) y = (y * c) + c;
+    y.backward();
+  });
+  std::printf("bench: overhead ops=%d %.3f us/op\n", kOps, secs * 1e6 / kOps);
+}
+
+static void bench_mlp() {
+  const int kBatch = 100, kSteps = 200;
+  torch::manual_seed(1);
+  torch::nn::Sequential net(torch::nn::Linear(784, 128), torch::nn::ReLU(), torch::nn::Linear(128, 32),
+                            torch::nn::ReLU(), torch::nn::Linear(32, 10));
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
+  torch::Tensor images = torch::rand({kBatch, 784});
+  torch::Tensor labels = torch::randint(0, 10, {kBatch}, torch::kLong);
+  auto step = [&] {
+    torch::Tensor loss = torch::nn::functional::cross_entropy(net->forward(images), labels);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  };
+  for (int i = 0; i < 20; ++i) step();
+  double secs = best_of(3, [&] {
+    for (int i = 0; i < kSteps; ++i) step();
+  });
+  std::printf("bench: mlp batch=%d steps=%d %.0f samples/s\n", kBatch, kSteps, kBatch * kSteps / secs);
+}
+
+static void bench_gemm() {
+  const int kN = 1024;
+  torch::Tensor a = torch::rand({kN, kN}), b = torch::rand({kN, kN});
+  torch::mm(a, b);
+  double secs = best_of(5, [&] { torch::mm(a, b); });
+  std::printf("bench: gemm n=%d %.1f GFLOP/s\n", kN, 2.0 * kN * kN * kN / secs * 1e-9);
+}
+
+int main(int argc, char** argv) {
+  auto wanted = [&](const char* name) {
+    if (argc < 2) return true;
+    for (int i = 1; i < argc; ++i)
+      if (std::strcmp(argv[i], name) == 0) return true;
+    return false;
+  };
+  if (wanted("overhead")) bench_overhead();
+  if (wanted("mlp")) bench_mlp();
+  if (wanted("gemm")) bench_gemm();
+  return 0;
+}
