@@ -32,8 +32,9 @@ void log_softmax_kernel(const T* x, T* y, Rows r) {
       if (!std::isfinite(m)) m = 0;
       T s = 0;
       for (std::int64_t k = 0; k < r.n; ++k) s += std::exp(px[k * r.inner] - m);
-      const T lse = m + std::log(s);
-      for (std::int64_t k = 0; k < r.n; ++k) py[k * r.inner] = px[k * r.inner] - lse;
+      // (x - m) - log(s), not x - (m + log(s)): m + log(s) would round log(s) to the precision of m.
+      const T log_s = std::log(s);
+      for (std::int64_t k = 0; k < r.n; ++k) py[k * r.inner] = (px[k * r.inner] - m) - log_s;
     }
   };
   if (r.outer * r.n * r.inner >= detail::kParallelGrain) {
@@ -149,7 +150,11 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
   });
 }
 
-Tensor l2_loss(const Tensor& t) { return reduce_sum(square(t)) * 0.5; }
+Tensor l2_loss(const Tensor& t) {
+  detail::check_defined("l2_loss", t);
+  detail::visit_floating("l2_loss", t, []<class T>() { return 0; });  // an integer t would give sum * 0
+  return reduce_sum(square(t)) * 0.5;
+}
 
 Tensor in_top_k(const Tensor& predictions, const Tensor& targets, std::int64_t k) {
   detail::check_defined("in_top_k", predictions);

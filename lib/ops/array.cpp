@@ -349,6 +349,7 @@ Tensor tile(const Tensor& x, const std::vector<std::int64_t>& multiples) {
   if (static_cast<int>(multiples.size()) != r)
     throw ShapeError(fmt::format("tile: multiples {} must have {} entries for shape {}", list_str(multiples), r,
                                  x.shape().str()));
+  if (2 * r > Shape::kMaxRank) throw ShapeError(fmt::format("tile: rank {} is too large (at most 4)", r));
   // View x as [1, d0, 1, d1, ...], broadcast to [m0, d0, m1, d1, ...], fold back.
   Shape inter, wide, os;
   for (int i = 0; i < r; ++i) {
@@ -358,7 +359,6 @@ Tensor tile(const Tensor& x, const std::vector<std::int64_t>& multiples) {
     wide.push_back(m), wide.push_back(x.shape()[i]);
     os.push_back(m * x.shape()[i]);
   }
-  if (2 * r > Shape::kMaxRank) throw ShapeError(fmt::format("tile: rank {} is too large (at most 4)", r));
   return reshape(broadcast_to(reshape(x, inter), wide), os);
 }
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "ops/kernels.h"
 #include "tapeflow/ops/array.h"
@@ -339,14 +340,32 @@ Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 Tensor operator-(const Tensor& x) { return neg(x); }
-Tensor operator+(const Tensor& a, double b) { return add(a, scalar(b, a.dtype())); }
-Tensor operator-(const Tensor& a, double b) { return sub(a, scalar(b, a.dtype())); }
-Tensor operator*(const Tensor& a, double b) { return mul(a, scalar(b, a.dtype())); }
-Tensor operator/(const Tensor& a, double b) { return div(a, scalar(b, a.dtype())); }
-Tensor operator+(double a, const Tensor& b) { return add(scalar(a, b.dtype()), b); }
-Tensor operator-(double a, const Tensor& b) { return sub(scalar(a, b.dtype()), b); }
-Tensor operator*(double a, const Tensor& b) { return mul(scalar(a, b.dtype()), b); }
-Tensor operator/(double a, const Tensor& b) { return div(scalar(a, b.dtype()), b); }
+namespace {
+/// The number `v` as a 0-d tensor of t's dtype. An integer tensor takes only whole numbers in its
+/// range: like TensorFlow, refuse `labels * 0.5` rather than silently compute `labels * 0`.
+Tensor scalar_like(const char* op, double v, const Tensor& t) {
+  detail::check_defined(op, t);
+  if (is_floating(t.dtype()) || t.dtype() == bool_) return scalar(v, t.dtype());
+  const bool exact = detail::visit_dtype(t.dtype(), [v]<class T>() {
+    return v >= static_cast<double>(std::numeric_limits<T>::lowest()) &&
+           v < static_cast<double>(std::numeric_limits<T>::max()) + 1.0 && std::trunc(v) == v;
+  });
+  if (!exact)
+    throw DTypeError(fmt::format("{}: cannot convert {} to {}, the dtype of the tensor {}; cast the tensor first "
+                                 "(cast(x, float32))",
+                                 op, v, dtype_name(t.dtype()), t.shape().str()));
+  return scalar(v, t.dtype());
+}
+}  // namespace
+
+Tensor operator+(const Tensor& a, double b) { return add(a, scalar_like("add", b, a)); }
+Tensor operator-(const Tensor& a, double b) { return sub(a, scalar_like("sub", b, a)); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, scalar_like("mul", b, a)); }
+Tensor operator/(const Tensor& a, double b) { return div(a, scalar_like("div", b, a)); }
+Tensor operator+(double a, const Tensor& b) { return add(scalar_like("add", a, b), b); }
+Tensor operator-(double a, const Tensor& b) { return sub(scalar_like("sub", a, b), b); }
+Tensor operator*(double a, const Tensor& b) { return mul(scalar_like("mul", a, b), b); }
+Tensor operator/(double a, const Tensor& b) { return div(scalar_like("div", a, b), b); }
 
 // ---------------------------------------------------------------------------- in place
 

@@ -58,7 +58,7 @@ Tensor unary_float(const char* op, const Tensor& x, Expr expr) {
 template <class T, class R, class F>
 void broadcast_loop(const T* a, const Shape& sa, const T* b, const Shape& sb, R* out, const Shape& so, F f) {
   const std::int64_t n = so.numel();
-  if (sa == sb) {
+  if (sa == sb && sa == so) {
     parallel_chunks(n, [&](std::int64_t s, std::int64_t len) {
       for (std::int64_t i = s; i < s + len; ++i) out[i] = f(a[i], b[i]);
     });

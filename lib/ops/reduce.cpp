@@ -159,7 +159,10 @@ Tensor reduce_sum(const Tensor& x, const Axes& axes, bool keepdims) {
 Tensor reduce_mean(const Tensor& x, const Axes& axes, bool keepdims) {
   ReducePlan p = plan_reduce("reduce_mean", x, axes, keepdims);
   Tensor y = reshape(raw_sum(x, p), p.out);
-  if (p.count > 0) scale_(y, 1.0 / static_cast<double>(p.count));
+  if (p.count > 0) {
+    if (is_floating(y.dtype())) scale_(y, 1.0 / static_cast<double>(p.count));
+    else y = div(y, scalar(static_cast<double>(p.count), y.dtype()));  // integers truncate, as TensorFlow
+  }
   return autograd::record(y, {x}, "Mean", [keep = p.keep, shape = x.shape(), n = p.count](const Tensor& g) {
     return Grads{broadcast_to(reshape(g, keep), shape) / static_cast<double>(n)};
   });
@@ -174,12 +177,13 @@ Tensor reduce_min(const Tensor& x, const Axes& axes, bool keepdims) {
 }
 
 Tensor reduce_logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
+  ReducePlan p = plan_reduce("reduce_logsumexp", x, axes, keepdims);  // errors name this op
   detail::visit_floating("reduce_logsumexp", x, []<class T>() { return 0; });
   // m + log(sum(exp(x - m))) with m = max(x) held constant: exact, and no overflow.
   Tensor m = stop_gradient(reduce_max(x, axes, true));
   Tensor finite_m = where(equal(abs(m), full(Shape{}, INFINITY, x.dtype())), zeros_like(m), m);
   Tensor y = log(reduce_sum(exp(x - finite_m), axes, true)) + finite_m;
-  return keepdims ? y : reshape(y, plan_reduce("reduce_logsumexp", x, axes, false).out);
+  return keepdims ? y : reshape(y, p.out);
 }
 
 namespace {
