@@ -1,0 +1,56 @@
+#pragma once
+/// tf.nn.conv2d and tf.nn.bias_add (functional forms), NHWC layout, filters HWIO.
+///
+/// Strides (and the pools' window sizes, see pool.h) are given as `{h, w}`, or in TensorFlow's
+/// 4-element form `{1, h, w, 1}` (the batch and channel entries must then be 1).
+///
+/// Padding follows TensorFlow's arithmetic along each spatial dimension, for an input of size
+/// `in`, a window of size `k` and a stride `s`:
+///   VALID: out = ceil((in - k + 1) / s), no padding (a window larger than the input is an error);
+///   SAME:  out = ceil(in / s), pad_total = max((out - 1) * s + k - in, 0), of which
+///          pad_total / 2 goes before (top/left) and the rest (one more when odd) after.
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "tapeflow/tensor.h"
+
+namespace tapeflow::nn {
+
+/// TensorFlow's padding schemes for convolution and pooling ("SAME", "VALID").
+enum class Padding { Same, Valid };
+
+/// "SAME" or "VALID".
+const char* padding_name(Padding padding);
+
+/// Output length of a window op along one dimension (see the formulas above); -1 when `in` is
+/// unknown (-1). `window` and `stride` must be positive.
+std::int64_t window_output_size(std::int64_t in, std::int64_t window, std::int64_t stride, Padding padding);
+
+/// 2-D convolution (cross-correlation, as tf.nn.conv2d):
+///   input  [batch, in_height, in_width, in_channels]
+///   filter [filter_height, filter_width, in_channels, out_channels]
+///   -> [batch, out_height, out_width, out_channels],
+///   out[n, i, j, o] = sum_{di, dj, c} input[n, i*sh + di - pad_top, j*sw + dj - pad_left, c]
+///                                      * filter[di, dj, c, o]   (zero outside the input).
+/// `strides` is {sh, sw} or {1, sh, sw, 1}. float32 or float64; both operands of one dtype.
+/// Differentiable in both operands (lowered to GEMM: im2col patches x filter, NHWC throughout).
+Tensor conv2d(const Tensor& input, const Tensor& filter, const std::vector<int>& strides, Padding padding);
+
+/// conv2d followed by bias_add: + bias [out_channels] on every output position.
+Tensor conv2d(const Tensor& input, const Tensor& filter, const Tensor& bias, const std::vector<int>& strides,
+              Padding padding);
+
+/// tf.nn.bias_add: value [..., C] (rank >= 2) + bias [C] on the last dimension -> [..., C].
+/// The gradient of bias sums over every dimension but the last.
+Tensor bias_add(const Tensor& value, const Tensor& bias);
+
+namespace detail {
+/// {h, w} from `v` = {h, w} or TensorFlow's {1, h, w, 1}, each positive; anything else is a
+/// ValueError naming `op` and `what` ("strides", "ksize"). Shared by conv2d and the pools.
+std::array<std::int64_t, 2> spatial_pair(const char* op, const char* what, const std::vector<int>& v);
+/// Padding before (top or left) along one dimension (`in` known): 0 for VALID, pad_total / 2 for SAME.
+std::int64_t window_pad_before(std::int64_t in, std::int64_t window, std::int64_t stride, Padding padding);
+}  // namespace detail
+
+}  // namespace tapeflow::nn

@@ -1,0 +1,371 @@
+// conv2d and bias_add: values against hand-computed / numpy numbers, against a direct convolution
+// on random data, gradchecks over many geometries, and the error messages.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "helpers.h"
+#include "tapeflow/nn/conv.h"
+
+using namespace tapeflow;
+using nn::Padding;
+
+namespace {
+
+/// The 3x3 image 1..9 as [1,3,3,1] and the 2x2 filter 1..4 as [2,2,1,1] (float64).
+Tensor image3x3() { return reshape(arange(1, 10, 1, float64), {1, 3, 3, 1}); }
+Tensor filter2x2() { return reshape(arange(1, 5, 1, float64), {2, 2, 1, 1}); }
+
+/// out[n,i,j,o] = sum x[n, i*sh+di-pt, j*sw+dj-pl, c] * f[di,dj,c,o], by the definition, with
+/// TensorFlow's padding arithmetic written out here independently of the library.
+std::vector<double> direct_conv(const Tensor& x, const Tensor& f, int sh, int sw, Padding padding, Shape* out_shape) {
+  const std::int64_t N = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
+  const std::int64_t KH = f.dim(0), KW = f.dim(1), OC = f.dim(3);
+  std::int64_t OH, OW, pt = 0, pl = 0;
+  if (padding == Padding::Same) {
+    OH = (H + sh - 1) / sh;
+    OW = (W + sw - 1) / sw;
+    pt = std::max<std::int64_t>((OH - 1) * sh + KH - H, 0) / 2;
+    pl = std::max<std::int64_t>((OW - 1) * sw + KW - W, 0) / 2;
+  } else {
+    OH = (H - KH + sh) / sh;  // ceil((H - KH + 1) / sh)
+    OW = (W - KW + sw) / sw;
+  }
+  *out_shape = Shape{N, OH, OW, OC};
+  std::vector<double> xv = x.to_vector<double>(), fv = f.to_vector<double>(), y;
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t i = 0; i < OH; ++i)
+      for (std::int64_t j = 0; j < OW; ++j)
+        for (std::int64_t o = 0; o < OC; ++o) {
+          double s = 0;
+          for (std::int64_t di = 0; di < KH; ++di)
+            for (std::int64_t dj = 0; dj < KW; ++dj) {
+              const std::int64_t ih = i * sh + di - pt, iw = j * sw + dj - pl;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              for (std::int64_t c = 0; c < C; ++c)
+                s += xv[static_cast<std::size_t>(((n * H + ih) * W + iw) * C + c)] *
+                     fv[static_cast<std::size_t>(((di * KW + dj) * C + c) * OC + o)];
+            }
+          y.push_back(s);
+        }
+  return y;
+}
+
+/// d sum(dout * conv(x, f)) / dx and / df, by the definitions:
+///   dx[n, ih, iw, c] = sum over (i, j, di, dj) reading (ih, iw) of dout[n, i, j, o] * f[di, dj, c, o]
+///   df[di, dj, c, o] = sum over (n, i, j) of x[n, i*sh+di-pt, j*sw+dj-pl, c] * dout[n, i, j, o].
+void direct_conv_grads(const Tensor& x, const Tensor& f, const Tensor& dout, int sh, int sw, Padding padding,
+                       std::vector<double>* dx, std::vector<double>* df) {
+  const std::int64_t N = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
+  const std::int64_t KH = f.dim(0), KW = f.dim(1), OC = f.dim(3), OH = dout.dim(1), OW = dout.dim(2);
+  std::int64_t pt = 0, pl = 0;
+  if (padding == Padding::Same) {
+    pt = std::max<std::int64_t>((OH - 1) * sh + KH - H, 0) / 2;
+    pl = std::max<std::int64_t>((OW - 1) * sw + KW - W, 0) / 2;
+  }
+  std::vector<double> xv = x.to_vector<double>(), fv = f.to_vector<double>(), gv = dout.to_vector<double>();
+  dx->assign(xv.size(), 0.0);
+  df->assign(fv.size(), 0.0);
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t i = 0; i < OH; ++i)
+      for (std::int64_t j = 0; j < OW; ++j)
+        for (std::int64_t di = 0; di < KH; ++di)
+          for (std::int64_t dj = 0; dj < KW; ++dj) {
+            const std::int64_t ih = i * sh + di - pt, iw = j * sw + dj - pl;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+            for (std::int64_t c = 0; c < C; ++c) {
+              const auto xi = static_cast<std::size_t>(((n * H + ih) * W + iw) * C + c);
+              for (std::int64_t o = 0; o < OC; ++o) {
+                const auto fi = static_cast<std::size_t>(((di * KW + dj) * C + c) * OC + o);
+                const double g = gv[static_cast<std::size_t>(((n * OH + i) * OW + j) * OC + o)];
+                (*dx)[xi] += g * fv[fi];
+                (*df)[fi] += g * xv[xi];
+              }
+            }
+          }
+}
+
+/// One convolution geometry: input [n,h,w,c], filter [kh,kw,c,oc], strides, padding.
+struct Case {
+  std::int64_t n, h, w, c, kh, kw, oc;
+  int sh, sw;
+  Padding padding;
+};
+
+const std::vector<Case>& geometries() {
+  static const std::vector<Case> cases{
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, Padding::Same},    // 1x1 everything
+      {1, 3, 3, 1, 1, 1, 1, 1, 1, Padding::Valid},   // 1x1 filter: the patches are the input
+      {2, 4, 3, 3, 1, 1, 4, 1, 1, Padding::Same},    // 1x1, several channels, batch 2
+      {2, 4, 4, 3, 1, 1, 2, 2, 2, Padding::Same},    // 1x1 with stride 2 (goes through im2col)
+      {2, 5, 5, 2, 3, 3, 3, 1, 1, Padding::Same},    // 3x3 SAME, odd size
+      {2, 6, 6, 3, 3, 3, 2, 2, 2, Padding::Same},    // 3x3 SAME stride 2, even size
+      {2, 7, 7, 2, 3, 3, 2, 2, 2, Padding::Valid},   // 3x3 VALID stride 2, odd size
+      {1, 6, 5, 1, 2, 2, 3, 2, 2, Padding::Valid},   // even filter
+      {1, 4, 4, 1, 2, 2, 1, 1, 1, Padding::Same},    // even filter SAME: the extra pad goes after
+      {1, 7, 6, 2, 5, 5, 2, 1, 1, Padding::Same},    // 5x5 SAME
+      {2, 6, 7, 1, 5, 5, 3, 1, 1, Padding::Valid},   // 5x5 VALID
+      {1, 5, 5, 2, 4, 2, 2, 2, 1, Padding::Same},    // rectangular filter, different strides
+      {1, 2, 2, 1, 3, 3, 2, 1, 1, Padding::Same},    // filter larger than the input (SAME)
+      {1, 8, 8, 2, 3, 3, 2, 3, 3, Padding::Same},    // stride 3
+      // Filter rows of 16 values or more (kw * in_channels) take the other patch layout:
+      {2, 5, 5, 6, 3, 3, 2, 1, 1, Padding::Same},    // 3x3 SAME, odd size
+      {1, 6, 6, 8, 2, 2, 3, 2, 2, Padding::Valid},   // even filter, stride 2
+      {2, 6, 6, 6, 3, 3, 2, 2, 2, Padding::Same},    // SAME stride 2, even size
+      {1, 7, 6, 4, 5, 5, 2, 2, 2, Padding::Same},    // 5x5 SAME stride 2
+      {1, 7, 7, 4, 5, 5, 2, 1, 1, Padding::Valid},   // 5x5 VALID
+      {1, 3, 4, 17, 1, 1, 2, 1, 1, Padding::Same},   // 1x1 stride 1 with many channels
+      {1, 5, 5, 16, 1, 1, 2, 2, 2, Padding::Same},   // 1x1 stride 2 with many channels
+      {1, 4, 3, 6, 3, 3, 2, 1, 1, Padding::Same},    // filter wider than the input (SAME)
+  };
+  return cases;
+}
+
+std::string describe(const Case& k) {
+  return fmt::format("input [{},{},{},{}] filter [{},{},{},{}] strides [{},{}] {}", k.n, k.h, k.w, k.c, k.kh, k.kw,
+                     k.c, k.oc, k.sh, k.sw, nn::padding_name(k.padding));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(conv_ops)
+
+// ---------------------------------------------------------------------------- values
+
+BOOST_AUTO_TEST_CASE(conv2d_3x3_by_2x2_same_valid_and_strides) {
+  // VALID stride 1: [[1·1+2·2+4·3+5·4, ...]]; SAME stride 1 pads one row/column after.
+  Tensor y = nn::conv2d(image3x3(), filter2x2(), {1, 1}, Padding::Valid);
+  BOOST_TEST(y.shape() == Shape({1, 2, 2, 1}));
+  tft::check_close(y, {37, 47, 67, 77});
+  y = nn::conv2d(image3x3(), filter2x2(), {1, 1}, Padding::Same);
+  BOOST_TEST(y.shape() == Shape({1, 3, 3, 1}));
+  tft::check_close(y, {37, 47, 21, 67, 77, 33, 23, 26, 9});
+  y = nn::conv2d(image3x3(), filter2x2(), {2, 2}, Padding::Same);
+  BOOST_TEST(y.shape() == Shape({1, 2, 2, 1}));
+  tft::check_close(y, {37, 21, 23, 9});
+  y = nn::conv2d(image3x3(), filter2x2(), {2, 2}, Padding::Valid);
+  BOOST_TEST(y.shape() == Shape({1, 1, 1, 1}));
+  tft::check_close(y, {37});
+  // TensorFlow's 4-element strides mean the same.
+  tft::check_close(nn::conv2d(image3x3(), filter2x2(), {1, 2, 2, 1}, Padding::Same), {37, 21, 23, 9});
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_same_with_odd_total_padding) {
+  // 4x4 input, 4x4 filter, SAME: pad_total 3 -> 1 before, 2 after (numpy reference).
+  Tensor x = reshape(arange(0, 16, 1, float64), {1, 4, 4, 1});
+  Tensor f = reshape(arange(0, 16, 1, float64), {4, 4, 1, 1}) / 10.0;
+  tft::check_close(nn::conv2d(x, f, {1, 1}, Padding::Same),
+                   {55.2, 77.0, 58.8, 39.7, 92.0, 124.0, 92.0, 60.4, 58.8, 77.0, 55.2, 34.9, 29.2, 36.4, 24.4, 14.2});
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_multi_channel_values) {
+  // 1x1 filter over 2 channels -> 3 channels: a matmul per pixel.
+  Tensor x = reshape(arange(1, 9, 1, float64), {1, 2, 2, 2});
+  Tensor f = reshape(arange(1, 7, 1, float64), {1, 1, 2, 3}) * 0.5;
+  tft::check_close(nn::conv2d(x, f, {1, 1}, Padding::Valid),
+                   {4.5, 6.0, 7.5, 9.5, 13.0, 16.5, 14.5, 20.0, 25.5, 19.5, 27.0, 34.5});
+  // Batch 2, 5x5x2 input, 3x3x2->2 filter, SAME stride 2 (numpy reference).
+  std::vector<double> xv, fv;
+  for (int i = 0; i < 2 * 5 * 5 * 2; ++i) xv.push_back(i % 7 - 3);
+  for (int i = 0; i < 3 * 3 * 2 * 2; ++i) fv.push_back(i % 5 - 2);
+  Tensor y = nn::conv2d(from_vector(xv, {2, 5, 5, 2}), from_vector(fv, {3, 3, 2, 2}), {2, 2}, Padding::Same);
+  BOOST_TEST(y.shape() == Shape({2, 3, 3, 2}));
+  tft::check_close(y, {7, -8, -3, -12, -10, 9, -4, -9, -7, 15, 4, -6, 2, 9, 2, -6, 1, -8,
+                       -8, 8, 20, -6, -8, 2, 16, -1, -14, -15, -9, 6, -7, -4, -14, 8, 9, -9});
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_gradient_values) {
+  // 3x3 image, 2x2 filter, SAME stride 1, upstream gradient 0.1..0.9 (numpy reference).
+  Tensor x = image3x3().requires_grad_();
+  Tensor f = filter2x2().requires_grad_();
+  Tensor y = nn::conv2d(x, f, {1, 1}, Padding::Same);
+  y.backward(reshape(arange(1, 10, 1, float64), {1, 3, 3, 1}) / 10.0);
+  tft::check_close(x.grad(), {0.1, 0.4, 0.7, 0.7, 2.3, 3.3, 1.9, 5.3, 6.3});
+  tft::check_close(f.grad(), {28.5, 18.6, 15.4, 9.4});
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_matches_a_direct_convolution) {
+  for (const Case& k : geometries()) {
+    BOOST_TEST_CONTEXT(describe(k)) {
+      Generator gen(42);
+      Tensor x = random_uniform({k.n, k.h, k.w, k.c}, -1, 1, float64, &gen);
+      Tensor f = random_uniform({k.kh, k.kw, k.c, k.oc}, -1, 1, float64, &gen);
+      Shape expected_shape;
+      std::vector<double> expected = direct_conv(x, f, k.sh, k.sw, k.padding, &expected_shape);
+      Tensor y = nn::conv2d(x, f, {k.sh, k.sw}, k.padding);
+      BOOST_TEST(y.shape() == expected_shape);
+      tft::check_close(y, expected, 1e-12, 1e-12);
+      // float32 runs the same kernels in single precision.
+      Tensor y32 = nn::conv2d(x.to(float32), f.to(float32), {k.sh, k.sw}, k.padding);
+      BOOST_TEST(y32.dtype() == float32);
+      tft::check_close(y32, expected, 1e-5, 1e-5);
+    }
+  }
+  // The LeNet shapes: 5x5x1->20 SAME on 28x28 and 3x3x20->50 SAME on 14x14 (small batches).
+  Generator gen(3);
+  for (auto [shape, fshape] : std::vector<std::pair<Shape, Shape>>{{{2, 28, 28, 1}, {5, 5, 1, 20}},
+                                                                   {{2, 14, 14, 20}, {3, 3, 20, 50}}}) {
+    Tensor x = random_uniform(shape, -1, 1, float32, &gen), f = random_uniform(fshape, -1, 1, float32, &gen);
+    Shape expected_shape;
+    std::vector<double> expected = direct_conv(x, f, 1, 1, Padding::Same, &expected_shape);
+    Tensor y = nn::conv2d(x, f, {1, 1}, Padding::Same);
+    BOOST_TEST(y.shape() == expected_shape);
+    tft::check_close(y, expected, 1e-4, 1e-4);
+  }
+}
+
+// ---------------------------------------------------------------------------- gradients
+
+BOOST_AUTO_TEST_CASE(conv2d_gradcheck) {
+  for (const Case& k : geometries()) {
+    BOOST_TEST_CONTEXT(describe(k)) {
+      const std::vector<int> strides{k.sh, k.sw};
+      const Padding padding = k.padding;
+      tft::check_grad([&](std::span<const Tensor> in) { return nn::conv2d(in[0], in[1], strides, padding); },
+                      {tft::rand64({k.n, k.h, k.w, k.c}), tft::rand64({k.kh, k.kw, k.c, k.oc}, -1, 1, 11)});
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_large_inputs_match_direct_gradients) {
+  // Too large for a finite-difference check: the kernels cut the patches into chunks of about
+  // 1 MB (several whole images per chunk, or several chunks per image) and share them out to
+  // threads. Compare values and both gradients with the definitions.
+  const std::vector<Case> cases{
+      {40, 16, 16, 8, 3, 3, 6, 1, 1, Padding::Same},   // many images per chunk, several chunks
+      {2, 64, 64, 16, 3, 3, 4, 1, 1, Padding::Same},   // several chunks per image
+      {3, 60, 50, 1, 5, 5, 4, 2, 1, Padding::Valid},   // one channel (transposed patches), strided
+      {2, 160, 170, 1, 5, 5, 3, 1, 1, Padding::Same},  // transposed patches, several chunks per image
+  };
+  for (const Case& k : cases) {
+    BOOST_TEST_CONTEXT(describe(k)) {
+      Generator gen(5);
+      Tensor x = random_uniform({k.n, k.h, k.w, k.c}, -1, 1, float64, &gen).requires_grad_();
+      Tensor f = random_uniform({k.kh, k.kw, k.c, k.oc}, -1, 1, float64, &gen).requires_grad_();
+      Tensor y = nn::conv2d(x, f, {k.sh, k.sw}, k.padding);
+      Shape expected_shape;
+      std::vector<double> expected = direct_conv(x, f, k.sh, k.sw, k.padding, &expected_shape);
+      BOOST_REQUIRE(y.shape() == expected_shape);
+      tft::check_close(y, expected, 1e-10, 1e-10);
+      Tensor dout = random_uniform(y.shape(), -1, 1, float64, &gen);
+      y.backward(dout);
+      std::vector<double> dx, df;
+      direct_conv_grads(x, f, dout, k.sh, k.sw, k.padding, &dx, &df);
+      tft::check_close(x.grad(), dx, 1e-10, 1e-10);
+      tft::check_close(f.grad(), df, 1e-9, 1e-10);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_input_without_grad_gets_none) {
+  // The first layer's input never requires grad: only the filter's gradient is computed.
+  Tensor x = random_uniform({2, 5, 5, 1}, -1, 1, float64);
+  Tensor f = tft::rand64({3, 3, 1, 2});
+  Tensor y = nn::conv2d(x, f, {1, 1}, Padding::Same);
+  reduce_sum(y).backward();
+  BOOST_TEST(!x.grad().defined());
+  BOOST_REQUIRE(f.grad().defined());
+  // d sum(y) / d f[di,dj,0,o] = sum of the input values that tap (di,dj) reads: the same for each o.
+  std::vector<double> g = f.grad().to_vector<double>();
+  for (std::size_t t = 0; t < 9; ++t) BOOST_TEST(g[2 * t] == g[2 * t + 1], boost::test_tools::tolerance(1e-12));
+  tft::check_grad([&](std::span<const Tensor> in) { return nn::conv2d(x, in[0], {2, 2}, Padding::Valid); },
+                  {tft::rand64({3, 3, 1, 2})});
+  // And with a constant filter, only the input's.
+  Tensor fc = random_uniform({3, 3, 1, 2}, -1, 1, float64);
+  tft::check_grad([&](std::span<const Tensor> in) { return nn::conv2d(in[0], fc, {1, 1}, Padding::Same); },
+                  {tft::rand64({2, 5, 5, 1})});
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_records_nothing_without_grad) {
+  Tensor x = tft::rand64({1, 4, 4, 1}), f = tft::rand64({2, 2, 1, 1});
+  NoGradGuard no_grad;
+  Tensor y = nn::conv2d(x, f, {1, 1}, Padding::Same);
+  BOOST_TEST(!y.requires_grad());
+  BOOST_TEST(y.is_leaf());
+}
+
+// ---------------------------------------------------------------------------- bias_add
+
+BOOST_AUTO_TEST_CASE(bias_add_values_and_gradients) {
+  Tensor v = reshape(arange(0, 12, 1, float64), {2, 2, 3});
+  Tensor b = tensor({0.5, -1, 2}, float64);
+  tft::check_close(nn::bias_add(v, b), {0.5, 0, 4, 3.5, 3, 7, 6.5, 6, 10, 9.5, 9, 13});
+  Tensor vg = tft::rand64({2, 2, 3}), bg = tft::rand64({3});
+  reduce_sum(nn::bias_add(vg, bg) * 2.0).backward();
+  tft::check_close(bg.grad(), {8, 8, 8});
+  tft::check_close(vg.grad(), std::vector<double>(12, 2.0));
+  tft::check_grad([](std::span<const Tensor> in) { return nn::bias_add(in[0], in[1]); },
+                  {tft::rand64({1, 1}), tft::rand64({1})});
+  tft::check_grad([](std::span<const Tensor> in) { return nn::bias_add(in[0], in[1]); },
+                  {tft::rand64({4, 3}), tft::rand64({3})});
+  tft::check_grad([](std::span<const Tensor> in) { return nn::bias_add(in[0], in[1]); },
+                  {tft::rand64({2, 3, 3, 5}), tft::rand64({5})});
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_with_bias) {
+  Tensor y = nn::conv2d(image3x3(), filter2x2(), tensor({10}, float64), {1, 1}, Padding::Valid);
+  tft::check_close(y, {47, 57, 77, 87});
+  tft::check_grad([](std::span<const Tensor> in) { return nn::conv2d(in[0], in[1], in[2], {2, 1}, Padding::Same); },
+                  {tft::rand64({2, 5, 4, 2}), tft::rand64({3, 3, 2, 3}, -1, 1, 5), tft::rand64({3}, -1, 1, 9)});
+}
+
+// ---------------------------------------------------------------------------- geometry helpers
+
+BOOST_AUTO_TEST_CASE(window_output_sizes) {
+  BOOST_TEST(nn::window_output_size(28, 5, 1, Padding::Same) == 28);
+  BOOST_TEST(nn::window_output_size(28, 2, 2, Padding::Same) == 14);
+  BOOST_TEST(nn::window_output_size(7, 2, 2, Padding::Same) == 4);
+  BOOST_TEST(nn::window_output_size(28, 5, 1, Padding::Valid) == 24);
+  BOOST_TEST(nn::window_output_size(7, 3, 2, Padding::Valid) == 3);
+  BOOST_TEST(nn::window_output_size(6, 3, 2, Padding::Valid) == 2);
+  BOOST_TEST(nn::window_output_size(-1, 3, 2, Padding::Valid) == -1);
+  BOOST_TEST(nn::detail::window_pad_before(4, 4, 1, Padding::Same) == 1);
+  BOOST_TEST(nn::detail::window_pad_before(3, 2, 2, Padding::Same) == 0);
+  BOOST_TEST(nn::detail::window_pad_before(28, 5, 1, Padding::Same) == 2);
+  BOOST_TEST(nn::detail::window_pad_before(28, 5, 1, Padding::Valid) == 0);
+  BOOST_TEST(std::string(nn::padding_name(Padding::Same)) == "SAME");
+  BOOST_TEST(std::string(nn::padding_name(Padding::Valid)) == "VALID");
+}
+
+// ---------------------------------------------------------------------------- errors
+
+BOOST_AUTO_TEST_CASE(conv2d_errors) {
+  Tensor x = zeros({100, 28, 28, 1}), f = zeros({5, 5, 1, 20});
+  TF_CHECK_THROWS_WITH(nn::conv2d(zeros({28, 28, 1}), f, {1, 1}, Padding::Same), ShapeError,
+                       "conv2d: input must be 4-D [batch, height, width, channels], got [28,28,1]");
+  TF_CHECK_THROWS_WITH(nn::conv2d(x, zeros({5, 5, 3, 20}), {1, 1}, Padding::Same), ShapeError,
+                       "conv2d: filter [5,5,3,20] expects 3 input channels but the input [100,28,28,1] has 1");
+  TF_CHECK_THROWS_WITH(nn::conv2d(x, zeros({5, 5, 20}), {1, 1}, Padding::Same), ShapeError,
+                       "conv2d: filter must be 4-D", "got [5,5,20]");
+  TF_CHECK_THROWS_WITH(nn::conv2d(x, f, {0, 1}, Padding::Same), ValueError, "conv2d: strides must be positive",
+                       "[0,1]");
+  TF_CHECK_THROWS_WITH(nn::conv2d(x, f, {1, -2}, Padding::Same), ValueError, "strides must be positive", "[1,-2]");
+  TF_CHECK_THROWS_WITH(nn::conv2d(x, f, {1, 2, 2}, Padding::Same), ValueError, "conv2d: strides must have 2",
+                       "[1,2,2]");
+  TF_CHECK_THROWS_WITH(nn::conv2d(x, f, {2, 1, 1, 1}, Padding::Same), ValueError,
+                       "conv2d: strides [2,1,1,1] must be 1 in the batch and channel dimensions");
+  TF_CHECK_THROWS_WITH(nn::conv2d(zeros({1, 3, 3, 1}), f, {1, 1}, Padding::Valid), ShapeError,
+                       "conv2d: filter [5,5,1,20]", "larger than the input [1,3,3,1]", "VALID");
+  TF_CHECK_THROWS_WITH(nn::conv2d(zeros({1, 8, 3, 1}), f, {1, 1}, Padding::Valid), ShapeError,
+                       "larger than the input [1,8,3,1]");
+  TF_CHECK_THROWS_WITH(nn::conv2d(x, zeros({5, 5, 1, 20}, float64), {1, 1}, Padding::Same), DTypeError,
+                       "conv2d", "float32 [100,28,28,1]", "float64 [5,5,1,20]");
+  TF_CHECK_THROWS_WITH(nn::conv2d(zeros({1, 4, 4, 1}, int32), zeros({2, 2, 1, 1}, int32), {1, 1}, Padding::Same),
+                       DTypeError, "conv2d: expected a float32 or float64 tensor", "int32");
+  TF_CHECK_THROWS_WITH(nn::conv2d(x, Tensor(), {1, 1}, Padding::Same), ValueError, "conv2d", "undefined");
+  // SAME padding accepts a filter larger than the input.
+  BOOST_TEST(nn::conv2d(zeros({1, 3, 3, 1}), f, {1, 1}, Padding::Same).shape() == Shape({1, 3, 3, 20}));
+}
+
+BOOST_AUTO_TEST_CASE(bias_add_errors) {
+  TF_CHECK_THROWS_WITH(nn::bias_add(zeros({3}), zeros({3})), ShapeError,
+                       "bias_add: value must have at least 2 dimensions", "got [3]");
+  TF_CHECK_THROWS_WITH(nn::bias_add(zeros({2, 3}), zeros({2})), ShapeError, "bias_add: bias must be 1-D",
+                       "value [2,3]", "got [2]");
+  TF_CHECK_THROWS_WITH(nn::bias_add(zeros({2, 3}), zeros({1, 3})), ShapeError, "got [1,3]");
+  TF_CHECK_THROWS_WITH(nn::bias_add(zeros({2, 3}), zeros({3}, float64)), DTypeError, "bias_add");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
