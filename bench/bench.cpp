@@ -2,6 +2,9 @@
 //
 //   overhead  a chain of 100,000 tiny ops recorded on the tape plus backward, microseconds per op
 //   mlp       training steps of the 784-128-32-10 MLP at batch 100 (Adam), samples/s
+//   lenet     training steps of the LeNet of samples/lenet_eager at batch 100 (Adam), samples/s,
+//             and the GFLOP/s that reaches (forward + backward multiply-adds of its convolutions
+//             and fully connected layers)
 //   gemm      float32 GEMM throughput of this machine through Eigen, GFLOP/s
 //
 // bench/compare.sh runs the same workloads in libtorch (when installed) and prints both.
@@ -68,6 +71,37 @@ void bench_mlp() {
   fmt::print("bench: mlp batch={} steps={} {:.0f} samples/s\n", kBatch, kSteps, kBatch * kSteps / secs);
 }
 
+void bench_lenet() {
+  constexpr int kBatch = 100, kSteps = 30;
+  namespace nn = tf::nn;
+  tf::manual_seed(1);
+  nn::Sequential net(nn::Conv2d(1, 20, 5), nn::ReLU(), nn::MaxPool2d(2), nn::LocalResponseNorm(),
+                     nn::Conv2d(20, 50, 3), nn::ReLU(), nn::MaxPool2d(2), nn::LocalResponseNorm(), nn::Flatten(),
+                     nn::Dropout(0.5), nn::Linear(7 * 7 * 50, 1200), nn::ReLU(), nn::Dropout(0.5),
+                     nn::Linear(1200, 1200), nn::ReLU(), nn::Dropout(0.5), nn::Linear(1200, 10));
+  tf::optim::Adam opt(net.parameters(), {.lr = 1e-3});
+  tf::Tensor images = tf::random_uniform({kBatch, 28, 28, 1});
+  tf::Tensor labels = tf::cast(tf::random_uniform({kBatch}, 0, 10), tf::int64);
+  auto step = [&] {
+    auto loss = tf::reduce_mean(tf::nn::sparse_softmax_cross_entropy_with_logits(labels, net(images)));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  };
+  for (int i = 0; i < 5; ++i) step();  // warm-up
+  double secs = best_of(3, [&] {
+    for (int i = 0; i < kSteps; ++i) step();
+  });
+  // Multiply-adds per example, forward: conv1, conv2, fc1, fc2, logits. Backward costs twice the
+  // forward except for conv1, whose input needs no gradient.
+  const double conv1 = 28.0 * 28 * 20 * 5 * 5 * 1, conv2 = 14.0 * 14 * 50 * 3 * 3 * 20;
+  const double fc = 2450.0 * 1200 + 1200.0 * 1200 + 1200.0 * 10;
+  const double flops = 2 * (conv1 * 2 + (conv2 + fc) * 3);
+  const double rate = kBatch * kSteps / secs;
+  fmt::print("bench: lenet batch={} steps={} {:.1f} GFLOP/s {:.0f} samples/s\n", kBatch, kSteps, flops * rate * 1e-9,
+             rate);
+}
+
 void bench_gemm() {
   constexpr int kN = 1024;
   tf::Tensor a = tf::random_uniform({kN, kN}), b = tf::random_uniform({kN, kN});
@@ -82,12 +116,12 @@ int main(int argc, char** argv) {
   CLI::App app{"tapeflow benchmarks"};
   std::vector<std::string> only;
   int threads = 0;
-  app.add_option("names", only, "benchmarks to run (default: all): overhead mlp gemm");
+  app.add_option("names", only, "benchmarks to run (default: all): overhead mlp lenet gemm");
   app.add_option("--threads", threads, "threads (default: all cores)")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) tf::set_num_threads(threads);
   const std::vector<std::pair<std::string, std::function<void()>>> all = {
-      {"overhead", bench_overhead}, {"mlp", bench_mlp}, {"gemm", bench_gemm}};
+      {"overhead", bench_overhead}, {"mlp", bench_mlp}, {"lenet", bench_lenet}, {"gemm", bench_gemm}};
   for (const auto& [name, run] : all)
     if (only.empty() || std::find(only.begin(), only.end(), name) != only.end()) run();
   return 0;

@@ -53,6 +53,39 @@ static void bench_mlp() {
   std::printf("bench: mlp batch=%d steps=%d %.0f samples/s\n", kBatch, kSteps, kBatch * kSteps / secs);
 }
 
+// The same LeNet in libtorch's own layout (NCHW); SAME padding is 2 for 5x5 and 1 for 3x3.
+// torch's LocalResponseNorm(size 11) averages the squares over the window, TensorFlow's
+// depth_radius 5 sums them: the cost is the same.
+static void bench_lenet() {
+  const int kBatch = 100, kSteps = 30;
+  namespace nn = torch::nn;
+  torch::manual_seed(1);
+  nn::Sequential net(nn::Conv2d(nn::Conv2dOptions(1, 20, 5).padding(2)), nn::ReLU(), nn::MaxPool2d(2),
+                     nn::LocalResponseNorm(nn::LocalResponseNormOptions(11).alpha(11).beta(0.5).k(1)),
+                     nn::Conv2d(nn::Conv2dOptions(20, 50, 3).padding(1)), nn::ReLU(), nn::MaxPool2d(2),
+                     nn::LocalResponseNorm(nn::LocalResponseNormOptions(11).alpha(11).beta(0.5).k(1)), nn::Flatten(),
+                     nn::Dropout(0.5), nn::Linear(7 * 7 * 50, 1200), nn::ReLU(), nn::Dropout(0.5),
+                     nn::Linear(1200, 1200), nn::ReLU(), nn::Dropout(0.5), nn::Linear(1200, 10));
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
+  torch::Tensor images = torch::rand({kBatch, 1, 28, 28});
+  torch::Tensor labels = torch::randint(0, 10, {kBatch}, torch::kLong);
+  auto step = [&] {
+    torch::Tensor loss = torch::nn::functional::cross_entropy(net->forward(images), labels);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  };
+  for (int i = 0; i < 5; ++i) step();
+  double secs = best_of(3, [&] {
+    for (int i = 0; i < kSteps; ++i) step();
+  });
+  const double conv1 = 28.0 * 28 * 20 * 5 * 5 * 1, conv2 = 14.0 * 14 * 50 * 3 * 3 * 20;
+  const double fc = 2450.0 * 1200 + 1200.0 * 1200 + 1200.0 * 10;
+  const double flops = 2 * (conv1 * 2 + (conv2 + fc) * 3);
+  const double rate = kBatch * kSteps / secs;
+  std::printf("bench: lenet batch=%d steps=%d %.1f GFLOP/s %.0f samples/s\n", kBatch, kSteps, flops * rate * 1e-9, rate);
+}
+
 static void bench_gemm() {
   const int kN = 1024;
   torch::Tensor a = torch::rand({kN, kN}), b = torch::rand({kN, kN});
@@ -70,6 +103,7 @@ int main(int argc, char** argv) {
   };
   if (wanted("overhead")) bench_overhead();
   if (wanted("mlp")) bench_mlp();
+  if (wanted("lenet")) bench_lenet();
   if (wanted("gemm")) bench_gemm();
   return 0;
 }
