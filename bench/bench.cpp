@@ -37,6 +37,24 @@ double best_of(int reps, const std::function<void()>& f) {
   return best;
 }
 
+/// Examples per second of Adam training steps of `net` on one fixed batch (after a warm-up).
+double training_rate(tf::nn::Module& net, const tf::Tensor& images, int steps) {
+  const std::int64_t batch = images.dim(0);
+  tf::optim::Adam opt(net.parameters(), {.lr = 1e-3});
+  tf::Tensor labels = tf::cast(tf::random_uniform({batch}, 0, 10), tf::int64);
+  auto step = [&] {
+    auto loss = tf::reduce_mean(tf::nn::sparse_softmax_cross_entropy_with_logits(labels, net(images)));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  };
+  for (int i = 0; i < 5; ++i) step();  // warm-up
+  double secs = best_of(3, [&] {
+    for (int i = 0; i < steps; ++i) step();
+  });
+  return static_cast<double>(batch) * steps / secs;
+}
+
 void bench_overhead() {
   constexpr int kOps = 100'000;
   tf::Tensor c = tf::scalar(1.0001f);
@@ -55,20 +73,8 @@ void bench_mlp() {
   tf::manual_seed(1);
   tf::nn::Sequential net(tf::nn::Linear(784, 128), tf::nn::ReLU(), tf::nn::Linear(128, 32), tf::nn::ReLU(),
                          tf::nn::Linear(32, 10));
-  tf::optim::Adam opt(net.parameters(), {.lr = 1e-3});
-  tf::Tensor images = tf::random_uniform({kBatch, 784});
-  tf::Tensor labels = tf::cast(tf::random_uniform({kBatch}, 0, 10), tf::int64);
-  auto step = [&] {
-    auto loss = tf::reduce_mean(tf::nn::sparse_softmax_cross_entropy_with_logits(labels, net(images)));
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-  };
-  for (int i = 0; i < 20; ++i) step();  // warm-up
-  double secs = best_of(3, [&] {
-    for (int i = 0; i < kSteps; ++i) step();
-  });
-  fmt::print("bench: mlp batch={} steps={} {:.0f} samples/s\n", kBatch, kSteps, kBatch * kSteps / secs);
+  const double rate = training_rate(net, tf::random_uniform({kBatch, 784}), kSteps);
+  fmt::print("bench: mlp batch={} steps={} {:.0f} samples/s\n", kBatch, kSteps, rate);
 }
 
 void bench_lenet() {
@@ -79,25 +85,12 @@ void bench_lenet() {
                      nn::Conv2d(20, 50, 3), nn::ReLU(), nn::MaxPool2d(2), nn::LocalResponseNorm(), nn::Flatten(),
                      nn::Dropout(0.5), nn::Linear(7 * 7 * 50, 1200), nn::ReLU(), nn::Dropout(0.5),
                      nn::Linear(1200, 1200), nn::ReLU(), nn::Dropout(0.5), nn::Linear(1200, 10));
-  tf::optim::Adam opt(net.parameters(), {.lr = 1e-3});
-  tf::Tensor images = tf::random_uniform({kBatch, 28, 28, 1});
-  tf::Tensor labels = tf::cast(tf::random_uniform({kBatch}, 0, 10), tf::int64);
-  auto step = [&] {
-    auto loss = tf::reduce_mean(tf::nn::sparse_softmax_cross_entropy_with_logits(labels, net(images)));
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-  };
-  for (int i = 0; i < 5; ++i) step();  // warm-up
-  double secs = best_of(3, [&] {
-    for (int i = 0; i < kSteps; ++i) step();
-  });
+  const double rate = training_rate(net, tf::random_uniform({kBatch, 28, 28, 1}), kSteps);
   // Multiply-adds per example, forward: conv1, conv2, fc1, fc2, logits. Backward costs twice the
   // forward except for conv1, whose input needs no gradient.
   const double conv1 = 28.0 * 28 * 20 * 5 * 5 * 1, conv2 = 14.0 * 14 * 50 * 3 * 3 * 20;
   const double fc = 2450.0 * 1200 + 1200.0 * 1200 + 1200.0 * 10;
   const double flops = 2 * (conv1 * 2 + (conv2 + fc) * 3);
-  const double rate = kBatch * kSteps / secs;
   fmt::print("bench: lenet batch={} steps={} {:.1f} GFLOP/s {:.0f} samples/s\n", kBatch, kSteps, flops * rate * 1e-9,
              rate);
 }

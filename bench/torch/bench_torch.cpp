@@ -20,6 +20,24 @@ static double best_of(int reps, const std::function<void()>& f) {
   return best;
 }
 
+// Examples per second of Adam training steps of `net` on one fixed batch (after a warm-up).
+static double training_rate(torch::nn::Sequential& net, const torch::Tensor& images, int steps) {
+  const int64_t batch = images.size(0);
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
+  torch::Tensor labels = torch::randint(0, 10, {batch}, torch::kLong);
+  auto step = [&] {
+    torch::Tensor loss = torch::nn::functional::cross_entropy(net->forward(images), labels);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  };
+  for (int i = 0; i < 5; ++i) step();
+  double secs = best_of(3, [&] {
+    for (int i = 0; i < steps; ++i) step();
+  });
+  return static_cast<double>(batch) * steps / secs;
+}
+
 static void bench_overhead() {
   const int kOps = 100000;
   torch::Tensor c = torch::tensor(1.0001f);
@@ -37,20 +55,8 @@ static void bench_mlp() {
   torch::manual_seed(1);
   torch::nn::Sequential net(torch::nn::Linear(784, 128), torch::nn::ReLU(), torch::nn::Linear(128, 32),
                             torch::nn::ReLU(), torch::nn::Linear(32, 10));
-  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
-  torch::Tensor images = torch::rand({kBatch, 784});
-  torch::Tensor labels = torch::randint(0, 10, {kBatch}, torch::kLong);
-  auto step = [&] {
-    torch::Tensor loss = torch::nn::functional::cross_entropy(net->forward(images), labels);
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-  };
-  for (int i = 0; i < 20; ++i) step();
-  double secs = best_of(3, [&] {
-    for (int i = 0; i < kSteps; ++i) step();
-  });
-  std::printf("bench: mlp batch=%d steps=%d %.0f samples/s\n", kBatch, kSteps, kBatch * kSteps / secs);
+  const double rate = training_rate(net, torch::rand({kBatch, 784}), kSteps);
+  std::printf("bench: mlp batch=%d steps=%d %.0f samples/s\n", kBatch, kSteps, rate);
 }
 
 // The same LeNet in libtorch's own layout (NCHW); SAME padding is 2 for 5x5 and 1 for 3x3.
@@ -66,23 +72,10 @@ static void bench_lenet() {
                      nn::LocalResponseNorm(nn::LocalResponseNormOptions(11).alpha(11).beta(0.5).k(1)), nn::Flatten(),
                      nn::Dropout(0.5), nn::Linear(7 * 7 * 50, 1200), nn::ReLU(), nn::Dropout(0.5),
                      nn::Linear(1200, 1200), nn::ReLU(), nn::Dropout(0.5), nn::Linear(1200, 10));
-  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
-  torch::Tensor images = torch::rand({kBatch, 1, 28, 28});
-  torch::Tensor labels = torch::randint(0, 10, {kBatch}, torch::kLong);
-  auto step = [&] {
-    torch::Tensor loss = torch::nn::functional::cross_entropy(net->forward(images), labels);
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-  };
-  for (int i = 0; i < 5; ++i) step();
-  double secs = best_of(3, [&] {
-    for (int i = 0; i < kSteps; ++i) step();
-  });
+  const double rate = training_rate(net, torch::rand({kBatch, 1, 28, 28}), kSteps);
   const double conv1 = 28.0 * 28 * 20 * 5 * 5 * 1, conv2 = 14.0 * 14 * 50 * 3 * 3 * 20;
   const double fc = 2450.0 * 1200 + 1200.0 * 1200 + 1200.0 * 10;
   const double flops = 2 * (conv1 * 2 + (conv2 + fc) * 3);
-  const double rate = kBatch * kSteps / secs;
   std::printf("bench: lenet batch=%d steps=%d %.1f GFLOP/s %.0f samples/s\n", kBatch, kSteps, flops * rate * 1e-9, rate);
 }
 

@@ -83,7 +83,8 @@ class Tensor {
 
   /// A copy of the data (no record; the copy is a leaf that does not require grad).
   Tensor clone() const;
-  /// The values converted to `dtype` (same as cast(); recorded when differentiable).
+  /// The values converted to `dtype` (same as cast(): recorded when differentiable, and this
+  /// very tensor when it already has that dtype).
   Tensor to(DType dtype) const;
   /// A tensor sharing the data but cut from the tape: no record, requires_grad false.
   Tensor detach() const;

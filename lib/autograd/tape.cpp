@@ -125,7 +125,7 @@ Tensor seed_gradient(const Tensor& out, const Tensor* given) {
     if (given->shape() != out.shape())
       throw AutogradError(fmt::format("backward: the gradient has shape {} but the output has shape {}",
                                       given->shape().str(), out.shape().str()));
-    return given->to(out.dtype());
+    return given->dtype() == out.dtype() ? *given : given->to(out.dtype());
   }
   if (out.numel() != 1)
     throw AutogradError(fmt::format("backward: the output has shape {} ({} elements); a gradient can be "

@@ -14,27 +14,6 @@
 namespace tapeflow::nn {
 namespace {
 
-/// Runs body(begin, end) over [0, rows) in one chunk per thread when rows * cost_per_row is
-/// large, else serially in one call.
-template <class F>
-void parallel_rows(std::int64_t rows, std::int64_t cost_per_row, F body) {
-  if (rows * cost_per_row < detail::kParallelGrain || rows < 2) {
-    body(std::int64_t{0}, rows);
-    return;
-  }
-#pragma omp parallel
-  {
-#ifdef _OPENMP
-    const std::int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-#else
-    const std::int64_t nt = 1, t = 0;
-#endif
-    const std::int64_t chunk = (rows + nt - 1) / nt;
-    const std::int64_t begin = std::min(rows, t * chunk), end = std::min(rows, begin + chunk);
-    if (end > begin) body(begin, end);
-  }
-}
-
 /// Per-column sums over the rows of a row-major [rows, width] layout: add_row(r, acc) adds row
 /// r's contributions into acc (k blocks of `width` doubles). Parallel partial sums are merged in
 /// thread order, so the result does not depend on scheduling.
@@ -89,7 +68,7 @@ void lrn_forward(const T* x, T* y, T* norm, const LrnParams& p) {
   const std::int64_t C = p.channels, r = p.radius;
   const T bias = static_cast<T>(p.bias), alpha = static_cast<T>(p.alpha), beta = static_cast<T>(p.beta);
   const bool half = p.beta == 0.5;
-  parallel_rows(p.rows, C * (2 * std::min(r, C) + 2), [&](std::int64_t begin, std::int64_t end) {
+  detail::parallel_rows(p.rows, C * (2 * std::min(r, C) + 2), [&](std::int64_t begin, std::int64_t end) {
     std::vector<T> sq(static_cast<std::size_t>(C));
     for (std::int64_t row = begin; row < end; ++row) {
       const T* xr = x + row * C;
@@ -116,7 +95,7 @@ void lrn_backward(const T* g, const T* x, const T* norm, T* dx, const LrnParams&
   const std::int64_t C = p.channels, r = p.radius;
   const T beta = static_cast<T>(p.beta), k = static_cast<T>(2 * p.alpha * p.beta);
   const bool half = p.beta == 0.5;
-  parallel_rows(p.rows, C * (2 * std::min(r, C) + 4), [&](std::int64_t begin, std::int64_t end) {
+  detail::parallel_rows(p.rows, C * (2 * std::min(r, C) + 4), [&](std::int64_t begin, std::int64_t end) {
     std::vector<T> pw(static_cast<std::size_t>(C)), q(static_cast<std::size_t>(C));
     for (std::int64_t row = begin; row < end; ++row) {
       const T* gr = g + row * C;
@@ -177,7 +156,7 @@ BatchStats batch_norm_forward(const Tensor& x, const Tensor& scale, const Tensor
   std::vector<T> at(a.begin(), a.end()), bt(b.begin(), b.end());
   y = Tensor::empty(x.shape(), x.dtype());
   T* py = y.data<T>();
-  parallel_rows(rows, C, [&](std::int64_t begin, std::int64_t end) {
+  detail::parallel_rows(rows, C, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t r = begin; r < end; ++r) {
       const T* xr = px + r * C;
       T* yr = py + r * C;
@@ -217,7 +196,7 @@ Grads batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& mean, 
     }
     dx = Tensor::empty(x.shape(), x.dtype());
     T* pd = dx.data<T>();
-    parallel_rows(rows, C, [&](std::int64_t begin, std::int64_t end) {
+    detail::parallel_rows(rows, C, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t r = begin; r < end; ++r) {
         const T* xr = px + r * C;
         const T* gr = pg + r * C;

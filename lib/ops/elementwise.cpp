@@ -316,12 +316,14 @@ Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y) {
 
 Tensor cast(const Tensor& x, DType dtype) {
   detail::check_defined("cast", x);
+  if (x.dtype() == dtype) return x;  // as tf.cast: the same tensor
   Tensor y = Tensor::empty(x.shape(), dtype);
+  const std::int64_t n = x.numel();
   detail::visit_dtype(x.dtype(), [&]<class S>() {
     detail::visit_dtype(dtype, [&]<class D>() {
       const S* p = x.data<S>();
       D* o = y.data<D>();
-      for (std::int64_t i = 0; i < x.numel(); ++i) {
+      for (std::int64_t i = 0; i < n; ++i) {
         if constexpr (std::is_same_v<D, bool>) o[i] = p[i] != S(0);
         else o[i] = static_cast<D>(p[i]);
       }

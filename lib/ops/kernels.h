@@ -18,11 +18,12 @@ using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T> ArrayMap<T> amap(Tensor& t) { return ArrayMap<T>(t.data<T>(), t.numel()); }
 template <class T> ConstArrayMap<T> amap(const Tensor& t) { return ConstArrayMap<T>(t.data<T>(), t.numel()); }
 
-/// Runs f(begin, length) over [0, n), in parallel chunks when n is large.
+/// Runs body(begin, end) over the rows [0, rows): one contiguous chunk per OpenMP thread when
+/// rows * cost_per_row (about the elements touched) is large, else serially in one call.
 template <class F>
-void parallel_chunks(std::int64_t n, F&& f) {
-  if (n < kParallelGrain) {
-    f(std::int64_t{0}, n);
+void parallel_rows(std::int64_t rows, std::int64_t cost_per_row, F&& body) {
+  if (rows * cost_per_row < kParallelGrain || rows < 2) {
+    body(std::int64_t{0}, rows);
     return;
   }
 #pragma omp parallel
@@ -32,10 +33,16 @@ void parallel_chunks(std::int64_t n, F&& f) {
 #else
     const std::int64_t nt = 1, t = 0;
 #endif
-    std::int64_t chunk = (n + nt - 1) / nt;
-    std::int64_t begin = std::min(n, t * chunk), end = std::min(n, begin + chunk);
-    if (end > begin) f(begin, end - begin);
+    const std::int64_t chunk = (rows + nt - 1) / nt;
+    const std::int64_t begin = std::min(rows, t * chunk), end = std::min(rows, begin + chunk);
+    if (end > begin) body(begin, end);
   }
+}
+
+/// Runs f(begin, length) over [0, n), in parallel chunks when n is large.
+template <class F>
+void parallel_chunks(std::int64_t n, F&& f) {
+  parallel_rows(n, 1, [&](std::int64_t begin, std::int64_t end) { f(begin, end - begin); });
 }
 
 /// out = expr(in) element-wise for a floating tensor; `expr` maps an Eigen array segment to an
