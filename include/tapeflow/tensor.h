@@ -147,7 +147,8 @@ template <class T> Tensor from_vector(const std::vector<T>& values) {
 }
 
 /// Nested initializer lists: tensor({{1, 2}, {3, 4}}) is float32 [2,2].
-/// Ragged lists throw ShapeError.
+/// Ragged lists throw ShapeError. A single column such as {{1}, {2}} is ambiguous in C++ (each
+/// {1} may be a number): write reshape(tensor({1, 2}), {2, 1}).
 Tensor tensor(std::initializer_list<double> v, DType dtype = float32);
 Tensor tensor(std::initializer_list<std::initializer_list<double>> v, DType dtype = float32);
 Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> v,
