@@ -181,8 +181,12 @@ Tensor reduce_logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
   detail::visit_floating("reduce_logsumexp", x, []<class T>() { return 0; });
   // m + log(sum(exp(x - m))) with m = max(x) held constant: exact, and no overflow.
   Tensor m = stop_gradient(reduce_max(x, axes, true));
-  Tensor finite_m = where(equal(abs(m), full(Shape{}, INFINITY, x.dtype())), zeros_like(m), m);
+  Tensor infinite_m = equal(abs(m), full(Shape{}, INFINITY, x.dtype()));
+  Tensor finite_m = where(infinite_m, zeros_like(m), m);
   Tensor y = log(reduce_sum(exp(x - finite_m), axes, true)) + finite_m;
+  // A row whose maximum is -inf (all -inf) or +inf has that logsumexp exactly. (Eigen's SSE exp
+  // returns a denormal, not 0, for -inf, which would otherwise give about -709 here.)
+  y = where(infinite_m, m, y);
   return keepdims ? y : reshape(y, p.out);
 }
 
