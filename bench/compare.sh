@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs tapeflow's benchmarks and, when Debian's libtorch-dev is installed, the same workloads in
+# Runs tapeflow's benchmarks and, when Debian's libtorch-dev is installed (best with OpenBLAS:
+# libopenblas0-openmp, which libtorch then uses through libblas.so.3), the same workloads in
 # libtorch, and prints them side by side with the ratio (tapeflow / libtorch for throughputs,
 # libtorch / tapeflow for times, so > 1 means tapeflow is faster).
 #
@@ -16,6 +17,11 @@ if ! dpkg-query -W -f='${Status}' libtorch-dev 2>/dev/null | grep -q "install ok
 fi
 cmake -S bench/torch -B build/bench-torch -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build/bench-torch > /dev/null
+blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || echo unknown)
+echo "compare: libtorch uses the BLAS at $blas"
+case "$blas" in
+  */blas/libblas.so.3*) echo "compare: that is the slow reference BLAS; apt-get install libopenblas0-openmp for a fair comparison" ;;
+esac
 theirs=$(./build/bench-torch/bench_torch "$@")
 echo "$theirs" | sed 's/^bench:/libtorch:/'
 echo
