@@ -21,7 +21,7 @@ namespace {
 
 // The seed's global definitions.
 constexpr std::int64_t C1 = 20, C2 = 50, D1 = 1200, D2 = 1200, C = 10;
-constexpr double L1_COEFF = 1e-4, WEIGHT_DECAY_COEFF = 1e-4, MOMENTUM = 0.7;
+constexpr double MOMENTUM = 0.7;
 
 class LeNet : public nn::Module {
  public:
@@ -102,7 +102,7 @@ int main(int argc, char** argv) try {
   CLI::App app{"Trains the LeNet of the seed tutorial on Fashion-MNIST with tapeflow's eager API"};
   std::string data_dir, optimizer = "adam";
   int epochs = 2, batch_size = 100, threads = 0;
-  double learning_rate = 0, keep_prob = 0.5;
+  double learning_rate = 0, keep_prob = 0.5, l1_coeff = 1e-4, l2_coeff = 1e-4;
   std::uint64_t seed = 1;
   app.add_option("--data_dir", data_dir, "directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
                                          "/usr/share/datasets/fashion-mnist)");
@@ -117,6 +117,12 @@ int main(int argc, char** argv) try {
   app.add_option("--dropout", keep_prob, "probability to keep a unit in the dropout layers (the seed's "
                                          "DROPOUT_PROBABILITY, fed as keep_prob)")
       ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--l1", l1_coeff, "coefficient of the L1 norm of the weights (the seed's L1_COEFF)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--l2", l2_coeff, "coefficient of the L2 loss of the weights (the seed's WEIGHT_DECAY_COEFF)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the initial weights, dropout and shuffling")->capture_default_str();
   app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
@@ -145,7 +151,7 @@ int main(int argc, char** argv) try {
     for (std::int64_t i = 1; i <= steps_per_epoch; ++i, ++step) {
       auto [images, labels] = data.train.next_batch(batch_size);
       auto cost = tf::reduce_mean(nn::sparse_softmax_cross_entropy_with_logits(labels, net(images)));
-      auto objective = cost + nn::l1_loss(weights) * L1_COEFF + nn::l2_loss(weights) * WEIGHT_DECAY_COEFF;
+      auto objective = cost + nn::l1_loss(weights) * l1_coeff + nn::l2_loss(weights) * l2_coeff;
       opt->zero_grad();
       objective.backward();
       opt->step();
