@@ -61,19 +61,8 @@ std::int64_t window_pad_before(std::int64_t in, std::int64_t window, std::int64_
 
 namespace {
 
-template <class T>
-using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-/// C[m,n] = op(A)·op(B), all row-major; op transposes when asked.
-template <class T>
-void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool tb) {
-  Eigen::Map<const RowMat<T>> A(a, ta ? k : m, ta ? m : k), B(b, tb ? n : k, tb ? k : n);
-  Eigen::Map<RowMat<T>> C(c, m, n);
-  if (!ta && !tb) C.noalias() = A * B;
-  else if (ta && !tb) C.noalias() = A.transpose() * B;
-  else if (!ta && tb) C.noalias() = A * B.transpose();
-  else C.noalias() = A.transpose() * B.transpose();
-}
+using tapeflow::detail::gemm;
+using tapeflow::detail::RowMat;
 
 /// Everything conv2d's kernels need to know, from the shape rule.
 struct ConvGeometry {

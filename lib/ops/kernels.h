@@ -18,6 +18,20 @@ using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T> ArrayMap<T> amap(Tensor& t) { return ArrayMap<T>(t.data<T>(), t.numel()); }
 template <class T> ConstArrayMap<T> amap(const Tensor& t) { return ConstArrayMap<T>(t.data<T>(), t.numel()); }
 
+template <class T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// C[m,n] = op(A)·op(B), all row-major; op transposes when asked.
+template <class T>
+void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool tb) {
+  Eigen::Map<const RowMat<T>> A(a, ta ? k : m, ta ? m : k), B(b, tb ? n : k, tb ? k : n);
+  Eigen::Map<RowMat<T>> C(c, m, n);
+  if (!ta && !tb) C.noalias() = A * B;
+  else if (ta && !tb) C.noalias() = A.transpose() * B;
+  else if (!ta && tb) C.noalias() = A * B.transpose();
+  else C.noalias() = A.transpose() * B.transpose();
+}
+
 /// Runs body(begin, end) over the rows [0, rows): one contiguous chunk per OpenMP thread when
 /// rows * cost_per_row (about the elements touched) is large, else serially in one call.
 template <class F>

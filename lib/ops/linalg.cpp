@@ -3,22 +3,8 @@
 #include "ops/kernels.h"
 
 namespace tapeflow {
-namespace {
 
-template <class T>
-using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-template <class T>
-void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool tb) {
-  Eigen::Map<const RowMat<T>> A(a, ta ? k : m, ta ? m : k), B(b, tb ? n : k, tb ? k : n);
-  Eigen::Map<RowMat<T>> C(c, m, n);
-  if (!ta && !tb) C.noalias() = A * B;
-  else if (ta && !tb) C.noalias() = A.transpose() * B;
-  else if (!ta && tb) C.noalias() = A * B.transpose();
-  else C.noalias() = A.transpose() * B.transpose();
-}
-
-}  // namespace
+using detail::gemm;
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   detail::check_defined("matmul", a);
