@@ -2,6 +2,9 @@
 // Shared test helpers: message-pinning throws, closeness, and the gradient check over shapes.
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -43,6 +46,24 @@ inline tapeflow::Tensor rand64(const tapeflow::Shape& shape, double lo = -1.0, d
   t.requires_grad_();
   return t;
 }
+
+/// A fresh directory under the system temp dir, removed with everything in it at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& prefix) {
+    static int counter = 0;
+    path = std::filesystem::temp_directory_path() / fmt::format("tapeflow_{}_{}_{}", prefix, ::getpid(), counter++);
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
 
 /// Runs gradcheck and turns a mismatch into a test failure naming the shapes.
 inline void check_grad(const std::function<tapeflow::Tensor(std::span<const tapeflow::Tensor>)>& fn,

@@ -23,19 +23,8 @@ namespace {
 
 const char* const kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / fmt::format("tapeflow_mnist_data_{}_{}", ::getpid(), counter++);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : tft::TempDir {
+  TempDir() : tft::TempDir("mnist_data") {}
 };
 
 using Bytes = std::vector<unsigned char>;
