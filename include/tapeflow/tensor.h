@@ -29,7 +29,9 @@ namespace autograd { struct Node; }
 namespace detail {
 /// An aligned, owned buffer of bytes.
 /// An owned buffer of bytes: 64-byte aligned, except that buffers of at most kInline bytes live
-/// inside the Storage itself (16-byte aligned) to save an allocation for tiny tensors.
+/// inside the Storage itself (16-byte aligned) to save an allocation for tiny tensors. Freed
+/// buffers are kept by their thread for reuse (small ones by size class, large ones up to 64 MiB
+/// in all), since training loops request the same sizes every step.
 struct Storage {
   explicit Storage(std::size_t bytes);
   ~Storage();

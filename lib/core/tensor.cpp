@@ -14,16 +14,28 @@ namespace detail {
 
 namespace {
 
-// Small buffers are allocated and freed once per op on the hot path; aligned_alloc is slow for
-// them, so each thread keeps a few freed blocks of the small size classes for reuse.
+// Every op allocates its output and frees temporaries, and a training loop asks for the same
+// sizes step after step. aligned_alloc is slow for small blocks and, for large ones, hands back
+// fresh pages that fault on first touch. So each thread keeps the blocks it frees: up to 64 of
+// each small size class, and large blocks (rounded to 4 KiB) up to kLargeCacheBytes in all,
+// reused for a request of the same rounded size.
 constexpr std::size_t kClasses[] = {64, 128, 256, 512};
 constexpr std::size_t kCachePerClass = 64;
+constexpr std::size_t kLargeCacheBytes = std::size_t{64} << 20;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kCacheBlocks = false;  // let AddressSanitizer see every free and reuse
+#else
+constexpr bool kCacheBlocks = true;
+#endif
 
 struct BlockCache {
-  std::vector<void*> blocks[std::size(kClasses)];
+  std::vector<void*> small[std::size(kClasses)];
+  std::vector<std::pair<std::size_t, void*>> large;
+  std::size_t large_bytes = 0;
   ~BlockCache() {
-    for (auto& v : blocks)
+    for (auto& v : small)
       for (void* p : v) std::free(p);
+    for (auto& [size, p] : large) std::free(p);
   }
 };
 thread_local BlockCache block_cache;
@@ -35,11 +47,47 @@ int size_class(std::size_t rounded) {
 }
 
 std::size_t round_up(std::size_t n) {
-  std::size_t r = (n + 63) / 64 * 64;
-  if (r == 0) r = 64;
   for (std::size_t c : kClasses)
-    if (r <= c) return c;
-  return r;
+    if (n <= c) return c;
+  return (n + 4095) / 4096 * 4096;
+}
+
+void* take_cached(std::size_t rounded) {
+  if (!kCacheBlocks) return nullptr;
+  if (int c = size_class(rounded); c >= 0) {
+    auto& v = block_cache.small[c];
+    if (v.empty()) return nullptr;
+    void* p = v.back();
+    v.pop_back();
+    return p;
+  }
+  auto& large = block_cache.large;
+  for (std::size_t i = large.size(); i-- > 0;)
+    if (large[i].first == rounded) {
+      void* p = large[i].second;
+      large.erase(large.begin() + static_cast<std::ptrdiff_t>(i));
+      block_cache.large_bytes -= rounded;
+      return p;
+    }
+  return nullptr;
+}
+
+void give_back(void* p, std::size_t rounded) {
+  if (!kCacheBlocks) return std::free(p);
+  if (int c = size_class(rounded); c >= 0) {
+    if (block_cache.small[c].size() < kCachePerClass) return block_cache.small[c].push_back(p);
+  } else if (rounded <= kLargeCacheBytes) {
+    auto& large = block_cache.large;
+    while (!large.empty() && block_cache.large_bytes + rounded > kLargeCacheBytes) {  // oldest go first
+      std::free(large.front().second);
+      block_cache.large_bytes -= large.front().first;
+      large.erase(large.begin());
+    }
+    large.emplace_back(rounded, p);
+    block_cache.large_bytes += rounded;
+    return;
+  }
+  std::free(p);
 }
 
 }  // namespace
@@ -50,22 +98,14 @@ Storage::Storage(std::size_t n) : bytes(n) {
     return;
   }
   const std::size_t rounded = round_up(n);
-  if (int c = size_class(rounded); c >= 0 && !block_cache.blocks[c].empty()) {
-    data = block_cache.blocks[c].back();
-    block_cache.blocks[c].pop_back();
-    return;
-  }
+  data = take_cached(rounded);
+  if (data) return;
   data = std::aligned_alloc(64, rounded);
   if (!data) throw std::bad_alloc();
 }
 
 Storage::~Storage() {
-  if (data == inline_data) return;
-  if (int c = size_class(round_up(bytes)); c >= 0 && block_cache.blocks[c].size() < kCachePerClass) {
-    block_cache.blocks[c].push_back(data);
-    return;
-  }
-  std::free(data);
+  if (data != inline_data) give_back(data, round_up(bytes));
 }
 
 }  // namespace detail
