@@ -47,6 +47,15 @@ inline tapeflow::Tensor rand64(const tapeflow::Shape& shape, double lo = -1.0, d
   return t;
 }
 
+/// The gradient of sum(f(x)) with respect to (a copy of) x.
+inline tapeflow::Tensor grad_of_sum(const std::function<tapeflow::Tensor(const tapeflow::Tensor&)>& f,
+                                    const tapeflow::Tensor& x_in) {
+  tapeflow::Tensor x = x_in.clone();
+  x.requires_grad_();
+  tapeflow::reduce_sum(f(x)).backward();
+  return x.grad();
+}
+
 /// A fresh directory under the system temp dir, removed with everything in it at scope exit.
 struct TempDir {
   std::filesystem::path path;

@@ -4,7 +4,7 @@
 //   flatten, dropout, fc 1200 + ReLU, dropout, fc 1200 + ReLU, dropout, logits 10;
 //   objective = cross-entropy + 1e-4 * L1 + 1e-4 * L2 of the weights.
 //
-// The last line is `final: test_accuracy=0.XXXX steps=N seconds=S`.
+// Its last line reads like `final: test_accuracy=0.8723 steps=3000 seconds=2.1`.
 #include <chrono>
 #include <memory>
 #include <string>

@@ -2,7 +2,7 @@
 //
 //   ./mnist_mlp --optimizer adam --steps 3000
 //
-// The last line is `final: test_accuracy=0.XXXX steps=N seconds=S`.
+// Its last line reads like `final: test_accuracy=0.8723 steps=3000 seconds=2.1`.
 #include <chrono>
 #include <memory>
 #include <string>

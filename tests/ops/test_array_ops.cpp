@@ -7,6 +7,8 @@ using namespace tapeflow;
 
 namespace {
 
+using tft::grad_of_sum;
+
 /// float64 0, 1, 2, ... in the given shape.
 Tensor iota(const Shape& s) { return cast(reshape(arange(static_cast<double>(s.numel())), s), float64); }
 
@@ -20,13 +22,6 @@ Tensor join(const std::vector<Tensor>& pieces) {
   for (std::size_t i = 0; i < pieces.size(); ++i)
     flat.push_back(reshape(pieces[i], {-1}) * static_cast<double>(i + 1));
   return concat(flat, 0);
-}
-
-Tensor grad_of_sum(const std::function<Tensor(const Tensor&)>& f, const Tensor& x_in) {
-  Tensor x = x_in.clone();
-  x.requires_grad_();
-  reduce_sum(f(x)).backward();
-  return x.grad();
 }
 
 }  // namespace

@@ -11,6 +11,8 @@ using namespace tapeflow;
 
 namespace {
 
+using tft::grad_of_sum;
+
 using Unary = std::function<Tensor(const Tensor&)>;
 using Binary = std::function<Tensor(const Tensor&, const Tensor&)>;
 
@@ -42,14 +44,6 @@ void grad_binary(const Binary& f, double lo_a, double hi_a, double lo_b, double 
   for (const auto& [sa, sb] : kBinaryShapes)
     tft::check_grad([&](std::span<const Tensor> in) { return f(in[0], in[1]); },
                     {tft::rand64(sa, lo_a, hi_a, 7), tft::rand64(sb, lo_b, hi_b, 11)});
-}
-
-/// The gradient of sum(f(x)) with respect to x.
-Tensor grad_of_sum(const Unary& f, const Tensor& x_in) {
-  Tensor x = x_in.clone();
-  x.requires_grad_();
-  reduce_sum(f(x)).backward();
-  return x.grad();
 }
 
 }  // namespace

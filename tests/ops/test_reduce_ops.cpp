@@ -10,6 +10,8 @@ using namespace tapeflow;
 
 namespace {
 
+using tft::grad_of_sum;
+
 using Reduce = std::function<Tensor(const Tensor&, const Axes&, bool)>;
 
 struct Case {
@@ -29,13 +31,6 @@ void grad_reduce(const Reduce& f, double lo = -1, double hi = 1) {
   for (const Case& c : kCases)
     for (bool keep : {false, true})
       tft::check_grad([&](std::span<const Tensor> in) { return f(in[0], c.axes, keep); }, {tft::rand64(c.shape, lo, hi)});
-}
-
-Tensor grad_of_sum(const std::function<Tensor(const Tensor&)>& f, const Tensor& x_in) {
-  Tensor x = x_in.clone();
-  x.requires_grad_();
-  reduce_sum(f(x)).backward();
-  return x.grad();
 }
 
 }  // namespace
