@@ -25,24 +25,14 @@ std::vector<double> column_sums(std::int64_t rows, std::int64_t width, int k, F 
     for (std::int64_t r = 0; r < rows; ++r) add_row(r, total.data());
     return total;
   }
-  std::vector<std::vector<double>> partial;
-#pragma omp parallel
-  {
-#ifdef _OPENMP
-    const std::int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-#else
-    const std::int64_t nt = 1, t = 0;
-#endif
-#pragma omp single
-    partial.assign(static_cast<std::size_t>(nt), std::vector<double>(n, 0.0));
-    // (implicit barrier after single)
+  std::vector<std::vector<double>> partial(static_cast<std::size_t>(detail::max_threads()));
+  detail::for_each_thread_share(rows, [&](std::int64_t t, std::int64_t, std::int64_t begin, std::int64_t end) {
     std::vector<double>& acc = partial[static_cast<std::size_t>(t)];
-    const std::int64_t chunk = (rows + nt - 1) / nt;
-    const std::int64_t begin = std::min(rows, t * chunk), end = std::min(rows, begin + chunk);
+    acc.assign(n, 0.0);
     for (std::int64_t r = begin; r < end; ++r) add_row(r, acc.data());
-  }
-  for (const auto& p : partial)
-    for (std::size_t i = 0; i < n; ++i) total[i] += p[i];
+  });
+  for (const auto& p : partial)  // in thread order; threads the team did not have left none
+    for (std::size_t i = 0; i < p.size(); ++i) total[i] += p[i];
   return total;
 }
 

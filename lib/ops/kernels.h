@@ -32,14 +32,19 @@ void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int
   else C.noalias() = A.transpose() * B.transpose();
 }
 
-/// Runs body(begin, end) over the rows [0, rows): one contiguous chunk per OpenMP thread when
-/// rows * cost_per_row (about the elements touched) is large, else serially in one call.
+/// The most threads an OpenMP team of ours can have.
+inline int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+/// Runs body(thread, threads, begin, end) in an OpenMP team: each thread gets its contiguous
+/// share [begin, end) of the rows [0, rows), in thread order (possibly empty).
 template <class F>
-void parallel_rows(std::int64_t rows, std::int64_t cost_per_row, F&& body) {
-  if (rows * cost_per_row < kParallelGrain || rows < 2) {
-    body(std::int64_t{0}, rows);
-    return;
-  }
+void for_each_thread_share(std::int64_t rows, F&& body) {
 #pragma omp parallel
   {
 #ifdef _OPENMP
@@ -49,8 +54,21 @@ void parallel_rows(std::int64_t rows, std::int64_t cost_per_row, F&& body) {
 #endif
     const std::int64_t chunk = (rows + nt - 1) / nt;
     const std::int64_t begin = std::min(rows, t * chunk), end = std::min(rows, begin + chunk);
-    if (end > begin) body(begin, end);
+    body(t, nt, begin, end);
   }
+}
+
+/// Runs body(begin, end) over the rows [0, rows): one contiguous chunk per OpenMP thread when
+/// rows * cost_per_row (about the elements touched) is large, else serially in one call.
+template <class F>
+void parallel_rows(std::int64_t rows, std::int64_t cost_per_row, F&& body) {
+  if (rows * cost_per_row < kParallelGrain || rows < 2) {
+    body(std::int64_t{0}, rows);
+    return;
+  }
+  for_each_thread_share(rows, [&](std::int64_t, std::int64_t, std::int64_t begin, std::int64_t end) {
+    if (end > begin) body(begin, end);
+  });
 }
 
 /// Runs f(begin, length) over [0, n), in parallel chunks when n is large.
