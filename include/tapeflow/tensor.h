@@ -25,6 +25,7 @@
 namespace tapeflow {
 
 namespace autograd { struct Node; }
+namespace graph { class Node; }
 
 namespace detail {
 /// An aligned, owned buffer of bytes.
@@ -52,6 +53,10 @@ struct TensorImpl {
   std::shared_ptr<autograd::Node> grad_fn;  // the record that produced this tensor (non-leaf)
   std::shared_ptr<TensorImpl> grad;         // accumulated gradient (leaves)
   std::string name;                          // optional, for messages
+  // Graph tensors (graph mode) have no storage: they are output `output_index` of a graph node
+  // (index -1: the node itself, as an operation to run). See tapeflow/graph/graph.h.
+  std::shared_ptr<graph::Node> node;
+  int output_index = 0;
 };
 }  // namespace detail
 
@@ -72,7 +77,12 @@ class Tensor {
   std::int64_t dim(int i) const { return shape().dim(i); }
   std::int64_t numel() const { return shape().numel(); }
 
-  /// Typed access to the elements; throws DTypeError when T does not match dtype().
+  /// True for a graph tensor: a symbolic output of a graph node (graph mode), which has a static
+  /// shape (possibly with unknown dimensions) and a dtype but no data until Session::run.
+  bool is_symbolic() const { return checked().node != nullptr; }
+
+  /// Typed access to the elements; throws DTypeError when T does not match dtype(), Error for a
+  /// graph tensor (it has no data: run it with Session::run).
   template <class T> T* data() { check_dtype(dtype_of<T>); return static_cast<T*>(raw_data()); }
   template <class T> const T* data() const { check_dtype(dtype_of<T>); return static_cast<const T*>(raw_data()); }
   void* raw_data() const;

@@ -132,15 +132,23 @@ void Tensor::throw_dtype_mismatch(DType expected) const {
                                  dtype_name(expected)));
 }
 
-void* Tensor::raw_data() const { return checked().storage->data; }
+void* Tensor::raw_data() const {
+  const detail::TensorImpl& impl = checked();
+  if (!impl.storage) [[unlikely]]
+    throw Error(fmt::format("tensor '{}' (shape {}, {}) is a graph tensor: it has no value until a Session runs "
+                            "it; fetch it with Session::run, or use it as an input of graph ops",
+                            impl.name, impl.shape.str(), dtype_name(impl.dtype)));
+  return impl.storage->data;
+}
 std::size_t Tensor::nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype()); }
 
 template <class T>
 T Tensor::item() const {
+  const void* data = raw_data();  // a graph tensor has none: say so first
   if (numel() != 1)
     throw ShapeError(fmt::format("item(): the tensor must have exactly one element, got shape {} ({} elements)",
                                  shape().str(), numel()));
-  return detail::visit_dtype(dtype(), [&]<class S>() { return static_cast<T>(*static_cast<const S*>(raw_data())); });
+  return detail::visit_dtype(dtype(), [&]<class S>() { return static_cast<T>(*static_cast<const S*>(data)); });
 }
 
 template <class T>
@@ -257,6 +265,10 @@ void format_rec(std::string& out, const T* p, const Shape& s, int d, std::int64_
 
 std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
+  if (is_symbolic()) {
+    if (impl_->output_index < 0) return fmt::format("Operation(\"{}\")", impl_->name);
+    return fmt::format("Tensor(\"{}\", shape={}, dtype={})", impl_->name, shape().str(), dtype_name(dtype()));
+  }
   std::string body;
   detail::visit_dtype(dtype(), [&]<class T>() {
     const T* p = static_cast<const T*>(raw_data());

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/symbolic.h"
 #include "ops/kernels.h"
 
 namespace tapeflow::nn {
@@ -24,6 +25,7 @@ const char* padding_name(Padding padding) { return padding == Padding::Same ? "S
 
 std::int64_t window_output_size(std::int64_t in, std::int64_t window, std::int64_t stride, Padding padding) {
   if (in < 0) return -1;
+  if (padding == Padding::Valid && window < 0) return -1;
   if (padding == Padding::Same) return (in + stride - 1) / stride;  // ceil(in / s)
   return in >= window ? (in - window) / stride + 1 : 0;              // ceil((in - k + 1) / s)
 }
@@ -52,7 +54,7 @@ std::array<std::int64_t, 2> spatial_pair(const char* op, const char* what, const
 }
 
 std::int64_t window_pad_before(std::int64_t in, std::int64_t window, std::int64_t stride, Padding padding) {
-  if (padding == Padding::Valid) return 0;
+  if (padding == Padding::Valid || in < 0 || window < 0) return 0;
   const std::int64_t out = window_output_size(in, window, stride, padding);
   return std::max<std::int64_t>((out - 1) * stride + window - in, 0) / 2;
 }
@@ -94,14 +96,15 @@ ConvGeometry conv_geometry(const Tensor& input, const Tensor& filter, const std:
     throw ShapeError(fmt::format("conv2d: filter must be 4-D [filter_height, filter_width, in_channels, "
                                  "out_channels], got {}",
                                  sf.str()));
-  if (sf[2] != si[3])
+  if (sf[2] != si[3] && sf[2] >= 0 && si[3] >= 0)  // an unknown (graph mode) dimension matches any
     throw ShapeError(fmt::format("conv2d: filter {} expects {} input channels but the input {} has {}", sf.str(),
                                  sf[2], si.str(), si[3]));
-  if (sf[0] < 1 || sf[1] < 1)
+  if (sf[0] == 0 || sf[1] == 0)
     throw ShapeError(fmt::format("conv2d: filter {} has an empty window; its height and width must be >= 1",
                                  sf.str()));
   auto [sh, sw] = detail::spatial_pair(op, "strides", strides);
-  if (padding == Padding::Valid && (sf[0] > si[1] || sf[1] > si[2]))
+  auto larger = [](std::int64_t window, std::int64_t in) { return window >= 0 && in >= 0 && window > in; };
+  if (padding == Padding::Valid && (larger(sf[0], si[1]) || larger(sf[1], si[2])))
     throw ShapeError(fmt::format("conv2d: filter {} ({}x{} window) is larger than the input {} ({}x{}) with VALID "
                                  "padding; use SAME padding or a smaller filter",
                                  sf.str(), sf[0], sf[1], si.str(), si[1], si[2]));
@@ -409,6 +412,13 @@ void conv_input_grad(const ConvGeometry& g, const T* dout, const T* f, T* dx) {
 
 Tensor conv2d(const Tensor& input, const Tensor& filter, const std::vector<int>& strides, Padding padding) {
   const ConvGeometry g = conv_geometry(input, filter, strides, padding);
+  if (tapeflow::detail::any_symbolic(input, filter)) {
+    tapeflow::detail::visit_floating("conv2d", input, []<class T>() {});
+    return tapeflow::detail::graph_op("Conv2D", {input, filter}, Shape{g.n, g.oh, g.ow, g.oc}, input.dtype(),
+                                      [strides, padding](tapeflow::detail::Args in) {
+                                        return conv2d(in[0], in[1], strides, padding);
+                                      });
+  }
   Tensor out = Tensor::empty(Shape{g.n, g.oh, g.ow, g.oc}, input.dtype());
   tapeflow::detail::visit_floating("conv2d", input, [&]<class T>() {
     conv_forward<T>(g, input.data<T>(), filter.data<T>(), out.data<T>());
@@ -446,11 +456,19 @@ Tensor bias_add(const Tensor& value, const Tensor& bias) {
   const Shape &sv = value.shape(), &sb = bias.shape();
   if (sv.rank() < 2)
     throw ShapeError(fmt::format("bias_add: value must have at least 2 dimensions [..., channels], got {}", sv.str()));
-  if (sb.rank() != 1 || sb[0] != sv[sv.rank() - 1])
+  const std::int64_t last = sv[sv.rank() - 1];
+  if (sb.rank() != 1 || (sb[0] != last && sb[0] >= 0 && last >= 0))  // unknown (graph mode) matches any
     throw ShapeError(fmt::format("bias_add: bias must be 1-D with one value per channel (the last dimension of "
                                  "value {}, i.e. [{}]), got {}",
                                  sv.str(), sv[sv.rank() - 1], sb.str()));
   tapeflow::detail::check_same_dtype(op, value, bias);
+  if (tapeflow::detail::any_symbolic(value, bias)) {
+    tapeflow::detail::visit_floating(op, value, []<class T>() {});
+    Shape out = sv;
+    out[sv.rank() - 1] = last >= 0 ? last : sb[0];
+    return tapeflow::detail::graph_op("BiasAdd", {value, bias}, out, value.dtype(),
+                                      [](tapeflow::detail::Args in) { return bias_add(in[0], in[1]); });
+  }
   const std::int64_t channels = sb[0], rows = channels == 0 ? 0 : value.numel() / channels;
   Tensor out = Tensor::empty(sv, value.dtype());
   tapeflow::detail::visit_floating(op, value, [&]<class T>() {

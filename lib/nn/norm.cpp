@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/symbolic.h"
 #include "ops/kernels.h"
 #include "tapeflow/ops/array.h"
 #include "tapeflow/ops/elementwise.h"
@@ -223,7 +224,7 @@ void check_broadcasts(const char* op, const char* what, const Tensor& t, const T
 
 void check_channel_vector(const char* what, const Tensor& t, const Tensor& x) {
   const std::int64_t C = x.dim(-1);
-  if (t.rank() != 1 || t.dim(0) != C)
+  if (t.rank() != 1 || (t.dim(0) != C && t.dim(0) >= 0 && C >= 0))  // unknown (graph mode) matches any
     throw ShapeError(fmt::format("batch_norm: {} has shape {} but x {} has {} channels (its last dimension); {} "
                                  "must be [{}]",
                                  what, t.shape().str(), x.shape().str(), C, what, C));
@@ -243,6 +244,13 @@ Tensor local_response_normalization(const Tensor& input, std::int64_t depth_radi
                                  "reshape it, e.g. reshape(x, {{-1, 1, 1, C}}) for [batch, C] features",
                                  op, input.shape().str(), input.rank()));
   if (depth_radius < 0) throw ValueError(fmt::format("{}: depth_radius must be >= 0, got {}", op, depth_radius));
+  if (detail::any_symbolic(input)) {
+    detail::visit_floating(op, input, []<class T>() {});
+    return detail::graph_op("LRN", {input}, input.shape(), input.dtype(),
+                            [depth_radius, bias, alpha, beta](detail::Args in) {
+                              return local_response_normalization(in[0], depth_radius, bias, alpha, beta);
+                            });
+  }
   const LrnParams params{input.numel() / std::max<std::int64_t>(1, input.dim(3)), input.dim(3),
                          depth_radius, bias, alpha, beta};
   Tensor y = Tensor::empty(input.shape(), input.dtype());
@@ -267,15 +275,12 @@ Moments moments(const Tensor& x, const std::vector<int>& axes, bool keep_dims) {
   Tensor mean = reduce_mean(x, axes, true);
   // As TensorFlow: the deviations use stop_gradient(mean); the gradient is the same (the
   // variance is stationary in the mean) and the backward is shorter.
-  Tensor variance = reduce_mean(square(x - stop_gradient(mean)), axes, true);
+  Tensor variance = reduce_mean(square(x - stop_gradient(mean)), axes, keep_dims);
   if (keep_dims) return {mean, variance};
-  Shape out;
-  for (int i = 0; i < x.rank(); ++i) {
-    bool reduced = axes.empty();
-    for (int a : axes) reduced = reduced || normalize_axis("moments", a, x.rank()) == i;
-    if (!reduced) out.push_back(x.dim(i));
-  }
-  return {reshape(mean, out), reshape(variance, out)};
+  // Graph mode: the mean without the reduced axes is its own Mean node (the graph then needs
+  // only reductions and element-wise nodes); eager, a reshape shares the data of the one above.
+  if (detail::any_symbolic(x)) return {reduce_mean(x, axes, false), variance};
+  return {reshape(mean, variance.shape()), variance};
 }
 
 Tensor batch_normalization(const Tensor& x, const Tensor& mean, const Tensor& variance, const Tensor& offset,
@@ -304,8 +309,12 @@ Tensor batch_normalization(const Tensor& x, const Tensor& mean, const Tensor& va
 
 // ------------------------------------------------------------------------------------ batch_norm
 
-Tensor batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& moving_mean,
-                  const Tensor& moving_variance, bool training, double decay, double epsilon) {
+namespace {
+
+/// batch_norm's argument checks (both overloads; again at each graph-mode run, where unknown
+/// dimensions become known).
+void check_batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& moving_mean,
+                      const Tensor& moving_variance, double decay, double epsilon) {
   const char* op = "batch_norm";
   detail::check_defined(op, x);
   detail::visit_floating(op, x, []<class T>() {});
@@ -322,7 +331,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, co
   check_channel_vector("moving_variance", moving_variance, x);
   if (!(decay >= 0.0 && decay <= 1.0)) throw ValueError(fmt::format("{}: decay must be in [0, 1], got {}", op, decay));
   if (!(epsilon >= 0.0)) throw ValueError(fmt::format("{}: epsilon must be >= 0, got {}", op, epsilon));
+}
 
+/// batch_norm on checked concrete inputs. `update_moving` moves the moving statistics towards the
+/// batch's in training mode (eager); a graph-mode run normalises only.
+Tensor batch_norm_checked(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& moving_mean,
+                          const Tensor& moving_variance, bool training, double decay, double epsilon,
+                          bool update_moving) {
+  const char* op = "batch_norm";
   if (!training) {
     // Copies of the [C] statistics: a later training step updates the moving ones in place, and
     // the backward of this output must not see that. (The moving statistics get no gradient.)
@@ -336,7 +352,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, co
   BatchStats stats = detail::visit_floating(op, x, [&]<class T>() {
     return batch_norm_forward<T>(x, scale, offset, epsilon, y);
   });
-  {
+  if (update_moving) {
     NoGradGuard no_grad;
     Tensor mm = moving_mean, mv = moving_variance;
     scale_(mm, decay);
@@ -354,6 +370,45 @@ Tensor batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, co
           return batch_norm_backward<T>(g, xs, mean, inv, gamma, need_x, need_scale, need_offset);
         });
       });
+}
+
+/// The value of batch_norm's `training` tensor: a bool scalar.
+void check_training(const Tensor& training) {
+  detail::check_defined("batch_norm", training);
+  if (training.dtype() != bool_ || training.rank() != 0)
+    throw DTypeError(fmt::format("batch_norm: training must be a bool scalar tensor [] (e.g. placeholder(bool_, {{}}) "
+                                 "or scalar(1, bool_)), got {} {}",
+                                 dtype_name(training.dtype()), training.shape().str()));
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& moving_mean,
+                  const Tensor& moving_variance, bool training, double decay, double epsilon) {
+  check_batch_norm(x, scale, offset, moving_mean, moving_variance, decay, epsilon);
+  if (detail::any_symbolic(x, scale, offset, moving_mean, moving_variance))
+    return detail::graph_op("FusedBatchNorm", {x, scale, offset, moving_mean, moving_variance}, x.shape(), x.dtype(),
+                            [training, decay, epsilon](detail::Args in) {
+                              check_batch_norm(in[0], in[1], in[2], in[3], in[4], decay, epsilon);
+                              return batch_norm_checked(in[0], in[1], in[2], in[3], in[4], training, decay, epsilon,
+                                                        false);
+                            });
+  return batch_norm_checked(x, scale, offset, moving_mean, moving_variance, training, decay, epsilon, true);
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& moving_mean,
+                  const Tensor& moving_variance, const Tensor& training, double decay, double epsilon) {
+  check_batch_norm(x, scale, offset, moving_mean, moving_variance, decay, epsilon);
+  check_training(training);
+  if (detail::any_symbolic(x, scale, offset, moving_mean, moving_variance, training))
+    return detail::graph_op("FusedBatchNorm", {x, scale, offset, moving_mean, moving_variance, training}, x.shape(),
+                            x.dtype(), [decay, epsilon](detail::Args in) {
+                              check_batch_norm(in[0], in[1], in[2], in[3], in[4], decay, epsilon);
+                              return batch_norm_checked(in[0], in[1], in[2], in[3], in[4], in[5].item<bool>(), decay,
+                                                        epsilon, false);
+                            });
+  return batch_norm_checked(x, scale, offset, moving_mean, moving_variance, training.item<bool>(), decay, epsilon,
+                            true);
 }
 
 }  // namespace tapeflow::nn

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/symbolic.h"
 #include "ops/kernels.h"
 
 namespace tapeflow::nn {
@@ -33,7 +34,8 @@ PoolGeometry pool_geometry(const char* op, const Tensor& value, const std::vecto
     throw ShapeError(fmt::format("{}: value must be 4-D [batch, height, width, channels], got {}", op, s.str()));
   auto [kh, kw] = detail::spatial_pair(op, "ksize", ksize);
   auto [sh, sw] = detail::spatial_pair(op, "strides", strides);
-  if (padding == Padding::Valid && (kh > s[1] || kw > s[2]))
+  // An unknown (graph mode) height or width is checked when the op runs.
+  if (padding == Padding::Valid && ((s[1] >= 0 && kh > s[1]) || (s[2] >= 0 && kw > s[2])))
     throw ShapeError(fmt::format("{}: window {}x{} (ksize [{}]) is larger than the input {} ({}x{}) with VALID "
                                  "padding; use SAME padding or a smaller window",
                                  op, kh, kw, fmt::join(ksize, ","), s.str(), s[1], s[2]));
@@ -111,6 +113,13 @@ void max_pool_forward(const PoolGeometry& g, const T* x, T* y, I* arg) {
 Tensor max_pool(const Tensor& value, const std::vector<int>& ksize, const std::vector<int>& strides,
                 Padding padding) {
   const PoolGeometry g = pool_geometry("max_pool", value, ksize, strides, padding);
+  if (tapeflow::detail::any_symbolic(value)) {
+    tapeflow::detail::visit_floating("max_pool", value, []<class T>() {});
+    return tapeflow::detail::graph_op("MaxPool", {value}, Shape{g.n, g.oh, g.ow, g.c}, value.dtype(),
+                                      [ksize, strides, padding](tapeflow::detail::Args in) {
+                                        return max_pool(in[0], ksize, strides, padding);
+                                      });
+  }
   Tensor out = Tensor::empty(Shape{g.n, g.oh, g.ow, g.c}, value.dtype());
   // argmax[o] = position (ih * w + iw) within its image of the maximum that output o took.
   const bool wide = g.h * g.w > std::numeric_limits<std::int32_t>::max();
@@ -142,6 +151,13 @@ Tensor max_pool(const Tensor& value, const std::vector<int>& ksize, const std::v
 Tensor avg_pool(const Tensor& value, const std::vector<int>& ksize, const std::vector<int>& strides,
                 Padding padding) {
   const PoolGeometry g = pool_geometry("avg_pool", value, ksize, strides, padding);
+  if (tapeflow::detail::any_symbolic(value)) {
+    tapeflow::detail::visit_floating("avg_pool", value, []<class T>() {});
+    return tapeflow::detail::graph_op("AvgPool", {value}, Shape{g.n, g.oh, g.ow, g.c}, value.dtype(),
+                                      [ksize, strides, padding](tapeflow::detail::Args in) {
+                                        return avg_pool(in[0], ksize, strides, padding);
+                                      });
+  }
   Tensor out = Tensor::empty(Shape{g.n, g.oh, g.ow, g.c}, value.dtype());
   tapeflow::detail::visit_floating("avg_pool", value, [&]<class T>() {
     const T* x = value.data<T>();

@@ -1,6 +1,7 @@
 // Softmax, log-softmax and the cross-entropy losses: fused kernels for stability and speed.
 #include <cmath>
 
+#include "core/symbolic.h"
 #include "ops/kernels.h"
 #include "tapeflow/nn/functional.h"
 #include "tapeflow/ops/array.h"
@@ -60,11 +61,25 @@ void check_logits(const char* op, const Tensor& logits) {
                                  logits.shape().str()));
 }
 
+/// Whether dimensions a and b can be equal: equal, or one of them unknown (graph mode).
+bool dims_match(std::int64_t a, std::int64_t b) { return a == b || a < 0 || b < 0; }
+/// The known one of two matching dimensions.
+std::int64_t merge_dims(std::int64_t a, std::int64_t b) { return a >= 0 ? a : b; }
+
+/// Graph mode: a node of `type` with logits' shape and dtype (softmax, log_softmax).
+Tensor softmax_node(const char* type, const char* op, const Tensor& logits, detail::Replay replay) {
+  detail::visit_floating(op, logits, []<class T>() {});
+  return detail::graph_op(type, {logits}, logits.shape(), logits.dtype(), std::move(replay));
+}
+
 }  // namespace
 
 Tensor log_softmax(const Tensor& logits, int axis) {
   check_logits("log_softmax", logits);
   int ax = normalize_axis("log_softmax", axis, logits.rank());
+  if (detail::any_symbolic(logits))
+    return softmax_node("LogSoftmax", "log_softmax", logits,
+                        [axis](detail::Args in) { return log_softmax(in[0], axis); });
   Tensor y = raw_log_softmax("log_softmax", logits, ax);
   return autograd::record(y, {logits}, "LogSoftmax", [y = y.detach(), ax](const Tensor& g) {
     return Grads{g - exp(y) * reduce_sum(g, {ax}, true)};  // dx = g - softmax * sum(g)
@@ -74,6 +89,8 @@ Tensor log_softmax(const Tensor& logits, int axis) {
 Tensor softmax(const Tensor& logits, int axis) {
   check_logits("softmax", logits);
   int ax = normalize_axis("softmax", axis, logits.rank());
+  if (detail::any_symbolic(logits))
+    return softmax_node("Softmax", "softmax", logits, [axis](detail::Args in) { return softmax(in[0], axis); });
   Tensor y = exp(raw_log_softmax("softmax", logits, ax));
   return autograd::record(y, {logits}, "Softmax", [y = y.detach(), ax](const Tensor& g) {
     return Grads{y * (g - reduce_sum(g * y, {ax}, true))};  // dx = y * (g - sum(g*y))
@@ -84,11 +101,20 @@ Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& log
   const char* op = "softmax_cross_entropy_with_logits";
   check_logits(op, logits);
   detail::check_defined(op, labels);
-  if (labels.shape() != logits.shape())
+  bool same = labels.rank() == logits.rank();
+  for (int i = 0; same && i < labels.rank(); ++i) same = dims_match(labels.dim(i), logits.dim(i));
+  if (!same)
     throw ShapeError(fmt::format("{}: labels {} and logits {} must have the same shape [..., classes]", op,
                                  labels.shape().str(), logits.shape().str()));
   detail::check_same_dtype(op, labels, logits);
   const int ax = logits.rank() - 1;
+  if (detail::any_symbolic(labels, logits)) {
+    detail::visit_floating(op, logits, []<class T>() {});
+    Shape out;
+    for (int i = 0; i < ax; ++i) out.push_back(merge_dims(labels.dim(i), logits.dim(i)));
+    return detail::graph_op("SoftmaxCrossEntropyWithLogits", {labels, logits}, out, logits.dtype(),
+                            [](detail::Args in) { return softmax_cross_entropy_with_logits(in[0], in[1]); });
+  }
   Tensor logp = raw_log_softmax(op, logits, ax);
   Tensor loss;
   {
@@ -115,10 +141,17 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
                                  "probability labels use softmax_cross_entropy_with_logits",
                                  op, dtype_name(labels.dtype()), labels.shape().str()));
   bool ok = labels.rank() + 1 == logits.rank();
-  for (int i = 0; ok && i < labels.rank(); ++i) ok = labels.shape()[i] == logits.shape()[i];
+  for (int i = 0; ok && i < labels.rank(); ++i) ok = dims_match(labels.dim(i), logits.dim(i));
   if (!ok)
     throw ShapeError(fmt::format("{}: labels {} must have the shape of logits {} without its last dimension", op,
                                  labels.shape().str(), logits.shape().str()));
+  if (detail::any_symbolic(labels, logits)) {  // the label values are checked when the node runs
+    detail::visit_floating(op, logits, []<class T>() {});
+    Shape out;
+    for (int i = 0; i < labels.rank(); ++i) out.push_back(merge_dims(labels.dim(i), logits.dim(i)));
+    return detail::graph_op("SparseSoftmaxCrossEntropyWithLogits", {labels, logits}, out, logits.dtype(),
+                            [](detail::Args in) { return sparse_softmax_cross_entropy_with_logits(in[0], in[1]); });
+  }
   const std::int64_t classes = logits.dim(-1), rows = labels.numel();
   std::vector<std::int64_t> idx = labels.to_vector<std::int64_t>();
   for (std::size_t i = 0; i < idx.size(); ++i)
@@ -153,17 +186,22 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
 Tensor l2_loss(const Tensor& t) {
   detail::check_defined("l2_loss", t);
   detail::visit_floating("l2_loss", t, []<class T>() { return 0; });  // an integer t would give sum * 0
+  if (detail::any_symbolic(t))
+    return detail::graph_op("L2Loss", {t}, Shape{}, t.dtype(), [](detail::Args in) { return l2_loss(in[0]); });
   return reduce_sum(square(t)) * 0.5;
 }
 
 Tensor in_top_k(const Tensor& predictions, const Tensor& targets, std::int64_t k) {
   detail::check_defined("in_top_k", predictions);
   detail::check_defined("in_top_k", targets);
-  if (predictions.rank() != 2 || targets.rank() != 1 || targets.dim(0) != predictions.dim(0))
+  if (predictions.rank() != 2 || targets.rank() != 1 || !dims_match(targets.dim(0), predictions.dim(0)))
     throw ShapeError(fmt::format("in_top_k: predictions must be [batch, classes] and targets [batch], got {} and {}",
                                  predictions.shape().str(), targets.shape().str()));
   if (targets.dtype() != int32 && targets.dtype() != int64)
     throw DTypeError(fmt::format("in_top_k: targets must be int32 or int64, got {}", dtype_name(targets.dtype())));
+  if (detail::any_symbolic(predictions, targets))
+    return detail::graph_op("InTopKV2", {predictions, targets}, Shape{merge_dims(predictions.dim(0), targets.dim(0))},
+                            bool_, [k](detail::Args in) { return in_top_k(in[0], in[1], k); });
   const std::int64_t batch = predictions.dim(0), classes = predictions.dim(1);
   std::vector<std::int64_t> t = targets.to_vector<std::int64_t>();
   std::vector<double> p = predictions.to_vector<double>();

@@ -1,5 +1,6 @@
 #include "tapeflow/ops/linalg.h"
 
+#include "core/symbolic.h"
 #include "ops/kernels.h"
 
 namespace tapeflow {
@@ -24,14 +25,19 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   Shape os;
   std::int64_t batch = 1;
   for (int i = 0; i < r - 2; ++i) {
-    if (sa[i] != sb[i])
+    if (sa[i] != sb[i] && sa[i] >= 0 && sb[i] >= 0)
       throw ShapeError(fmt::format("matmul: batch dimensions of {} and {} differ (dimension {}: {} vs {})", sa.str(),
                                    sb.str(), i, sa[i], sb[i]));
-    os.push_back(sa[i]);
+    os.push_back(sa[i] >= 0 ? sa[i] : sb[i]);  // an unknown batch dim takes the other's size
     batch *= sa[i];
   }
   os.push_back(m);
   os.push_back(n);
+  if (detail::any_symbolic(a, b)) {
+    detail::visit_floating("matmul", a, []<class T>() {});
+    return detail::graph_op("MatMul", {a, b}, os, a.dtype(),
+                            [ta, tb](detail::Args in) { return matmul(in[0], in[1], ta, tb); });
+  }
   Tensor c = Tensor::empty(os, a.dtype());
   detail::visit_floating("matmul", a, [&]<class T>() {
     const T *pa = a.data<T>(), *pb = b.data<T>();

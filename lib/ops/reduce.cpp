@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/symbolic.h"
 #include "ops/kernels.h"
 #include "tapeflow/ops/array.h"
 #include "tapeflow/ops/elementwise.h"
@@ -136,6 +137,12 @@ Tensor raw_extreme(const char* op, const Tensor& x, const ReducePlan& p, bool is
 
 Tensor extreme(const char* op, const char* node, const Tensor& x, const Axes& axes, bool keepdims, bool is_max) {
   ReducePlan p = plan_reduce(op, x, axes, keepdims);
+  if (detail::any_symbolic(x)) {
+    detail::visit_numeric(op, x, []<class T>() {});
+    return detail::graph_op(node, {x}, p.out, x.dtype(), [axes, keepdims, is_max](detail::Args in) {
+      return is_max ? reduce_max(in[0], axes, keepdims) : reduce_min(in[0], axes, keepdims);
+    });
+  }
   Tensor y = is_max ? raw_extreme(op, x, p, true, MaxOp{}) : raw_extreme(op, x, p, false, MinOp{});
   Tensor y_keep = y.detach();
   return autograd::record(reshape(y, p.out), {x}, node, [x, p, y_keep](const Tensor& g) {
@@ -150,6 +157,11 @@ Tensor extreme(const char* op, const char* node, const Tensor& x, const Axes& ax
 
 Tensor reduce_sum(const Tensor& x, const Axes& axes, bool keepdims) {
   ReducePlan p = plan_reduce("reduce_sum", x, axes, keepdims);
+  if (detail::any_symbolic(x)) {
+    detail::visit_numeric("reduce_sum", x, []<class T>() {});
+    return detail::graph_op("Sum", {x}, p.out, x.dtype(),
+                            [axes, keepdims](detail::Args in) { return reduce_sum(in[0], axes, keepdims); });
+  }
   Tensor y = reshape(raw_sum(x, p), p.out);
   return autograd::record(y, {x}, "Sum", [keep = p.keep, shape = x.shape()](const Tensor& g) {
     return Grads{broadcast_to(reshape(g, keep), shape)};
@@ -158,6 +170,11 @@ Tensor reduce_sum(const Tensor& x, const Axes& axes, bool keepdims) {
 
 Tensor reduce_mean(const Tensor& x, const Axes& axes, bool keepdims) {
   ReducePlan p = plan_reduce("reduce_mean", x, axes, keepdims);
+  if (detail::any_symbolic(x)) {
+    detail::visit_numeric("reduce_mean", x, []<class T>() {});
+    return detail::graph_op("Mean", {x}, p.out, x.dtype(),
+                            [axes, keepdims](detail::Args in) { return reduce_mean(in[0], axes, keepdims); });
+  }
   Tensor y = reshape(raw_sum(x, p), p.out);
   if (p.count > 0) {
     if (is_floating(y.dtype())) scale_(y, 1.0 / static_cast<double>(p.count));
@@ -182,12 +199,12 @@ Tensor reduce_logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
   // m + log(sum(exp(x - m))) with m = max(x) held constant: exact, and no overflow.
   Tensor m = stop_gradient(reduce_max(x, axes, true));
   Tensor infinite_m = equal(abs(m), full(Shape{}, INFINITY, x.dtype()));
-  Tensor finite_m = where(infinite_m, zeros_like(m), m);
+  Tensor finite_m = where(infinite_m, zeros(Shape{}, x.dtype()), m);  // (m's shape may have unknown dims)
   Tensor y = log(reduce_sum(exp(x - finite_m), axes, true)) + finite_m;
   // A row whose maximum is -inf (all -inf) or +inf has that logsumexp exactly. (Eigen's SSE exp
   // returns a denormal, not 0, for -inf, which would otherwise give about -709 here.)
   y = where(infinite_m, m, y);
-  return keepdims ? y : reshape(y, p.out);
+  return keepdims ? y : squeeze(y, p.axes);  // not reshape(p.out): two unknown dims would read as two -1
 }
 
 namespace {
@@ -203,6 +220,12 @@ Tensor arg_extreme(const char* op, const Tensor& x, int axis, bool is_max) {
     if (i < ax) outer *= s[i];
     if (i > ax) inner *= s[i];
     if (i != ax) os.push_back(s[i]);
+  }
+  if (detail::any_symbolic(x)) {
+    detail::visit_numeric(op, x, []<class T>() {});
+    return detail::graph_op(is_max ? "ArgMax" : "ArgMin", {x}, os, int64, [axis, is_max](detail::Args in) {
+      return is_max ? argmax(in[0], axis) : argmin(in[0], axis);
+    });
   }
   Tensor out = Tensor::empty(os, int64);
   std::int64_t* o = out.data<std::int64_t>();

@@ -13,15 +13,24 @@ void adam_update(Tensor& var, const Tensor& grad, AdamState& state, const AdamOp
   detail::check_update_args(op, var, grad);
   detail::ensure_slot(op, "m", state.m, var, 0.0);
   detail::ensure_slot(op, "v", state.v, var, 0.0);
-  const Tensor g = detail::decayed_grad(var, grad, options.weight_decay);
   state.step += 1;
   const double t = static_cast<double>(state.step);
   // The bias corrections fold into the step size (TF's ApplyAdam).
   const double lr_t = lr * std::sqrt(1.0 - std::pow(options.beta2, t)) / (1.0 - std::pow(options.beta1, t));
+  apply_adam(var, grad, state.m, state.v, lr_t, options);
+}
+
+void apply_adam(Tensor& var, const Tensor& grad, Tensor& m_slot, Tensor& v_slot, double lr_t,
+                const AdamOptions& options) {
+  constexpr const char* op = "apply_adam";
+  detail::check_update_args(op, var, grad);
+  detail::ensure_slot(op, "m", m_slot, var, 0.0);
+  detail::ensure_slot(op, "v", v_slot, var, 0.0);
+  const Tensor g = detail::decayed_grad(var, grad, options.weight_decay);
   kd::visit_floating(op, var, [&]<class T>() {
     T* w = var.data<T>();
-    T* m = state.m.data<T>();
-    T* v = state.v.data<T>();
+    T* m = m_slot.data<T>();
+    T* v = v_slot.data<T>();
     const T* gp = g.data<T>();
     const T one_minus_beta1 = static_cast<T>(1.0 - options.beta1);
     const T one_minus_beta2 = static_cast<T>(1.0 - options.beta2);

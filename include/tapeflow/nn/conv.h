@@ -24,7 +24,8 @@ enum class Padding { Same, Valid };
 const char* padding_name(Padding padding);
 
 /// Output length of a window op along one dimension (see the formulas above); -1 when `in` is
-/// unknown (-1). `window` and `stride` must be positive.
+/// unknown (-1), or with VALID padding when `window` is (a graph-mode filter of unknown size).
+/// `stride` must be positive, and `window` too when known.
 std::int64_t window_output_size(std::int64_t in, std::int64_t window, std::int64_t stride, Padding padding);
 
 /// 2-D convolution (cross-correlation, as tf.nn.conv2d):
@@ -35,21 +36,25 @@ std::int64_t window_output_size(std::int64_t in, std::int64_t window, std::int64
 ///                                      * filter[di, dj, c, o]   (zero outside the input).
 /// `strides` is {sh, sw} or {1, sh, sw, 1}. float32 or float64; both operands of one dtype.
 /// Differentiable in both operands (lowered to GEMM: im2col patches x filter, NHWC throughout).
+/// Graph mode: a "Conv2D" node; unknown dimensions propagate ([?,28,28,1] with a [5,5,1,32]
+/// filter and SAME padding gives [?,28,28,32]).
 Tensor conv2d(const Tensor& input, const Tensor& filter, const std::vector<int>& strides, Padding padding);
 
-/// conv2d followed by bias_add: + bias [out_channels] on every output position.
+/// conv2d followed by bias_add: + bias [out_channels] on every output position (graph mode: a
+/// "Conv2D" node, then a "BiasAdd" node).
 Tensor conv2d(const Tensor& input, const Tensor& filter, const Tensor& bias, const std::vector<int>& strides,
               Padding padding);
 
 /// tf.nn.bias_add: value [..., C] (rank >= 2) + bias [C] on the last dimension -> [..., C].
-/// The gradient of bias sums over every dimension but the last.
+/// The gradient of bias sums over every dimension but the last. Graph mode: a "BiasAdd" node.
 Tensor bias_add(const Tensor& value, const Tensor& bias);
 
 namespace detail {
 /// {h, w} from `v` = {h, w} or TensorFlow's {1, h, w, 1}, each positive; anything else is a
 /// ValueError naming `op` and `what` ("strides", "ksize"). Shared by conv2d and the pools.
 std::array<std::int64_t, 2> spatial_pair(const char* op, const char* what, const std::vector<int>& v);
-/// Padding before (top or left) along one dimension (`in` known): 0 for VALID, pad_total / 2 for SAME.
+/// Padding before (top or left) along one dimension: 0 for VALID, pad_total / 2 for SAME (0 when
+/// `in` or `window` is unknown).
 std::int64_t window_pad_before(std::int64_t in, std::int64_t window, std::int64_t stride, Padding padding);
 }  // namespace detail
 

@@ -15,24 +15,27 @@ using tapeflow::sigmoid;
 using tapeflow::softplus;
 using tapeflow::tanh;
 
-/// exp(x) / sum(exp(x)) along `axis`; same shape as x.
+/// exp(x) / sum(exp(x)) along `axis`; same shape as x. Graph mode: a "Softmax" node.
 Tensor softmax(const Tensor& logits, int axis = -1);
-/// x - logsumexp(x) along `axis`, computed stably; same shape as x.
+/// x - logsumexp(x) along `axis`, computed stably; same shape as x. Graph mode: a "LogSoftmax" node.
 Tensor log_softmax(const Tensor& logits, int axis = -1);
 
 /// Cross-entropy between a probability distribution `labels` and `logits`, both [..., classes]:
 /// -sum(labels * log_softmax(logits)) along the last axis -> [...]. Stable for large logits.
+/// Graph mode: a "SoftmaxCrossEntropyWithLogits" node.
 Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits);
 
 /// Cross-entropy of integer class labels [...] (int32/int64, each in [0, classes)) against
 /// logits [..., classes] -> [...]. Stable for large logits. Not differentiable in labels.
+/// Graph mode: a "SparseSoftmaxCrossEntropyWithLogits" node; the label range is checked at run time.
 Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits);
 
-/// sum(t^2) / 2 -> scalar (tf.nn.l2_loss).
+/// sum(t^2) / 2 -> scalar (tf.nn.l2_loss). Graph mode: an "L2Loss" node.
 Tensor l2_loss(const Tensor& t);
 
 /// Whether targets[i] is among the k largest of predictions[i] ([batch, classes], [batch] ->
 /// bool [batch]). Ties at the boundary count as inside; a non-finite row gives false (TensorFlow).
+/// Graph mode: an "InTopKV2" node.
 Tensor in_top_k(const Tensor& predictions, const Tensor& targets, std::int64_t k);
 
 }  // namespace tapeflow::nn

@@ -3,7 +3,8 @@
 ///
 /// `ksize` and `strides` are {h, w} or TensorFlow's {1, h, w, 1}, as conv2d's strides; padding
 /// (SAME/VALID) follows TensorFlow's arithmetic, see conv.h. With VALID padding a window larger
-/// than the input is a ShapeError. float32 or float64.
+/// than the input is a ShapeError. float32 or float64. Graph mode: a "MaxPool" / "AvgPool" node;
+/// unknown dimensions propagate ([?,28,28,32] pooled 2x2, stride 2, gives [?,14,14,32]).
 #include <vector>
 
 #include "tapeflow/nn/conv.h"  // Padding

@@ -2,6 +2,8 @@
 /// Element-wise ops with numpy broadcasting. Binary ops need both operands of one dtype (as
 /// TensorFlow); a C++ number is converted to the tensor's dtype. Output shape: the broadcast of
 /// the input shapes. Gradients of broadcast inputs are summed back to their shapes.
+#include <vector>
+
 #include "tapeflow/tensor.h"
 
 namespace tapeflow {
@@ -18,6 +20,9 @@ Tensor pow(const Tensor& a, double exponent);
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
 
+/// tf.add_n: the sum of one or more tensors of one shape and dtype. Differentiable.
+Tensor add_n(const std::vector<Tensor>& inputs);
+
 // ---- unary, same shape
 Tensor neg(const Tensor& x);
 Tensor exp(const Tensor& x);
@@ -28,6 +33,8 @@ Tensor square(const Tensor& x);
 Tensor abs(const Tensor& x);
 /// -1, 0 or 1; gradient zero.
 Tensor sign(const Tensor& x);
+/// The largest integer not above x (float32/float64); gradient zero.
+Tensor floor(const Tensor& x);
 /// tf.clip_by_value: min(max(x, lo), hi); gradient passes where lo <= x <= hi.
 Tensor clip(const Tensor& x, double lo, double hi);
 inline Tensor clip_by_value(const Tensor& x, double lo, double hi) { return clip(x, lo, hi); }

@@ -35,6 +35,10 @@ struct AdamState : OptimizerState {
 /// One update of `var` (float32/float64) from `grad` (var's shape and dtype), in place; increments
 /// state.step and creates undefined moments as zeros.
 void adam_update(Tensor& var, const Tensor& grad, AdamState& state, const AdamOptions& options, double lr);
+/// The same update with the bias corrections already folded into the step size
+/// lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t), as TensorFlow's ApplyAdam kernel (graph mode
+/// keeps beta1^t and beta2^t in variables). Undefined m / v are created as zeros.
+void apply_adam(Tensor& var, const Tensor& grad, Tensor& m, Tensor& v, double lr_t, const AdamOptions& options);
 
 class Adam : public Optimizer {
  public:

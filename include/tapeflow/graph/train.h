@@ -1,0 +1,181 @@
+#pragma once
+/// Training in graph mode (tf.gradients, tf.train): gradients, the global step, learning-rate
+/// decay and the optimizers.
+///
+/// A gradient node runs `autograd::grad` on the tape its own Session::run records, and an
+/// optimizer's apply node updates the session's variable values in place with the same update
+/// functions as the eager optimizers (optim::apply_adam, optim::momentum_update, ...). So
+///
+///   Tensor global_step = train::get_or_create_global_step();
+///   Tensor train_op = train::AdamOptimizer(1e-3).minimize(loss, global_step);
+///   sess.run({train_op, loss}, feeds);
+///
+/// is one forward pass with the tape on, one backward pass and one update, as in eager mode.
+/// Slots (Adam's moments, momentum accumulators) are non-trainable variables named like
+/// TensorFlow's ("hidden1/weights/Adam", "hidden1/weights/Adam_1", "beta1_power"), initialized by
+/// global_variables_initializer() like any variable: build the train op before the initializer.
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tapeflow/graph/graph.h"
+#include "tapeflow/tensor.h"
+
+namespace tapeflow {
+
+/// tf.gradients: the gradients of sum(ys) with respect to each of xs (graph tensors of one
+/// graph), as graph tensors of xs' shapes, computed by one "gradients" node. An x that ys do not
+/// depend on gets zeros. A run that needs them records the tape of that run.
+std::vector<Tensor> gradients(const std::vector<Tensor>& ys, const std::vector<Tensor>& xs);
+
+namespace train {
+
+/// The graph's global step (an int64 scalar variable "global_step", non-trainable, in the
+/// GLOBAL_STEP and GLOBAL_VARIABLES collections), created at its first use.
+Tensor get_or_create_global_step();
+/// The global step, or an undefined Tensor when the graph has none.
+Tensor get_global_step();
+/// Creates it; ValueError when it exists.
+Tensor create_global_step();
+
+/// tf.train.exponential_decay as a graph tensor:
+///   learning_rate * decay_rate ^ (global_step / decay_steps)   (the exponent floored when staircase)
+/// global_step is a graph tensor (usually the global step); the result is float32.
+Tensor exponential_decay(double learning_rate, const Tensor& global_step, double decay_steps, double decay_rate,
+                         bool staircase = false, const std::string& name = "ExponentialDecay");
+
+/// (gradient, variable) pairs, as tf.train.Optimizer's compute_gradients returns them.
+using GradsAndVars = std::vector<std::pair<Tensor, Tensor>>;
+
+/// The base of the graph optimizers (tf.train.Optimizer).
+class Optimizer {
+ public:
+  virtual ~Optimizer();
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  /// The gradients of `loss` (a scalar graph tensor) for var_list (default: the trainable
+  /// variables of loss's graph).
+  GradsAndVars compute_gradients(const Tensor& loss, std::vector<Tensor> var_list = {});
+  /// An operation applying one update to each variable from its gradient (creating the slots it
+  /// needs), then adding 1 to `global_step` when given. Named like the optimizer ("Adam") unless
+  /// `name` is given.
+  Tensor apply_gradients(const GradsAndVars& grads_and_vars, const Tensor& global_step = Tensor(),
+                         const std::string& name = "");
+  /// compute_gradients then apply_gradients.
+  Tensor minimize(const Tensor& loss, const Tensor& global_step = Tensor(), std::vector<Tensor> var_list = {},
+                  const std::string& name = "");
+
+  /// "Adam", "GradientDescent", ... (TensorFlow's default names).
+  const std::string& name() const { return name_; }
+
+ protected:
+  /// learning_rate: a scalar (eager) or a float graph tensor such as exponential_decay's.
+  Optimizer(std::string name, Tensor learning_rate);
+
+  /// The slots of one variable; created as variables "<variable>/<slot name>".
+  struct Slot {
+    std::string name;
+    double initial_value;
+  };
+  virtual std::vector<Slot> slots() const = 0;
+  /// Variables shared by all updates (Adam's beta powers), created once: {name, initial value}.
+  virtual std::vector<Slot> shared_variables() const { return {}; }
+  /// Updates `var` in place from `grad` with learning rate `lr`; `slots` are the session values of
+  /// the variable's slots, `shared` those of the shared variables, in declaration order.
+  using Update = std::function<void(Tensor& var, const Tensor& grad, std::vector<Tensor>& slots,
+                                    std::vector<Tensor>& shared, double lr)>;
+  /// Runs once per apply after every variable is updated (Adam advances its beta powers).
+  using Finish = std::function<void(std::vector<Tensor>& shared)>;
+  /// The update rule, capturing the hyper-parameters by value: the apply node keeps it, so an
+  /// optimizer object need not outlive the graph (`AdamOptimizer(1e-3).minimize(loss)`).
+  virtual Update update() const = 0;
+  virtual Finish finish() const { return nullptr; }
+
+ private:
+  std::string name_;
+  Tensor learning_rate_;
+};
+
+/// tf.train.GradientDescentOptimizer: var -= lr * grad.
+class GradientDescentOptimizer : public Optimizer {
+ public:
+  explicit GradientDescentOptimizer(double learning_rate);
+  explicit GradientDescentOptimizer(const Tensor& learning_rate);
+
+ protected:
+  std::vector<Slot> slots() const override { return {}; }
+  Update update() const override;
+};
+
+/// tf.train.MomentumOptimizer: accum = momentum * accum + grad; var -= lr * accum (Nesterov:
+/// var -= lr * (grad + momentum * accum)). Slot "Momentum".
+class MomentumOptimizer : public Optimizer {
+ public:
+  MomentumOptimizer(double learning_rate, double momentum, bool use_nesterov = false);
+  MomentumOptimizer(const Tensor& learning_rate, double momentum, bool use_nesterov = false);
+
+ protected:
+  std::vector<Slot> slots() const override { return {{"Momentum", 0.0}}; }
+  Update update() const override;
+
+ private:
+  double momentum_;
+  bool nesterov_;
+};
+
+/// tf.train.AdamOptimizer (defaults 0.001, 0.9, 0.999, 1e-8). Slots "Adam" (m) and "Adam_1" (v);
+/// shared "beta1_power", "beta2_power".
+class AdamOptimizer : public Optimizer {
+ public:
+  explicit AdamOptimizer(double learning_rate = 0.001, double beta1 = 0.9, double beta2 = 0.999,
+                         double epsilon = 1e-8);
+  explicit AdamOptimizer(const Tensor& learning_rate, double beta1 = 0.9, double beta2 = 0.999,
+                         double epsilon = 1e-8);
+
+ protected:
+  std::vector<Slot> slots() const override { return {{"Adam", 0.0}, {"Adam_1", 0.0}}; }
+  std::vector<Slot> shared_variables() const override { return {{"beta1_power", beta1_}, {"beta2_power", beta2_}}; }
+  Update update() const override;
+  Finish finish() const override;
+
+ private:
+  double beta1_, beta2_, epsilon_;
+};
+
+/// tf.train.RMSPropOptimizer (defaults decay 0.9, momentum 0, epsilon 1e-10). Slots "RMSProp"
+/// (mean square, starts at 1), "RMSProp_1" (momentum) and, when centered, "RMSProp_2" (mean
+/// gradient).
+class RMSPropOptimizer : public Optimizer {
+ public:
+  explicit RMSPropOptimizer(double learning_rate, double decay = 0.9, double momentum = 0.0, double epsilon = 1e-10,
+                            bool centered = false);
+  explicit RMSPropOptimizer(const Tensor& learning_rate, double decay = 0.9, double momentum = 0.0,
+                            double epsilon = 1e-10, bool centered = false);
+
+ protected:
+  std::vector<Slot> slots() const override;
+  Update update() const override;
+
+ private:
+  double decay_, momentum_, epsilon_;
+  bool centered_;
+};
+
+/// tf.train.AdagradOptimizer (initial_accumulator_value 0.1). Slot "Adagrad".
+class AdagradOptimizer : public Optimizer {
+ public:
+  explicit AdagradOptimizer(double learning_rate, double initial_accumulator_value = 0.1);
+  explicit AdagradOptimizer(const Tensor& learning_rate, double initial_accumulator_value = 0.1);
+
+ protected:
+  std::vector<Slot> slots() const override { return {{"Adagrad", initial_accumulator_value_}}; }
+  Update update() const override;
+
+ private:
+  double initial_accumulator_value_;
+};
+
+}  // namespace train
+}  // namespace tapeflow
