@@ -1,6 +1,7 @@
 #pragma once
 /// Graph mode in one include: Graph, scopes, collections, placeholders, variables, Session.
 #include "tapeflow/graph/graph.h"
+#include "tapeflow/graph/layers.h"
 #include "tapeflow/graph/session.h"
 #include "tapeflow/graph/train.h"
 #include "tapeflow/graph/variables.h"
