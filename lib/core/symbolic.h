@@ -8,6 +8,8 @@
 // and only then runs its forward kernel. The replay closure calls the op itself with the
 // concrete inputs of a Session::run, so graph mode has no kernels or gradients of its own.
 #include <functional>
+#include <initializer_list>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -40,5 +42,27 @@ Tensor graph_op(const char* type, std::vector<Tensor> inputs, const Shape& shape
 /// Same with several outputs.
 std::vector<Tensor> graph_op(const char* type, std::vector<Tensor> inputs, std::vector<graph::OutputSpec> outputs,
                              ReplayN replay);
+
+/// Where a graph-mode op failed its shape or dtype rule: "while building node 'hidden1/MatMul'
+/// (MatMul) from 'images:0' [?,784], 'hidden1/weights:0' [100,10]"; empty when no input is a
+/// graph tensor.
+std::string node_hint(const char* type, std::initializer_list<const Tensor*> inputs);
+
+/// Runs an op's shape rule; in graph mode, a ShapeError or DTypeError it throws also names the
+/// node being built and every input (TensorFlow names the node in its build-time errors).
+template <class F>
+auto build_checked(const char* type, std::initializer_list<const Tensor*> inputs, F&& rule) -> decltype(rule()) {
+  try {
+    return rule();
+  } catch (const ShapeError& e) {
+    std::string hint = node_hint(type, inputs);
+    if (hint.empty()) throw;
+    throw ShapeError(std::string(e.what()) + hint);
+  } catch (const DTypeError& e) {
+    std::string hint = node_hint(type, inputs);
+    if (hint.empty()) throw;
+    throw DTypeError(std::string(e.what()) + hint);
+  }
+}
 
 }  // namespace tapeflow::detail

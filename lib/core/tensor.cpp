@@ -28,11 +28,17 @@ constexpr bool kCacheBlocks = false;  // let AddressSanitizer see every free and
 constexpr bool kCacheBlocks = true;
 #endif
 
+// Set when this thread's cache is destroyed: storages freed later (by objects with static
+// storage duration, such as the global default Graph, whose destructors run after the main
+// thread's thread_local ones) go straight back to the system.
+thread_local bool block_cache_destroyed = false;
+
 struct BlockCache {
   std::vector<void*> small[std::size(kClasses)];
   std::vector<std::pair<std::size_t, void*>> large;
   std::size_t large_bytes = 0;
   ~BlockCache() {
+    block_cache_destroyed = true;
     for (auto& v : small)
       for (void* p : v) std::free(p);
     for (auto& [size, p] : large) std::free(p);
@@ -53,7 +59,7 @@ std::size_t round_up(std::size_t n) {
 }
 
 void* take_cached(std::size_t rounded) {
-  if (!kCacheBlocks) return nullptr;
+  if (!kCacheBlocks || block_cache_destroyed) return nullptr;
   if (int c = size_class(rounded); c >= 0) {
     auto& v = block_cache.small[c];
     if (v.empty()) return nullptr;
@@ -73,7 +79,7 @@ void* take_cached(std::size_t rounded) {
 }
 
 void give_back(void* p, std::size_t rounded) {
-  if (!kCacheBlocks) return std::free(p);
+  if (!kCacheBlocks || block_cache_destroyed) return std::free(p);
   if (int c = size_class(rounded); c >= 0) {
     if (block_cache.small[c].size() < kCachePerClass) return block_cache.small[c].push_back(p);
   } else if (rounded <= kLargeCacheBytes) {

@@ -301,6 +301,23 @@ Tensor named(const std::string& name, const Tensor& t) {
 
 namespace detail {
 
+std::string node_hint(const char* type, std::initializer_list<const Tensor*> inputs) {
+  Graph* g = nullptr;
+  for (const Tensor* t : inputs)
+    if (is_symbolic(*t) && t->impl()->node->graph()) g = t->impl()->node->graph();
+  if (!g) return "";
+  std::string text = fmt::format("\n  while building node '{}' ({}) from ", g->unique_name(default_name_of(type), false),
+                                 type);
+  bool first = true;
+  for (const Tensor* t : inputs) {
+    if (!t->defined()) continue;
+    text += fmt::format("{}{}{}", first ? "" : ", ", t->is_symbolic() ? "'" + t->impl()->name + "' " : "a constant ",
+                        t->shape().str());
+    first = false;
+  }
+  return text;
+}
+
 namespace {
 Graph& graph_of_inputs(const char* type, const std::vector<Tensor>& inputs) {
   for (const Tensor& t : inputs)

@@ -236,11 +236,22 @@ Tensor Optimizer::apply_gradients(const GradsAndVars& grads_and_vars, const Tens
     shared_nodes.push_back(var.impl()->node);
   }
 
-  std::vector<Tensor> inputs{learning_rate_};
+  // As TensorFlow: a name scope "Adam/" holds the learning-rate constant, and the apply op takes
+  // the scope's own name, "Adam".
+  DefaultGraphScope in_graph(g);
+  name_scope scope(name.empty() ? name_ : name);
+  Tensor lr = learning_rate_;
+  if (!lr.is_symbolic()) {
+    Tensor value = lr.detach();
+    lr = g.add_node("Const", "learning_rate", {}, {{value.shape(), value.dtype()}},
+                    [value](Args, RunContext&) { return std::vector<Tensor>{value}; })
+             ->output(0);
+  }
+  std::vector<Tensor> inputs{lr};
   inputs.insert(inputs.end(), grads.begin(), grads.end());
   std::shared_ptr<Node> step_shared = step_node ? step_node->shared_from_this() : nullptr;
   auto node = g.add_node(
-      "Apply" + name_, name.empty() ? name_ : name, std::move(inputs), {},
+      "Apply" + name_, "update", std::move(inputs), {},
       [var_nodes, slot_nodes, shared_nodes, step_shared, update = update(), finish = finish()](Args in,
                                                                                              RunContext& ctx) {
         NoGradGuard no_grad;
@@ -260,7 +271,7 @@ Tensor Optimizer::apply_gradients(const GradsAndVars& grads_and_vars, const Tens
         }
         return std::vector<Tensor>{};
       });
-  return node->as_operation();
+  return named(scope.name(), node->as_operation());
 }
 
 Tensor Optimizer::minimize(const Tensor& loss, const Tensor& global_step, std::vector<Tensor> var_list,

@@ -411,7 +411,7 @@ void conv_input_grad(const ConvGeometry& g, const T* dout, const T* f, T* dx) {
 }  // namespace
 
 Tensor conv2d(const Tensor& input, const Tensor& filter, const std::vector<int>& strides, Padding padding) {
-  const ConvGeometry g = conv_geometry(input, filter, strides, padding);
+  const ConvGeometry g = tapeflow::detail::build_checked("Conv2D", {&input, &filter}, [&] { return conv_geometry(input, filter, strides, padding); });
   if (tapeflow::detail::any_symbolic(input, filter)) {
     tapeflow::detail::visit_floating("conv2d", input, []<class T>() {});
     return tapeflow::detail::graph_op("Conv2D", {input, filter}, Shape{g.n, g.oh, g.ow, g.oc}, input.dtype(),

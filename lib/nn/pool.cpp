@@ -112,7 +112,8 @@ void max_pool_forward(const PoolGeometry& g, const T* x, T* y, I* arg) {
 
 Tensor max_pool(const Tensor& value, const std::vector<int>& ksize, const std::vector<int>& strides,
                 Padding padding) {
-  const PoolGeometry g = pool_geometry("max_pool", value, ksize, strides, padding);
+  const PoolGeometry g = tapeflow::detail::build_checked(
+      "MaxPool", {&value}, [&] { return pool_geometry("max_pool", value, ksize, strides, padding); });
   if (tapeflow::detail::any_symbolic(value)) {
     tapeflow::detail::visit_floating("max_pool", value, []<class T>() {});
     return tapeflow::detail::graph_op("MaxPool", {value}, Shape{g.n, g.oh, g.ow, g.c}, value.dtype(),
@@ -150,7 +151,8 @@ Tensor max_pool(const Tensor& value, const std::vector<int>& ksize, const std::v
 
 Tensor avg_pool(const Tensor& value, const std::vector<int>& ksize, const std::vector<int>& strides,
                 Padding padding) {
-  const PoolGeometry g = pool_geometry("avg_pool", value, ksize, strides, padding);
+  const PoolGeometry g = tapeflow::detail::build_checked(
+      "AvgPool", {&value}, [&] { return pool_geometry("avg_pool", value, ksize, strides, padding); });
   if (tapeflow::detail::any_symbolic(value)) {
     tapeflow::detail::visit_floating("avg_pool", value, []<class T>() {});
     return tapeflow::detail::graph_op("AvgPool", {value}, Shape{g.n, g.oh, g.ow, g.c}, value.dtype(),

@@ -34,8 +34,10 @@ struct BinaryPrep {
 BinaryPrep prep_binary(const char* op, const Tensor& a, const Tensor& b) {
   detail::check_defined(op, a);
   detail::check_defined(op, b);
-  check_same_dtype(op, a, b);
-  return {broadcast_shapes(op, a.shape(), b.shape())};
+  return detail::build_checked(op, {&a, &b}, [&] {
+    check_same_dtype(op, a, b);
+    return BinaryPrep{broadcast_shapes(op, a.shape(), b.shape())};
+  });
 }
 
 template <class F>

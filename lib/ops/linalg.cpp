@@ -10,29 +10,34 @@ using detail::gemm;
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   detail::check_defined("matmul", a);
   detail::check_defined("matmul", b);
-  detail::check_same_dtype("matmul", a, b);
   const Shape &sa = a.shape(), &sb = b.shape();
-  if (sa.rank() < 2 || sb.rank() < 2 || sa.rank() != sb.rank())
-    throw ShapeError(fmt::format("matmul: cannot multiply {} by {}: both need rank >= 2 and the same rank "
-                                 "(use reshape or expand_dims)",
-                                 sa.str(), sb.str()));
   const int r = sa.rank();
-  const std::int64_t m = ta ? sa[r - 1] : sa[r - 2], ka = ta ? sa[r - 2] : sa[r - 1];
-  const std::int64_t kb = tb ? sb[r - 1] : sb[r - 2], n = tb ? sb[r - 2] : sb[r - 1];
-  if (ka != kb && ka >= 0 && kb >= 0)
-    throw ShapeError(fmt::format("matmul: cannot multiply {}{} by {}{}: inner dimensions {} != {}", sa.str(),
-                                 ta ? "ᵀ" : "", sb.str(), tb ? "ᵀ" : "", ka, kb));
-  Shape os;
-  std::int64_t batch = 1;
-  for (int i = 0; i < r - 2; ++i) {
-    if (sa[i] != sb[i] && sa[i] >= 0 && sb[i] >= 0)
-      throw ShapeError(fmt::format("matmul: batch dimensions of {} and {} differ (dimension {}: {} vs {})", sa.str(),
-                                   sb.str(), i, sa[i], sb[i]));
-    os.push_back(sa[i] >= 0 ? sa[i] : sb[i]);  // an unknown batch dim takes the other's size
-    batch *= sa[i];
-  }
-  os.push_back(m);
-  os.push_back(n);
+  std::int64_t m = 0, ka = 0, n = 0, batch = 1;
+  // The shape rule.
+  const Shape os = detail::build_checked("MatMul", {&a, &b}, [&] {
+    detail::check_same_dtype("matmul", a, b);
+    if (sa.rank() < 2 || sb.rank() < 2 || sa.rank() != sb.rank())
+      throw ShapeError(fmt::format("matmul: cannot multiply {} by {}: both need rank >= 2 and the same rank "
+                                   "(use reshape or expand_dims)",
+                                   sa.str(), sb.str()));
+    m = ta ? sa[r - 1] : sa[r - 2], ka = ta ? sa[r - 2] : sa[r - 1];
+    const std::int64_t kb = tb ? sb[r - 1] : sb[r - 2];
+    n = tb ? sb[r - 2] : sb[r - 1];
+    if (ka != kb && ka >= 0 && kb >= 0)
+      throw ShapeError(fmt::format("matmul: cannot multiply {}{} by {}{}: inner dimensions {} != {}", sa.str(),
+                                   ta ? "ᵀ" : "", sb.str(), tb ? "ᵀ" : "", ka, kb));
+    Shape out;
+    for (int i = 0; i < r - 2; ++i) {
+      if (sa[i] != sb[i] && sa[i] >= 0 && sb[i] >= 0)
+        throw ShapeError(fmt::format("matmul: batch dimensions of {} and {} differ (dimension {}: {} vs {})",
+                                     sa.str(), sb.str(), i, sa[i], sb[i]));
+      out.push_back(sa[i] >= 0 ? sa[i] : sb[i]);  // an unknown batch dim takes the other's size
+      batch *= sa[i];
+    }
+    out.push_back(m);
+    out.push_back(n);
+    return out;
+  });
   if (detail::any_symbolic(a, b)) {
     detail::visit_floating("matmul", a, []<class T>() {});
     return detail::graph_op("MatMul", {a, b}, os, a.dtype(),

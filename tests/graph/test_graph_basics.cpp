@@ -1,6 +1,7 @@
 // Graph building (names, scopes, static shapes, collections) and Session::run.
 #include "helpers.h"
 #include "tapeflow/graph.h"
+#include "tapeflow/nn.h"
 
 using namespace tapeflow;
 
@@ -64,7 +65,16 @@ BOOST_AUTO_TEST_CASE(static_shape_errors_name_the_op_and_shapes) {
   auto scope = g.as_default();
   Tensor x = placeholder(float32, {-1, 784});
   Tensor w = Variable(zeros({100, 10}));
-  TF_CHECK_THROWS_WITH(matmul(x, w), ShapeError, "matmul", "[?,784]", "[100,10]", "784 != 100");
+  TF_CHECK_THROWS_WITH(matmul(x, w), ShapeError, "matmul", "[?,784]", "[100,10]", "784 != 100",
+                       "while building node 'MatMul' (MatMul) from 'Placeholder:0' [?,784], 'Variable:0' [100,10]");
+  {
+    name_scope s("conv1");
+    Tensor images = placeholder(float32, {-1, 28, 28, 3}, "images");
+    TF_CHECK_THROWS_WITH(nn::conv2d(images, zeros({5, 5, 1, 8}), {1, 1}, nn::Padding::Same), ShapeError,
+                         "conv2d: filter [5,5,1,8] expects 1 input channels but the input [?,28,28,3] has 3",
+                         "while building node 'conv1/Conv2D' (Conv2D) from 'conv1/images:0' [?,28,28,3], a constant "
+                         "[5,5,1,8]");
+  }
   Tensor y = placeholder(float32, {-1, 3});
   TF_CHECK_THROWS_WITH(y + placeholder(float32, {-1, 4}), ShapeError, "add", "[?,3]", "[?,4]");
   TF_CHECK_THROWS_WITH(y + placeholder(float64, {-1, 3}), DTypeError, "add", "float32", "float64");

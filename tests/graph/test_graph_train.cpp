@@ -125,6 +125,7 @@ BOOST_AUTO_TEST_CASE(slots_are_named_variables) {
   Tensor loss = reduce_sum(w);
   Tensor op = train::AdamOptimizer(0.1).minimize(loss);
   BOOST_TEST(op.str() == "Operation(\"Adam\")");
+  BOOST_TEST(g.get_operation_by_name("Adam/learning_rate")->type() == "Const");
   BOOST_TEST(g.get_operation_by_name("hidden1/weights/Adam")->type() == "VariableV2");
   BOOST_TEST(g.get_operation_by_name("hidden1/weights/Adam_1")->type() == "VariableV2");
   BOOST_TEST(g.get_operation_by_name("beta1_power")->type() == "VariableV2");
