@@ -6,6 +6,9 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build     # toolchain
   libeigen3-dev libfmt-dev zlib1g-dev   # the library
+  protobuf-compiler libprotobuf-dev     # TensorBoard event files
+  libpng-dev                            # image summaries
+  nlohmann-json3-dev                    # checkpoint headers (safetensors)
   libboost-test-dev                     # the tests
   libcli11-dev                          # samples and benchmarks (flags)
   dataset-fashion-mnist                 # the default data set: /usr/share/datasets/fashion-mnist

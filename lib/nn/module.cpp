@@ -1,9 +1,15 @@
 #include "tapeflow/nn/module.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <ostream>
 #include <typeinfo>
 #include <unordered_set>
+
+#include <fmt/ranges.h>
+
+#include "tapeflow/autograd.h"
+#include "tapeflow/ops/elementwise.h"
 
 #if __has_include(<cxxabi.h>)
 #include <cxxabi.h>
@@ -195,6 +201,44 @@ Tensor Sequential::forward(const Tensor& input) {
   Tensor x = modules_.front()->forward(input);
   for (std::size_t i = 1; i < modules_.size(); ++i) x = modules_[i]->forward(x);
   return x;
+}
+
+NamedTensors Module::state_dict() const {
+  NamedTensors state = named_parameters();
+  for (auto& entry : named_buffers()) state.push_back(std::move(entry));
+  return state;
+}
+
+void Module::load_state_dict(const NamedTensors& state, bool strict) {
+  NamedTensors own = state_dict();
+  std::vector<std::string> missing, unexpected;
+  for (const auto& [name, value] : state)
+    if (std::none_of(own.begin(), own.end(), [&](const auto& e) { return e.first == name; }))
+      unexpected.push_back(name);
+  for (auto& [name, target] : own) {
+    auto it = std::find_if(state.begin(), state.end(), [&](const auto& e) { return e.first == name; });
+    if (it == state.end()) {
+      missing.push_back(name);
+      continue;
+    }
+    const Tensor& value = it->second;
+    if (!value.defined()) throw ValueError(fmt::format("load_state_dict: the value of '{}' is undefined", name));
+    if (value.dtype() != target.dtype())
+      throw DTypeError(fmt::format("load_state_dict: '{}' of {} is {}, the checkpoint's value is {}", name,
+                                   str_line(), dtype_name(target.dtype()), dtype_name(value.dtype())));
+    if (value.shape() != target.shape())
+      throw ShapeError(fmt::format("load_state_dict: '{}' of {} has shape {}, the checkpoint's value {}", name,
+                                   str_line(), target.shape().str(), value.shape().str()));
+  }
+  if (strict && (!missing.empty() || !unexpected.empty()))
+    throw ValueError(fmt::format("load_state_dict into {}: missing keys [{}], unexpected keys [{}] (pass strict = "
+                                 "false to load the matching ones only)",
+                                 str_line(), fmt::join(missing, ", "), fmt::join(unexpected, ", ")));
+  NoGradGuard no_grad;
+  for (auto& [name, target] : own) {
+    auto it = std::find_if(state.begin(), state.end(), [&](const auto& e) { return e.first == name; });
+    if (it != state.end()) copy_(target, it->second.detach());
+  }
 }
 
 }  // namespace tapeflow::nn

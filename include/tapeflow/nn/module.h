@@ -89,6 +89,12 @@ class Module {
   std::vector<Tensor> parameters(bool recurse = true) const;
   NamedTensors named_buffers(bool recurse = true) const;
   std::vector<Tensor> buffers(bool recurse = true) const;
+  /// Parameters then buffers, by name: what a checkpoint holds (io::save(path, net.state_dict())).
+  NamedTensors state_dict() const;
+  /// Copies `state` into the parameters and buffers of the same names, in place. With `strict`, a
+  /// missing or an unexpected name is a ValueError listing them; a shape or dtype that differs
+  /// is always an error (ShapeError / DTypeError naming the entry). Not recorded on the tape.
+  void load_state_dict(const NamedTensors& state, bool strict = true);
   /// The direct submodules.
   NamedModules named_children() const { return children_; }
   std::vector<std::shared_ptr<Module>> children() const;

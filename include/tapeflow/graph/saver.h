@@ -1,0 +1,58 @@
+#pragma once
+/// tf.train.Saver: a Session's variables to checkpoint files and back, by variable name.
+///
+///   tapeflow::train::Saver saver({}, {.max_to_keep = 5});
+///   std::string path = saver.save(sess, "ckpt/model.ckpt", global_step);  // "ckpt/model.ckpt-1000"
+///   saver.restore(sess, tapeflow::train::latest_checkpoint("ckpt"));
+///
+/// A checkpoint "<prefix>" is the safetensors file "<prefix>.safetensors" (see io/checkpoint.h;
+/// Python's safetensors opens it), keyed by the variables' names ("hidden1/weights"). Next to it,
+/// a text file "checkpoint" in TensorFlow's format names the latest and all kept checkpoints.
+/// Both are written atomically: a crash while saving leaves the previous checkpoint intact.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tapeflow/graph/session.h"
+#include "tapeflow/tensor.h"
+
+namespace tapeflow::train {
+
+struct SaverOptions {
+  /// How many recent checkpoints to keep; older ones are deleted. 0 keeps all.
+  int max_to_keep = 5;
+};
+
+class Saver {
+ public:
+  /// Saves and restores `var_list` (default: the default graph's global variables, as they are
+  /// now). Each entry must be a variable.
+  explicit Saver(std::vector<Tensor> var_list = {}, SaverOptions options = {});
+
+  /// Writes the variables' values in `sess` to "<save_path>-<global_step>" (or "<save_path>" when
+  /// global_step < 0), updates the "checkpoint" file of that directory and deletes checkpoints
+  /// past max_to_keep. Returns the checkpoint's path (without ".safetensors").
+  std::string save(Session& sess, const std::string& save_path, std::int64_t global_step = -1);
+  /// The same with the step read from a variable (the global step).
+  std::string save(Session& sess, const std::string& save_path, const Tensor& global_step);
+
+  /// Sets every variable of the list in `sess` from checkpoint `save_path` (a path save returned,
+  /// with or without ".safetensors"). Errors (IOError naming the file): a missing, truncated or
+  /// corrupt file, a variable missing from the checkpoint, a shape or dtype that differs.
+  void restore(Session& sess, const std::string& save_path);
+
+  /// The checkpoints this saver keeps, oldest first.
+  const std::vector<std::string>& last_checkpoints() const { return last_; }
+
+ private:
+  std::vector<Tensor> vars_;
+  SaverOptions options_;
+  std::vector<std::string> last_;
+};
+
+/// tf.train.latest_checkpoint: the latest checkpoint recorded in "<checkpoint_dir>/checkpoint",
+/// or "" when there is none (no such file, or its checkpoint file is gone). IOError when the
+/// index file cannot be parsed.
+std::string latest_checkpoint(const std::string& checkpoint_dir);
+
+}  // namespace tapeflow::train

@@ -1,0 +1,42 @@
+#pragma once
+/// Saving and loading named tensors in the safetensors format, which Python's ecosystem reads
+/// (`safetensors.numpy.load_file`, `safetensors.torch.load_file`):
+///   8-byte little-endian header length N | N bytes of JSON header | raw little-endian data
+/// The header maps each name to {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}
+/// (offsets into the data area) and may hold "__metadata__" (string to string).
+///
+/// Files are written to a temporary file next to the target, flushed to disk and renamed over
+/// it, so a crash mid-write leaves the previous file intact under the real name.
+///
+///   tapeflow::io::save("model.safetensors", net.state_dict());
+///   net.load_state_dict(tapeflow::io::load("model.safetensors"));
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "tapeflow/tensor.h"
+
+namespace tapeflow::io {
+
+/// (name, tensor) pairs; names are unique.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+/// Writes `tensors` (eager, defined, unique non-empty names) and `metadata` to `path`
+/// atomically. Throws ValueError for a bad name or tensor, IOError when the file cannot be written.
+void save(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata = {});
+
+/// Reads every tensor of a safetensors file, in the order of their data. Throws IOError naming
+/// the file for a missing, truncated or corrupt file (bad header length, invalid JSON, unknown
+/// dtype, offsets outside the data or not matching the shape).
+NamedTensors load(const std::string& path);
+
+/// The "__metadata__" of a safetensors file (empty when it has none). Same errors as load.
+std::map<std::string, std::string> load_metadata(const std::string& path);
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, fsync and rename:
+/// the file under `path` is always either the old one or the whole new one. IOError on failure.
+void write_file_atomically(const std::string& path, std::string_view bytes);
+
+}  // namespace tapeflow::io

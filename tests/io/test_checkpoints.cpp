@@ -1,0 +1,220 @@
+// Checkpoints: safetensors files, atomic writes (a killed writer leaves the old file), module
+// state dicts, and the graph-mode Saver with its "checkpoint" index file.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "helpers.h"
+#include "tapeflow/graph.h"
+#include "tapeflow/graph/saver.h"
+#include "tapeflow/io/checkpoint.h"
+#include "tapeflow/nn.h"
+
+using namespace tapeflow;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_all(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+// A file with the given JSON header and data, framed as safetensors.
+std::string framed(const std::string& header, const std::string& data) {
+  std::string out(8, '\0');
+  const std::uint64_t n = header.size();
+  std::memcpy(out.data(), &n, 8);
+  return out + header + data;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(checkpoints)
+
+BOOST_AUTO_TEST_CASE(save_and_load_every_dtype) {
+  tft::TempDir dir("ckpt");
+  const std::string path = dir.path.string() + "/t.safetensors";
+  io::NamedTensors tensors{{"w", tensor({{1.5, -2}, {3, 4}})},
+                           {"d", tensor({1e-300, 2.0}, float64)},
+                           {"i", from_vector<std::int32_t>({-7, 8, 9})},
+                           {"l", from_vector<std::int64_t>({1LL << 40})},
+                           {"u", from_vector<std::uint8_t>({0, 255})},
+                           {"b", cast(tensor({1, 0, 1}), bool_)},
+                           {"s", scalar(3.25)},
+                           {"empty", zeros({0, 3})}};
+  io::save(path, tensors, {{"step", "12"}});
+  auto loaded = io::load(path);
+  BOOST_REQUIRE(loaded.size() == tensors.size());
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    BOOST_TEST(loaded[i].first == tensors[i].first);
+    BOOST_TEST(loaded[i].second.dtype() == tensors[i].second.dtype());
+    BOOST_TEST(loaded[i].second.shape() == tensors[i].second.shape());
+    BOOST_TEST(read_all(path).size() > 8u);
+    BOOST_TEST(std::memcmp(loaded[i].second.raw_data(), tensors[i].second.raw_data(), tensors[i].second.nbytes()) == 0);
+  }
+  BOOST_TEST(io::load_metadata(path).at("step") == "12");
+  // The layout Python's safetensors expects: u64 header length, JSON, then the data.
+  const std::string bytes = read_all(path);
+  std::uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  BOOST_TEST(n % 8 == 0u);
+  BOOST_TEST(bytes.substr(8, 1) == "{");
+  BOOST_TEST(bytes.find("\"w\":{\"data_offsets\":[0,16],\"dtype\":\"F32\",\"shape\":[2,2]}") != std::string::npos);
+  BOOST_TEST(bytes.size() == 8 + n + 16 + 16 + 12 + 8 + 2 + 3 + 4);
+}
+
+BOOST_AUTO_TEST_CASE(bad_files_give_clear_errors) {
+  tft::TempDir dir("ckpt");
+  const std::string path = dir.path.string() + "/t.safetensors";
+  TF_CHECK_THROWS_WITH(io::load(dir.path.string() + "/missing.safetensors"), IOError, "cannot open",
+                       "missing.safetensors");
+  io::save(path, {{"w", ones({4, 4})}});
+  const std::string good = read_all(path);
+  write_all(path, good.substr(0, good.size() - 10));
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "is truncated or corrupt: tensor 'w' needs bytes [0, 64)");
+  write_all(path, good.substr(0, 20));
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "is truncated or not a safetensors file");
+  write_all(path, "abc");
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "is truncated: 3 bytes");
+  write_all(path, framed("{\"w\": [1,", ""));
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "corrupt header (not valid JSON");
+  write_all(path, framed("{\"w\":{\"dtype\":\"C64\",\"shape\":[1],\"data_offsets\":[0,8]}}", std::string(8, '\0')));
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "tensor 'w' has an unsupported dtype \"C64\"");
+  write_all(path, framed("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", std::string(8, '\0')));
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "tensor 'w' has 8 bytes of data but its shape [3] and dtype need 12");
+  TF_CHECK_THROWS_WITH(io::save(path, {{"a", ones({1})}, {"a", ones({1})}}), ValueError, "the name 'a' is used twice");
+}
+
+// A writer killed in the middle of replacing a checkpoint leaves the previous one whole.
+BOOST_AUTO_TEST_CASE(a_killed_writer_leaves_the_previous_file_intact) {
+  tft::TempDir dir("ckpt");
+  const std::string path = dir.path.string() + "/big.safetensors";
+  io::save(path, {{"w", full({4}, 1.0)}});
+  Tensor big = full({32 << 20}, 2.0);  // 128 MiB: the child is still writing when it is killed
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    pid_t child = fork();
+    BOOST_REQUIRE(child >= 0);
+    if (child == 0) {
+      for (;;) io::save(path, {{"w", big}});
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + 100 * attempt));
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    // Under the real name: either the old 4-element file or a whole new one, never a half file.
+    auto loaded = io::load(path);
+    BOOST_REQUIRE(loaded.size() == 1u);
+    const std::int64_t n = loaded[0].second.numel();
+    BOOST_TEST((n == 4 || n == (32 << 20)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(module_state_dicts) {
+  tft::TempDir dir("ckpt");
+  manual_seed(1);
+  nn::Sequential a;
+  a.push_back(nn::Linear(3, 4));
+  a.push_back(nn::BatchNorm(4));
+  manual_seed(2);
+  nn::Sequential b;
+  b.push_back(nn::Linear(3, 4));
+  b.push_back(nn::BatchNorm(4));
+  auto state = a.state_dict();
+  std::vector<std::string> names;
+  for (const auto& [name, t] : state) names.push_back(name);
+  BOOST_TEST((names == std::vector<std::string>{"0/weight", "0/bias", "1/beta", "1/moving_mean",
+                                                 "1/moving_variance"}));
+  io::save(dir.path.string() + "/m.safetensors", state);
+  b.load_state_dict(io::load(dir.path.string() + "/m.safetensors"));
+  Tensor x = tft::rand64({2, 3}).detach().to(float32);
+  a.eval();
+  b.eval();
+  tft::check_close(b(x), a(x).to_vector<double>(), 0, 0);
+  TF_CHECK_THROWS_WITH(b.load_state_dict({{"0/weight", ones({3, 4})}}), ValueError,
+                       "missing keys [0/bias, 1/beta, 1/moving_mean, 1/moving_variance], unexpected keys []");
+  TF_CHECK_THROWS_WITH(b.load_state_dict({{"0/weight", ones({4, 3})}}, false), ShapeError,
+                       "'0/weight'", "has shape [3,4], the checkpoint's value [4,3]");
+  TF_CHECK_THROWS_WITH(b.load_state_dict({{"0/weight", ones({3, 4}, float64)}}, false), DTypeError,
+                       "'0/weight'", "is float32, the checkpoint's value is float64");
+}
+
+BOOST_AUTO_TEST_CASE(saver_saves_restores_and_keeps_the_last_n) {
+  tft::TempDir dir("ckpt");
+  Graph g;
+  auto scope = g.as_default();
+  Tensor w;
+  {
+    name_scope s("hidden1");
+    w = Variable(tensor({1.0, 2.0}), "weights");
+  }
+  Tensor step = train::get_or_create_global_step();
+  Tensor bump = group({assign_add(w, tensor({1.0, 1.0})), assign_add(step, scalar(1, int64))});
+  train::Saver saver({}, {.max_to_keep = 2});
+  Session sess(g);
+  sess.run(global_variables_initializer());
+  const std::string prefix = dir.path.string() + "/model.ckpt";
+  std::vector<std::string> paths;
+  for (int i = 0; i < 3; ++i) {
+    sess.run(bump);
+    paths.push_back(saver.save(sess, prefix, step));
+  }
+  BOOST_TEST(paths[2] == prefix + "-3");
+  BOOST_TEST(!fs::exists(paths[0] + ".safetensors"));  // past max_to_keep
+  BOOST_TEST(fs::exists(paths[1] + ".safetensors"));
+  BOOST_TEST(read_all(dir.path.string() + "/checkpoint") ==
+             "model_checkpoint_path: \"model.ckpt-3\"\n"
+             "all_model_checkpoint_paths: \"model.ckpt-2\"\n"
+             "all_model_checkpoint_paths: \"model.ckpt-3\"\n");
+  BOOST_TEST(train::latest_checkpoint(dir.path.string()) == paths[2]);
+  BOOST_TEST(train::latest_checkpoint(dir.path.string() + "/nothing_here").empty());
+  // The file is keyed by variable names.
+  auto stored = io::load(paths[2] + ".safetensors");
+  BOOST_TEST(stored[0].first == "hidden1/weights");
+  // Restore into a fresh session, and into this one after more training.
+  Session other(g);
+  saver.restore(other, paths[1]);
+  tft::check_close(other.run(w), {3, 4});
+  BOOST_TEST(other.run(step).item() == 2.0);
+  sess.run(bump);
+  saver.restore(sess, train::latest_checkpoint(dir.path.string()));
+  tft::check_close(sess.run(w), {4, 5});
+}
+
+BOOST_AUTO_TEST_CASE(saver_errors) {
+  tft::TempDir dir("ckpt");
+  Graph g;
+  auto scope = g.as_default();
+  Tensor w = Variable(tensor({1.0, 2.0}), "w");
+  Tensor v = Variable(tensor({1.0}), "v");
+  Session sess(g);
+  sess.run(global_variables_initializer());
+  train::Saver only_w({w});
+  const std::string path = only_w.save(sess, dir.path.string() + "/m");
+  train::Saver both({w, v});
+  TF_CHECK_THROWS_WITH(both.restore(sess, path), IOError, "Key v not found in checkpoint", "m.safetensors");
+  io::save(dir.path.string() + "/shape.safetensors", {{"w", tensor({1.0, 2.0, 3.0})}});
+  TF_CHECK_THROWS_WITH(only_w.restore(sess, dir.path.string() + "/shape"), IOError,
+                       "'w' has shape [2] in the graph but [3] in checkpoint");
+  io::save(dir.path.string() + "/dtype.safetensors", {{"w", tensor({1.0, 2.0}, float64)}});
+  TF_CHECK_THROWS_WITH(only_w.restore(sess, dir.path.string() + "/dtype"), IOError,
+                       "'w' is float32 in the graph but float64 in checkpoint");
+  TF_CHECK_THROWS_WITH(only_w.restore(sess, dir.path.string() + "/none"), IOError, "cannot open", "none.safetensors");
+  TF_CHECK_THROWS_WITH(only_w.restore(sess, ""), IOError, "the checkpoint path is empty");
+  TF_CHECK_THROWS_WITH(train::Saver({w * 2.0}), ValueError, "'mul:0' in var_list is not a variable");
+  // A failed restore changes nothing.
+  tft::check_close(sess.run(w), {1, 2});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
