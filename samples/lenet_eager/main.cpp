@@ -74,10 +74,14 @@ std::unique_ptr<tf::optim::Optimizer> make_optimizer(const std::string& name, st
 }
 
 // The seed uses LR = 0.01 for every optimizer. That is too large for Adam and RMSProp on this
-// network (the loss stalls at chance level in our runs); 1e-3, their usual rate, trains well.
-// Plain SGD and momentum keep the seed's 0.01.
+// network (the loss stalls at chance level in our runs). With the seed's L1 term (1e-4 on every
+// weight) Adam at 1e-3 plateaus near 0.88 on Fashion-MNIST (0.8822 after 6 epochs); starting at
+// 4e-3 and multiplying the rate by 0.7 after each epoch (--learning_rate_decay_factor) reached
+// 0.8758 / 0.8793 / 0.8895 / 0.8919 after epochs 3 / 5 / 6 / 7 in our runs, the best we measured.
+// RMSProp keeps 1e-3; plain SGD and momentum keep the seed's 0.01.
 double default_learning_rate(const std::string& optimizer) {
-  return optimizer == "adam" || optimizer == "rmsprop" ? 1e-3 : 0.01;
+  if (optimizer == "adam") return 4e-3;
+  return optimizer == "rmsprop" ? 1e-3 : 0.01;
 }
 
 double accuracy(LeNet& net, const tf::data::DataSet& set) {
@@ -101,8 +105,8 @@ double accuracy(LeNet& net, const tf::data::DataSet& set) {
 int main(int argc, char** argv) try {
   CLI::App app{"Trains the LeNet of the seed tutorial on Fashion-MNIST with tapeflow's eager API"};
   std::string data_dir, optimizer = "adam";
-  int epochs = 2, batch_size = 100, threads = 0;
-  double learning_rate = 0, keep_prob = 0.5, l1_coeff = 1e-4, l2_coeff = 1e-4;
+  int epochs = 8, batch_size = 100, threads = 0;
+  double learning_rate = 0, decay = 0.7, keep_prob = 0.5, l1_coeff = 1e-4, l2_coeff = 1e-4;
   std::uint64_t seed = 1;
   app.add_option("--data_dir", data_dir, "directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
                                          "/usr/share/datasets/fashion-mnist)");
@@ -111,6 +115,9 @@ int main(int argc, char** argv) try {
   app.add_option("--learning_rate", learning_rate,
                  "learning rate (default: 0.001 for adam and rmsprop, 0.01 for momentum and sgd)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--learning_rate_decay_factor", decay, "the learning rate is multiplied by this after each epoch")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   app.add_option("--optimizer", optimizer, "adam, rmsprop, momentum (0.7) or sgd")
       ->check(CLI::IsMember({"adam", "rmsprop", "momentum", "sgd"}))
       ->capture_default_str();
@@ -145,6 +152,7 @@ int main(int argc, char** argv) try {
   const auto start = std::chrono::steady_clock::now();
   std::int64_t step = 0;
   for (int epoch = 1; epoch <= epochs; ++epoch) {
+    opt->set_lr(tf::optim::exponential_decay(learning_rate, epoch - 1, 1, decay));
     auto last = std::chrono::steady_clock::now();
     double loss_sum = 0;
     int loss_count = 0;
