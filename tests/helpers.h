@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tapeflow/graph/graph.h"
 #include "tapeflow/tapeflow.h"
 
 namespace tft {
@@ -40,6 +41,19 @@ inline void check_close(const tapeflow::Tensor& got, const std::vector<double>& 
 }
 
 /// A float64 leaf requiring grad, uniform in [lo, hi) from a fixed seed.
+/// The op type of a graph tensor's node ("MatMul").
+inline std::string type_of(const tapeflow::Tensor& t) { return t.impl()->node->type(); }
+
+/// Same shape, dtype and values, bit for bit (compared as doubles): a graph run against the
+/// eager result of the same op.
+inline void check_same(const tapeflow::Tensor& got, const tapeflow::Tensor& expected) {
+  BOOST_TEST(!got.is_symbolic());
+  BOOST_TEST(got.shape().str() == expected.shape().str());
+  BOOST_TEST(got.dtype() == expected.dtype());
+  if (got.shape() == expected.shape() && got.dtype() == expected.dtype())
+    BOOST_TEST(got.to_vector<double>() == expected.to_vector<double>(), boost::test_tools::per_element());
+}
+
 inline tapeflow::Tensor rand64(const tapeflow::Shape& shape, double lo = -1.0, double hi = 1.0, unsigned seed = 7) {
   tapeflow::Generator gen(seed + static_cast<unsigned>(shape.rank() * 31 + shape.numel()));
   tapeflow::Tensor t = tapeflow::random_uniform(shape, lo, hi, tapeflow::float64, &gen);

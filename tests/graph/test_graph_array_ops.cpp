@@ -10,16 +10,8 @@ namespace {
 /// float32 0, 1, 2, ... in the given shape.
 Tensor iota(const Shape& s) { return reshape(arange(static_cast<double>(s.numel())), s); }
 
-std::string type_of(const Tensor& t) { return t.impl()->node->type(); }
-
-/// Same shape, dtype and values (bit for bit as doubles).
-void check_same(const Tensor& got, const Tensor& expected) {
-  BOOST_TEST(!got.is_symbolic());
-  BOOST_TEST(got.shape().str() == expected.shape().str());
-  BOOST_TEST(got.dtype() == expected.dtype());
-  if (got.shape() == expected.shape() && got.dtype() == expected.dtype())
-    BOOST_TEST(got.to_vector<double>() == expected.to_vector<double>(), boost::test_tools::per_element());
-}
+using tft::check_same;
+using tft::type_of;
 
 }  // namespace
 

@@ -14,16 +14,8 @@ Tensor ramp(const Shape& s, double offset = -2.5) {
   return reshape(arange(static_cast<double>(s.numel())), s) + offset;
 }
 
-std::string type_of(const Tensor& t) { return t.impl()->node->type(); }
-
-/// Same shape, dtype and values (bit for bit as doubles).
-void check_same(const Tensor& got, const Tensor& expected) {
-  BOOST_TEST(!got.is_symbolic());
-  BOOST_TEST(got.shape().str() == expected.shape().str());
-  BOOST_TEST(got.dtype() == expected.dtype());
-  if (got.shape() == expected.shape() && got.dtype() == expected.dtype())
-    BOOST_TEST(got.to_vector<double>() == expected.to_vector<double>(), boost::test_tools::per_element());
-}
+using tft::check_same;
+using tft::type_of;
 
 using Binary = std::function<Tensor(const Tensor&, const Tensor&)>;
 using Unary = std::function<Tensor(const Tensor&)>;

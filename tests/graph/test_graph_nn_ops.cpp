@@ -12,14 +12,8 @@ using namespace tapeflow;
 
 namespace {
 
-std::string type_of(const Tensor& t) { return t.impl()->node->type(); }
-
-/// Same shape, dtype and (bit-exact) values.
-void check_same(const Tensor& got, const Tensor& expected) {
-  BOOST_TEST(got.shape() == expected.shape());
-  BOOST_TEST(std::string(dtype_name(got.dtype())) == dtype_name(expected.dtype()));
-  if (got.shape() == expected.shape()) BOOST_TEST(got.to_vector<double>() == expected.to_vector<double>());
-}
+using tft::check_same;
+using tft::type_of;
 
 Tensor uniform(const Shape& shape, unsigned seed, double lo = -1.0, double hi = 1.0, DType dtype = float32) {
   Generator gen(seed);
