@@ -7,12 +7,14 @@
 
 #include <fmt/format.h>
 
+#include "graph/internal.h"
 #include "tapeflow/autograd.h"
 #include "tapeflow/ops/elementwise.h"
 
 namespace tapeflow {
 
 using graph::Node;
+using graph::internal::compatible;
 
 /// The nodes one kind of run (its fetches and fed tensors) executes, with where each value goes.
 struct Session::Plan {
@@ -35,13 +37,6 @@ struct OutputRef {
   int index;
   bool operator<(const OutputRef& o) const { return node != o.node ? node < o.node : index < o.index; }
 };
-
-bool compatible(const Shape& declared, const Shape& actual) {
-  if (declared.rank() != actual.rank()) return false;
-  for (int i = 0; i < declared.rank(); ++i)
-    if (declared[i] >= 0 && declared[i] != actual[i]) return false;
-  return true;
-}
 
 template <class E>
 [[noreturn]] void rethrow_at(const E& e, const Node& n) {

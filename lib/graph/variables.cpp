@@ -13,6 +13,7 @@
 namespace tapeflow {
 
 using graph::Kernel;
+using graph::internal::compatible;
 using graph::Node;
 using graph::OutputSpec;
 using graph::RunContext;
@@ -60,14 +61,6 @@ Tensor variable_update(const char* who, const Tensor& variable, const Tensor& va
   auto node = g.add_node(type, name, {value}, {{var.outputs()[0].shape, var.outputs()[0].dtype}}, std::move(kernel));
   node->attrs["variable"] = var.name();
   return node->output(0);
-}
-
-// Static shapes are compatible when ranks match and known dimensions agree.
-bool compatible(const Shape& declared, const Shape& actual) {
-  if (declared.rank() != actual.rank()) return false;
-  for (int i = 0; i < declared.rank(); ++i)
-    if (declared[i] >= 0 && actual[i] >= 0 && declared[i] != actual[i]) return false;
-  return true;
 }
 
 Tensor make_variable(Graph& g, const std::string& full_name, const Tensor& initial_value, bool trainable,
@@ -199,6 +192,13 @@ Initializer variance_scaling_initializer(double factor, const std::string& mode,
 // ---------------------------------------------------------------------------- get_variable
 
 namespace graph::internal {
+bool compatible(const Shape& declared, const Shape& actual) {
+  if (declared.rank() != actual.rank()) return false;
+  for (int i = 0; i < declared.rank(); ++i)
+    if (declared[i] >= 0 && actual[i] >= 0 && declared[i] != actual[i]) return false;
+  return true;
+}
+
 Tensor variable_from_initializer(Graph& g, const std::string& full_name, const Shape& shape, DType dtype,
                                  Initializer init, bool trainable, std::vector<std::string> collections) {
   // The initial value is computed when the initializer runs: "<full_name>/Initializer".

@@ -298,21 +298,13 @@ inline int thread_index() {
 #endif
 }
 
-inline int max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
 /// One chunk buffer per thread, allocated before the parallel region (where an exception could
 /// not propagate).
 template <class T>
 class Buffers {
  public:
   Buffers(bool parallel, std::int64_t elements)
-      : elements_(elements), data_(new T[static_cast<std::size_t>((parallel ? max_threads() : 1) * elements)]) {}
+      : elements_(elements), data_(new T[static_cast<std::size_t>((parallel ? tapeflow::detail::max_threads() : 1) * elements)]) {}
   T* mine() const { return data_.get() + thread_index() * elements_; }
 
  private:
@@ -357,7 +349,7 @@ void conv_filter_grad(const ConvGeometry& g, const T* x, const T* dout, T* df) {
   const Chunks ch = plan_chunks(g, sizeof(T));
   const std::int64_t count = ch.count();
   const bool parallel = spread(count, g);
-  const int threads = parallel ? max_threads() : 1;
+  const int threads = parallel ? tapeflow::detail::max_threads() : 1;
   std::vector<T> partial(static_cast<std::size_t>(threads * size), T(0));
   Buffers<T> buffers(parallel, ch.rows_per_chunk * depth);
 #pragma omp parallel if (parallel)
