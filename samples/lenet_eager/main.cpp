@@ -4,14 +4,21 @@
 //   flatten, dropout, fc 1200 + ReLU, dropout, fc 1200 + ReLU, dropout, logits 10;
 //   objective = cross-entropy + 1e-4 * L1 + 1e-4 * L2 of the weights.
 //
-// Its last line reads like `final: test_accuracy=0.8723 steps=3000 seconds=2.1`.
+// Its last line reads like `final: test_accuracy=0.9057 steps=4950 seconds=228.0`.
+// --log_dir writes TensorBoard logs; --checkpoint_dir saves the weights after every epoch (and
+// checks at the end that they restore to the same accuracy); --fine_tuning starts from them.
 #include <chrono>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "tapeflow/data/mnist.h"
+#include "tapeflow/io/checkpoint.h"
+#include "tapeflow/io/progress.h"
+#include "tapeflow/summary/writer.h"
 #include "tapeflow/tapeflow.h"
 
 namespace tf = tapeflow;
@@ -75,12 +82,14 @@ std::unique_ptr<tf::optim::Optimizer> make_optimizer(const std::string& name, st
 
 // The seed uses LR = 0.01 for every optimizer. That is too large for Adam and RMSProp on this
 // network (the loss stalls at chance level in our runs). With the seed's L1 term (1e-4 on every
-// weight) Adam at 1e-3 plateaus near 0.88 on Fashion-MNIST (0.8822 after 6 epochs); starting at
-// 4e-3 and multiplying the rate by 0.7 after each epoch (--learning_rate_decay_factor) reached
-// 0.8758 / 0.8793 / 0.8895 / 0.8919 after epochs 3 / 5 / 6 / 7 in our runs, the best we measured.
-// RMSProp keeps 1e-3; plain SGD and momentum keep the seed's 0.01.
+// weight) and keep_prob 0.5, Adam at 1e-3 plateaus near 0.88 on Fashion-MNIST (0.8822 after 6
+// epochs). Two changes get past 0.90 within the 5-minute budget: keeping more units (keep_prob 0.8,
+// --dropout; with 0.5 the best we measured was 0.8919 after 7 epochs) and starting Adam at 3e-3,
+// multiplied by 0.8 after each epoch (--learning_rate_decay_factor). Measured with the defaults
+// (9 epochs, 2 threads): 0.8522 / 0.8810 / 0.8917 / 0.8998 / 0.9057 after epochs 1 / 2 / 4 / 6 / 9,
+// about 25 s per epoch. RMSProp keeps 1e-3; plain SGD and momentum keep the seed's 0.01.
 double default_learning_rate(const std::string& optimizer) {
-  if (optimizer == "adam") return 4e-3;
+  if (optimizer == "adam") return 3e-3;
   return optimizer == "rmsprop" ? 1e-3 : 0.01;
 }
 
@@ -105,15 +114,18 @@ double accuracy(LeNet& net, const tf::data::DataSet& set) {
 int main(int argc, char** argv) try {
   CLI::App app{"Trains the LeNet of the seed tutorial on Fashion-MNIST with tapeflow's eager API"};
   std::string data_dir, optimizer = "adam";
-  int epochs = 8, batch_size = 100, threads = 0;
-  double learning_rate = 0, decay = 0.7, keep_prob = 0.5, l1_coeff = 1e-4, l2_coeff = 1e-4;
+  int epochs = 9, batch_size = 100, threads = 0;
+  double learning_rate = 0, decay = 0.8, keep_prob = 0.8, l1_coeff = 1e-4, l2_coeff = 1e-4;
   std::uint64_t seed = 1;
+  std::string log_dir, checkpoint_dir;
+  bool fine_tuning = false;
+  std::int64_t max_examples = 0;
   app.add_option("--data_dir", data_dir, "directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
                                          "/usr/share/datasets/fashion-mnist)");
   app.add_option("--epochs", epochs, "passes over the training set")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--batch_size", batch_size, "examples per step")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--learning_rate", learning_rate,
-                 "learning rate (default: 0.001 for adam and rmsprop, 0.01 for momentum and sgd)")
+                 "learning rate (default: 0.003 for adam, 0.001 for rmsprop, 0.01 for momentum and sgd)")
       ->check(CLI::PositiveNumber);
   app.add_option("--learning_rate_decay_factor", decay, "the learning rate is multiplied by this after each epoch")
       ->check(CLI::Range(0.0, 1.0))
@@ -122,7 +134,7 @@ int main(int argc, char** argv) try {
       ->check(CLI::IsMember({"adam", "rmsprop", "momentum", "sgd"}))
       ->capture_default_str();
   app.add_option("--dropout", keep_prob, "probability to keep a unit in the dropout layers (the seed's "
-                                         "DROPOUT_PROBABILITY, fed as keep_prob)")
+                                         "DROPOUT_PROBABILITY is 0.5; see default_learning_rate)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--l1", l1_coeff, "coefficient of the L1 norm of the weights (the seed's L1_COEFF)")
@@ -132,6 +144,13 @@ int main(int argc, char** argv) try {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the initial weights, dropout and shuffling")->capture_default_str();
+  app.add_option("--max_examples", max_examples, "use at most this many examples of each split (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--log_dir", log_dir, "write TensorBoard logs here: cost, obj and learning_rate every 50 steps, the "
+                                       "test accuracy, weight histograms and the first layer's filters every epoch");
+  app.add_option("--checkpoint_dir", checkpoint_dir,
+                 "save the weights (a state dict, model.safetensors) here after every epoch");
+  app.add_flag("--fine_tuning", fine_tuning, "start from the weights saved in --checkpoint_dir");
   app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
@@ -140,6 +159,13 @@ int main(int argc, char** argv) try {
   tf::manual_seed(seed);
 
   auto data = tf::data::mnist::read_data_sets(data_dir, {.seed = seed});
+  if (max_examples > 0) {  // a quick run on the first examples of each split
+    auto first = [&](const tf::data::DataSet& set) {
+      const std::int64_t n = std::min(max_examples, set.num_examples());
+      return tf::data::DataSet(tf::slice(set.images(), {0, 0}, {n, -1}), tf::slice(set.labels(), {0}, {n}), seed);
+    };
+    data = {first(data.train), first(data.validation), first(data.test)};
+  }
   LeNet net(keep_prob);
   auto opt = make_optimizer(optimizer, net.parameters(), learning_rate);
   const std::vector<tf::Tensor> weights = net.weights();
@@ -149,38 +175,69 @@ int main(int argc, char** argv) try {
              data.train.num_examples(), data.test.num_examples(), epochs, steps_per_epoch, optimizer, learning_rate,
              keep_prob, tf::get_num_threads());
 
+  // Optional: TensorBoard logs and a checkpoint of the weights after each epoch.
+  std::optional<tf::summary::Writer> log;
+  if (!log_dir.empty()) log.emplace(log_dir);
+  const std::string checkpoint = checkpoint_dir.empty() ? "" : checkpoint_dir + "/model.safetensors";
+  if (!checkpoint.empty() && !fine_tuning) std::filesystem::create_directories(checkpoint_dir);
+  if (fine_tuning) {
+    if (checkpoint.empty()) throw tf::ValueError("--fine_tuning needs --checkpoint_dir, the directory of the model");
+    if (!std::filesystem::exists(checkpoint))
+      throw tf::IOError(fmt::format("--fine_tuning: there is no checkpoint '{}'; train with --checkpoint_dir {} first",
+                                    checkpoint, checkpoint_dir));
+    net.load_state_dict(tf::io::load(checkpoint));
+    fmt::print("Model restored for fine-tuning from {}\n", checkpoint);
+  }
+
   const auto start = std::chrono::steady_clock::now();
   std::int64_t step = 0;
+  double test_accuracy = 0;
   for (int epoch = 1; epoch <= epochs; ++epoch) {
-    opt->set_lr(tf::optim::exponential_decay(learning_rate, epoch - 1, 1, decay));
-    auto last = std::chrono::steady_clock::now();
-    double loss_sum = 0;
-    int loss_count = 0;
-    for (std::int64_t i = 1; i <= steps_per_epoch; ++i, ++step) {
+    const double lr = tf::optim::exponential_decay(learning_rate, epoch - 1, 1, decay);
+    opt->set_lr(lr);
+    tf::io::ProgressBar bar({.total = steps_per_epoch,
+                             .label = fmt::format("epoch {}/{}", epoch, epochs),
+                             .samples_per_step = batch_size});
+    for (std::int64_t i = 1; i <= steps_per_epoch; ++i) {
       auto [images, labels] = data.train.next_batch(batch_size);
       auto cost = tf::reduce_mean(nn::sparse_softmax_cross_entropy_with_logits(labels, net(images)));
       auto objective = cost + nn::l1_loss(weights) * l1_coeff + nn::l2_loss(weights) * l2_coeff;
       opt->zero_grad();
       objective.backward();
       opt->step();
+      ++step;
 
-      loss_sum += objective.item();
-      ++loss_count;
-      if (i % 50 == 0 || i == steps_per_epoch) {
-        auto now = std::chrono::steady_clock::now();
-        double secs = std::chrono::duration<double>(now - last).count();
-        fmt::print("epoch {}/{} step {}/{} loss {:.4f} ({:.0f} samples/s)\n", epoch, epochs, i, steps_per_epoch,
-                   loss_sum / loss_count, loss_count * batch_size / secs);
-        std::fflush(stdout);
-        last = now;
-        loss_sum = 0;
-        loss_count = 0;
+      bar.update(i, objective.item());
+      if (log && step % 50 == 0) {  // the seed's names: cost, obj
+        log->scalar("cost", cost.item(), step);
+        log->scalar("obj", objective.item(), step);
+        log->scalar("learning_rate", lr, step);
+        if (step == 50) log->image("images", tf::reshape(images, {-1, 28, 28, 1}), step);
       }
     }
-    fmt::print("epoch {}: test_accuracy={:.4f}\n", epoch, accuracy(net, data.test));
+    bar.finish();
+    test_accuracy = accuracy(net, data.test);
+    fmt::print("epoch {}: test_accuracy={:.4f}\n", epoch, test_accuracy);
+    if (log) {
+      log->scalar("accuracy", test_accuracy, step);
+      for (const auto& [name, param] : net.named_parameters()) log->histogram(name, param, step);
+      // The first layer's filters [5,5,1,20] as 20 images [20,5,5,1].
+      log->image("filters", tf::transpose(net.weights()[0], {3, 0, 1, 2}), step, static_cast<int>(C1));
+      log->flush();
+    }
+    if (!checkpoint.empty())
+      tf::io::save(checkpoint, net.state_dict(),
+                   {{"epoch", std::to_string(epoch)}, {"step", std::to_string(step)},
+                    {"test_accuracy", fmt::format("{:.4f}", test_accuracy)}});
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print("final: test_accuracy={:.4f} steps={} seconds={:.1f}\n", accuracy(net, data.test), step, seconds);
+
+  if (!checkpoint.empty()) {  // what was saved gives the same accuracy in a new network
+    LeNet restored(keep_prob);
+    restored.load_state_dict(tf::io::load(checkpoint));
+    fmt::print("Model saved in {} and restored: test_accuracy={:.4f}\n", checkpoint, accuracy(restored, data.test));
+  }
+  fmt::print("final: test_accuracy={:.4f} steps={} seconds={:.1f}\n", test_accuracy, step, seconds);
   return 0;
 } catch (const tf::Error& e) {
   fmt::print(stderr, "lenet_eager: {}\n", e.what());

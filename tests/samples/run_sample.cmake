@@ -2,6 +2,8 @@
 # FINAL_LINE. Arguments: -DPROGRAM=<path> -DARGS="<arguments separated by spaces>" -DFINAL_LINE=<regex>,
 # and optionally:
 #   -DEXPECT=<regex> that some part of the output must match;
+#   -DSAME=<regex@@regex> two regexes with one capture group each: what they capture in the output
+#   must be the same text (e.g. an accuracy before saving and after restoring);
 #   -DLOGDIR=<dir> removed before the run (the sample writes its logs there), with
 #   -DDUMP=<event_dump program> and -DEXPECT_TAGS=<regex@@regex@@...>: event_dump's listing of
 #   LOGDIR must match each regex (one per tag or file that must be there).
@@ -21,6 +23,21 @@ if(NOT last_line MATCHES "${FINAL_LINE}")
 endif()
 if(DEFINED EXPECT AND NOT out MATCHES "${EXPECT}")
   message(FATAL_ERROR "the output of ${PROGRAM} has no match for\n  ${EXPECT}")
+endif()
+if(DEFINED SAME)
+  string(REPLACE "@@" ";" same "${SAME}")
+  set(captured "")
+  foreach(regex IN LISTS same)
+    if(NOT out MATCHES "${regex}")
+      message(FATAL_ERROR "the output of ${PROGRAM} has no match for\n  ${regex}")
+    endif()
+    list(APPEND captured "${CMAKE_MATCH_1}")
+  endforeach()
+  list(REMOVE_DUPLICATES captured)
+  list(LENGTH captured n)
+  if(NOT n EQUAL 1)
+    message(FATAL_ERROR "the output of ${PROGRAM} should give the same value for\n  ${SAME}\nbut gives ${captured}")
+  endif()
 endif()
 if(DEFINED EXPECT_TAGS)
   execute_process(COMMAND ${DUMP} ${LOGDIR} RESULT_VARIABLE result OUTPUT_VARIABLE listing ERROR_VARIABLE err)
