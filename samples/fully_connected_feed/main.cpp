@@ -3,7 +3,8 @@
 //
 //   images [batch,784] -> hidden1 (ReLU) -> hidden2 (ReLU) -> softmax_linear -> logits [batch,10]
 //   loss = mean sparse softmax cross-entropy, trained with GradientDescentOptimizer(0.01);
-//   every 100 steps the loss, every 1000 steps and at the end Precision @ 1 on the three splits.
+//   every 100 steps the loss (also as a summary in --log_dir, with the graph), every 1000 steps and
+//   at the end a checkpoint in --log_dir and Precision @ 1 on the three splits.
 //
 //   ./fully_connected_feed --max_steps 2000 --data_dir /usr/share/datasets/fashion-mnist
 //
@@ -11,12 +12,16 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "tapeflow/data/mnist.h"
 #include "tapeflow/graph.h"
+#include "tapeflow/graph/saver.h"
+#include "tapeflow/summary.h"
 #include "tapeflow/tapeflow.h"
 
 namespace tf = tapeflow;
@@ -73,9 +78,9 @@ tf::Tensor loss(const tf::Tensor& logits, const tf::Tensor& labels) {
 }
 
 /// The op that applies one step of gradient descent to the loss and increments the global step.
-/// (The seed also adds tf.summary.scalar('loss', loss) here, for its --log_dir; this sample writes
-/// no summaries.)
 tf::Tensor training(const tf::Tensor& loss, double learning_rate) {
+  // Add a scalar summary for the snapshot loss.
+  tf::summary::scalar("loss", loss);
   tf::train::GradientDescentOptimizer optimizer(learning_rate);
   // A variable to track the global step (tf.Variable(0, name='global_step', trainable=False)).
   tf::Tensor global_step = tf::Variable(tf::scalar(0, tf::int32), "global_step", {.trainable = false});
@@ -127,12 +132,32 @@ tf::data::Datasets fake_data_sets(std::uint64_t seed) {
   return {fake, fake, fake};
 }
 
+// TensorFlow's default: $TEST_TMPDIR (else /tmp) + "/tensorflow/mnist/logs/fully_connected_feed".
+std::string default_log_dir() {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  return std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/tensorflow/mnist/logs/fully_connected_feed";
+}
+
+// The seed empties --log_dir before a run (tf.gfile.DeleteRecursively) so that TensorBoard shows
+// one run; here only what an earlier run wrote goes (event files, model.ckpt-*, the checkpoint
+// index), so that a --log_dir pointing at a directory with other files is safe.
+void clear_log_dir(const std::string& log_dir) {
+  namespace fs = std::filesystem;
+  fs::create_directories(log_dir);
+  for (const auto& entry : fs::directory_iterator(log_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && (name.find("tfevents") != std::string::npos || name.starts_with("model.ckpt-") ||
+                                    name == "checkpoint"))
+      fs::remove(entry.path());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
   CLI::App app{"Trains the two-hidden-layer network of TensorFlow's fully_connected_feed.py on Fashion-MNIST with "
                "tapeflow's graph mode"};
-  std::string data_dir;
+  std::string data_dir, log_dir = default_log_dir();
   double learning_rate = 0.01;
   int max_steps = 2000, threads = 0;
   std::int64_t hidden1 = 128, hidden2 = 32, batch_size = 100;
@@ -156,6 +181,8 @@ int main(int argc, char** argv) try {
   app.add_option("--data_dir,--input_data_dir", data_dir,
                  "Directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
                  "/usr/share/datasets/fashion-mnist).");
+  app.add_option("--log_dir", log_dir, "Directory to put the log data (summaries and checkpoints).")
+      ->capture_default_str();
   app.add_flag("--fake_data", fake_data, "If true, uses fake data for unit testing.");
   app.add_option("--seed", seed, "seed of the initial weights and of the shuffling")->capture_default_str();
   app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
@@ -189,10 +216,17 @@ int main(int argc, char** argv) try {
   tf::Tensor train_op = mnist::training(loss, learning_rate);
   // Add the Op to compare the logits to the labels during evaluation.
   tf::Tensor eval_correct = mnist::evaluation(logits, pl.labels);
+  // Build the summary Tensor based on the TF collection of Summaries.
+  tf::Tensor summary = tf::summary::merge_all();
   // Add the variable initializer Op.
   tf::Tensor init = tf::global_variables_initializer();
+  // Create a saver for writing training checkpoints.
+  tf::train::Saver saver;
   // Create a session for running Ops on the Graph.
   tf::Session sess(graph);
+  // Instantiate a SummaryWriter to output summaries and the Graph.
+  clear_log_dir(log_dir);
+  tf::summary::FileWriter summary_writer(log_dir, graph);
   // Run the Op to initialize the variables.
   sess.run(init);
 
@@ -207,13 +241,17 @@ int main(int argc, char** argv) try {
     const double loss_value = values[1].item();
     const double duration = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
 
-    // Print an overview fairly often.
+    // Write the summaries and print an overview fairly often.
     if (step % 100 == 0) {
       fmt::print("Step {}: loss = {:.2f} ({:.3f} sec)\n", step, loss_value, duration);
       std::fflush(stdout);
+      // Update the events file.
+      summary_writer.add_summary(sess.run(summary, feed_dict), step);
+      summary_writer.flush();
     }
-    // Evaluate the model periodically.
+    // Save a checkpoint and evaluate the model periodically.
     if ((step + 1) % 1000 == 0 || step + 1 == max_steps) {
+      saver.save(sess, log_dir + "/model.ckpt", step);
       // Evaluate against the training set.
       fmt::print("Training Data Eval:\n");
       do_eval(sess, eval_correct, pl, data_sets.train, batch_size);
@@ -227,6 +265,15 @@ int main(int argc, char** argv) try {
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary_writer.close();
+
+  // Training might be resumed later from a checkpoint (saver.restore): the last one, restored
+  // into a new session, gives the same precision.
+  tf::Session restored(graph);
+  const std::string checkpoint = tf::train::latest_checkpoint(log_dir);
+  saver.restore(restored, checkpoint);
+  fmt::print("Restored {}:\nTest Data Eval:\n", checkpoint);
+  do_eval(restored, eval_correct, pl, data_sets.test, batch_size);
   fmt::print("final: test_accuracy={:.4f} steps={} seconds={:.1f}\n", test_precision, max_steps, seconds);
   return 0;
 } catch (const tf::Error& e) {
