@@ -177,7 +177,7 @@ Tensor assign_moving_average(const Tensor& moving, const Tensor& batch, double d
         }
         return std::vector<Tensor>{v};
       });
-  node->attrs["variable"] = var.name();
+  node->attrs["variables"] = var.name();
   return node->output(0);
 }
 }  // namespace

@@ -271,6 +271,15 @@ Tensor Optimizer::apply_gradients(const GradsAndVars& grads_and_vars, const Tens
         }
         return std::vector<Tensor>{};
       });
+  // For the written graph: the variables, slots and shared variables the update writes.
+  std::vector<std::string> written;
+  for (std::size_t i = 0; i < var_nodes.size(); ++i) {
+    written.push_back(var_nodes[i]->name());
+    for (const auto& n : slot_nodes[i]) written.push_back(n->name());
+  }
+  for (const auto& n : shared_nodes) written.push_back(n->name());
+  if (step_node) written.push_back(step_node->name());
+  node->attrs["variables"] = fmt::format("{}", fmt::join(written, ","));
   return named(scope.name(), node->as_operation());
 }
 

@@ -59,7 +59,7 @@ Tensor variable_update(const char* who, const Tensor& variable, const Tensor& va
   Graph& g = *var.graph();
   name_scope scope(var.name() + "/");
   auto node = g.add_node(type, name, {value}, {{var.outputs()[0].shape, var.outputs()[0].dtype}}, std::move(kernel));
-  node->attrs["variable"] = var.name();
+  node->attrs["variables"] = var.name();
   return node->output(0);
 }
 

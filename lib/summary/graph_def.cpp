@@ -1,4 +1,6 @@
 // A Graph as TensorFlow's GraphDef, for TensorBoard's Graphs tab.
+#include <ranges>
+
 #include <fmt/format.h>
 
 #include "summary/encode.h"
@@ -34,10 +36,12 @@ std::string graph_def(const Graph& graph) {
     pb::NodeDef* out = def.add_node();
     out->set_name(node->name());
     out->set_op(node->type());
-    // Assign, AssignAdd, ... update a variable that is not among their inputs in tapeflow (they
-    // reach it through the Session); TensorFlow's take it as their first input, which draws the
-    // edge from the variable.
-    if (auto it = node->attrs.find("variable"); it != node->attrs.end()) out->add_input(it->second);
+    // Assign, AssignAdd, the optimizers' Apply ops... update variables that are not among their
+    // inputs in tapeflow (they reach them through the Session); TensorFlow's take them as their
+    // first inputs, which draws the edges from the variables.
+    if (auto it = node->attrs.find("variables"); it != node->attrs.end())
+      for (const auto& name : std::views::split(it->second, ','))
+        out->add_input(std::string(name.begin(), name.end()));
     const Tensor* first_input = nullptr;
     for (const Tensor& in : node->inputs()) {
       if (!in.defined()) continue;
@@ -59,7 +63,7 @@ std::string graph_def(const Graph& graph) {
       for (const auto& o : outputs) set_shape(shapes->add_shape(), o.shape);
     }
     for (const auto& [key, value] : node->attrs)
-      if (!attrs.contains(key)) attrs[key].set_s(value);
+      if (key != "variables" && !attrs.contains(key)) attrs[key].set_s(value);
   }
   return serialize(def);
 }

@@ -321,6 +321,8 @@ BOOST_AUTO_TEST_CASE(graph_def_is_written_and_read_back) {
   Tensor init = global_variables_initializer();
   Tensor loss = reduce_mean(y);
   ts::scalar("loss", loss);
+  Tensor step = train::get_or_create_global_step();
+  Tensor train_op = train::MomentumOptimizer(0.1, 0.9).minimize(loss, step);
 
   tft::TempDir dir("events_graph");
   std::string path;
@@ -377,6 +379,12 @@ BOOST_AUTO_TEST_CASE(graph_def_is_written_and_read_back) {
   BOOST_CHECK_EQUAL(summary.op, "ScalarSummary");
   BOOST_CHECK_EQUAL(joined(summary.inputs), joined({graph::node_of("test", loss).name()}));
   BOOST_CHECK_EQUAL(summary.output_shapes[0].str(), "[?]");
+  // The optimizer's update takes the variables it writes first: the variable, its slot, the step.
+  const ts::NodeDef& apply = by_name.at(graph::node_of("test", train_op).name());
+  BOOST_CHECK_EQUAL(apply.op, "ApplyMomentum");
+  BOOST_CHECK_EQUAL(joined(std::vector<std::string>(apply.inputs.begin(), apply.inputs.begin() + 4)),
+                    joined({"layer/w", "layer/w/Momentum", "global_step", "Momentum/learning_rate"}));
+  BOOST_CHECK(!apply.attrs.contains("variables"));
   (void)init;
 }
 

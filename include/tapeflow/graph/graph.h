@@ -85,7 +85,8 @@ class Node : public std::enable_shared_from_this<Node> {
 
   /// True for the nodes whose run needs the tape recorded (gradients).
   bool records_tape = false;
-  /// Extra information for messages and for writing the graph (e.g. a variable's initializer).
+  /// Extra information for messages and for writing the graph (e.g. a variable's initializer;
+  /// "variables": the comma-separated names of the variables an update node writes).
   std::map<std::string, std::string> attrs;
 
  private:
