@@ -8,16 +8,24 @@
 //   Adam with a learning rate decayed exponentially (staircase) by the global step.
 //
 //   ./convnet --num_epochs 1 --data_dir /usr/share/datasets/fashion-mnist
+//   tensorboard --logdir train_logs/summaries
+//
+// As the seed does, it writes TensorBoard summaries in three collections: `train` (every step:
+// loss, accuracy, global_step, learning_rate and the sparsity of each layer's output), `per_epoch_train`
+// (after each epoch: three training images and a histogram of each layer's output) and `test`
+// (after each epoch, on the test set: loss, accuracy, sparsity), to <train_dir>/summaries/train and
+// <train_dir>/summaries/test; it saves the model to <checkpoint_dir>/model at the end (--fine_tuning
+// starts from it), then restores it and evaluates it on the test set ("Final Test Accuracy is % X").
 //
 // With the seed's defaults (one epoch of 107 steps of 512) it ends like
 // `final: test_accuracy=0.8443 steps=107 seconds=109.0`; --num_epochs 5 reaches 0.90.
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
+#include <map>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,7 +34,12 @@
 
 #include "tapeflow/data/mnist.h"
 #include "tapeflow/graph.h"
+#include "tapeflow/graph/saver.h"
+#include "tapeflow/io/progress.h"
+#include "tapeflow/summary.h"
 #include "tapeflow/tapeflow.h"
+
+namespace fs = std::filesystem;
 
 namespace tf = tapeflow;
 namespace nn = tapeflow::nn;
@@ -139,76 +152,170 @@ Data provide_data(const tf::data::Datasets& mnist, std::int64_t num_classes, std
 
 /// The graph tensors the training loop needs (the seed's tensors_dictionary).
 struct Tensors {
-  tf::Tensor cost, accuracy, train_op, global_step, image_place, label_place, dropout_param, is_training;
+  tf::Tensor cost, accuracy, train_op, global_step, image_place, label_place, dropout_param, is_training,
+      summary_train_op, summary_test_op, summary_epoch_train_op;
 };
 
-/// progress_bar.print_progress: "Epoch 1 ######------ %20.56 loss=0.512", redrawn in place with
-/// '\r' when stdout is a terminal, else printed as a line (the caller prints a few per epoch).
-void print_progress(double progress, int epoch_num, double loss, bool terminal) {
-  constexpr int bar_length = 30;
-  progress = std::clamp(progress, 0.0, 1.0);
-  const auto indicator = static_cast<std::size_t>(std::lround(bar_length * progress));
-  const std::string text = fmt::format("Epoch {} {} {} %{:.2f} loss={:.3f}", epoch_num, std::string(indicator, '#'),
-                                       std::string(bar_length - indicator, '-'), progress * 100, loss);
-  if (terminal) fmt::print("\r{} {}", text, progress >= 1 ? "\n" : "");
-  else fmt::print("{}\n", text);
-  std::fflush(stdout);
+/// The feed of one run: a batch, the probability of keeping a neuron, and the phase.
+tf::FeedDict feed(const Tensors& tensors, const tf::Tensor& images, const tf::Tensor& labels, double dropout_keep_prob,
+                  bool is_training) {
+  return {{tensors.image_place, images},
+          {tensors.label_place, labels},
+          {tensors.dropout_param, tf::scalar(dropout_keep_prob)},
+          {tensors.is_training, tf::scalar(is_training ? 1 : 0, tf::bool_)}};
 }
 
-/// The accuracy over a whole split. The seed feeds all of it at once and warns that this may run
-/// out of memory; here it goes in batches of `batch_size`, each weighted by its size.
-double evaluate(tf::Session& sess, const Tensors& tensors, const DataObject& set, std::int64_t batch_size) {
+/// The accuracy over a whole split and, with `summary_op`, that op's summary over the whole split.
+struct Evaluation {
+  double accuracy = 0;
+  std::string summaries;  // a serialized Summary, for FileWriter::add_summary
+};
+
+/// Evaluates `set` with dropout and batch norm in test mode. The seed feeds the whole test set at
+/// once and warns that this may run out of memory; here it would: conv1's output alone is
+/// 10000x28x28x32 floats (1 GB), and batch norm and ReLU each make another. So it goes in batches of
+/// `batch_size`. summary_op (the `test` collection: loss, accuracy and the sparsity of each layer's
+/// output) is run on every batch too, and each of its scalars averaged over the batches weighted by
+/// their sizes: all of them are means over the examples (every example has the same number of
+/// activations, and the weights' penalty in the loss is the same for every batch), so that gives the
+/// values of one run on the whole set, as the seed writes them, not those of one batch.
+Evaluation evaluate(tf::Session& sess, const Tensors& tensors, const DataObject& set, std::int64_t batch_size,
+                    const tf::Tensor& summary_op = {}) {
   const std::int64_t n = set.num_samples();
+  std::vector<tf::Tensor> fetches{tensors.accuracy};
+  if (summary_op.defined()) fetches.push_back(summary_op);
   double correct = 0;
+  std::vector<std::string> tags;       // in the summary's order
+  std::map<std::string, double> sums;  // tag -> sum over the batches of value x batch size
   for (std::int64_t begin = 0; begin < n; begin += batch_size) {
     const std::int64_t size = std::min(batch_size, n - begin);
     tf::Tensor images = tf::slice(set.images, {begin, 0, 0, 0}, {size, -1, -1, -1});
     tf::Tensor labels = tf::slice(set.labels, {begin, 0}, {size, -1});
-    const double accuracy = sess.run(tensors.accuracy, {{tensors.image_place, images},
-                                                        {tensors.label_place, labels},
-                                                        {tensors.dropout_param, tf::scalar(1.0)},
-                                                        {tensors.is_training, tf::scalar(0, tf::bool_)}})
-                                .item();
-    correct += accuracy * static_cast<double>(size);
+    const auto values = sess.run(fetches, feed(tensors, images, labels, /*dropout_keep_prob=*/1.0, false));
+    const auto weight = static_cast<double>(size);
+    correct += values[0].item() * weight;
+    if (!summary_op.defined()) continue;
+    for (const tf::summary::Value& v : tf::summary::parse_summary(values[1])) {
+      if (!v.simple_value)
+        throw tf::ValueError(fmt::format("evaluate: summary '{}' is not a scalar; only scalars can be averaged over "
+                                         "the test batches (put histograms and images in another collection)",
+                                         v.tag));
+      if (begin == 0) tags.push_back(v.tag);
+      sums[v.tag] += static_cast<double>(*v.simple_value) * weight;
+    }
   }
-  return correct / static_cast<double>(n);
+  Evaluation out{correct / static_cast<double>(n), ""};
+  if (summary_op.defined()) {
+    std::vector<tf::summary::Value> means;
+    for (const std::string& tag : tags) {
+      tf::summary::Value mean;
+      mean.tag = tag;
+      mean.simple_value = static_cast<float>(sums[tag] / static_cast<double>(n));
+      means.push_back(mean);
+    }
+    out.summaries = tf::summary::serialize_summary(means);
+  }
+  return out;
 }
 
-/// Trains `num_epochs` passes over the training set in order, batch after batch, printing the
-/// progress bar and the test accuracy after each epoch. Returns the last test accuracy.
-double train(tf::Session& sess, const Tensors& tensors, const Data& data, int num_epochs, std::int64_t batch_size,
-             double dropout_keep_prob) {
-  const bool terminal = isatty(fileno(stdout)) != 0;
+/// The seed's train(): writes the `train` summaries every step, the `per_epoch_train` ones after
+/// each epoch and the `test` ones after each epoch's test evaluation, then saves the model to
+/// <checkpoint_dir>/model. With `finetuning` it first restores the model saved there. Returns the
+/// last epoch's test accuracy.
+double train(tf::Session& sess, tf::train::Saver& saver, const Tensors& tensors, const Data& data,
+             const std::string& train_dir, bool finetuning, int num_epochs, const std::string& checkpoint_dir,
+             std::int64_t batch_size, double dropout_keep_prob) {
+  // The prefix for checkpoint files
+  const std::string checkpoint_prefix = "model";
+
+  // Defining the summary writers for train/test. The train writer also gets the graph, for
+  // TensorBoard's Graphs tab (the seed shows that graph, though its writers are made without it).
+  const std::string train_summary_dir = (fs::path(train_dir) / "summaries" / "train").string();
+  tf::summary::FileWriter train_summary_writer(train_summary_dir, sess.graph());
+  const std::string test_summary_dir = (fs::path(train_dir) / "summaries" / "test").string();
+  tf::summary::FileWriter test_summary_writer(test_summary_dir);
+
+  // If the fine-tuning flag is true the model is restored.
+  if (finetuning) {
+    const std::string path = (fs::path(checkpoint_dir) / checkpoint_prefix).string();
+    try {
+      saver.restore(sess, path);
+    } catch (const tf::IOError& e) {
+      throw tf::IOError(fmt::format("--fine_tuning: cannot restore the model '{}' from --checkpoint_dir '{}': {}. "
+                                    "Train once without --fine_tuning to save one there, or point --checkpoint_dir "
+                                    "at the directory that holds it.",
+                                    path, checkpoint_dir, e.what()));
+    }
+    fmt::print("Model restored for fine-tuning...\n");
+  }
+
+  // Run the training and loop over the batches.
   double test_accuracy = 0;
   for (int epoch = 0; epoch < num_epochs; ++epoch) {
     const std::int64_t total_batch_training = data.train.num_samples() / batch_size;
+    tf::io::ProgressBar progress_bar(
+        {.total = total_batch_training, .label = fmt::format("Epoch {}", epoch + 1), .samples_per_step = batch_size});
+    tf::FeedDict train_feed;
+    std::int64_t training_step = 0;
+
+    // Go through the batches.
     for (std::int64_t batch_num = 0; batch_num < total_batch_training; ++batch_num) {
       // Get the training batches.
       const std::int64_t start_idx = batch_num * batch_size;
       tf::Tensor train_batch_data = tf::slice(data.train.images, {start_idx, 0, 0, 0}, {batch_size, -1, -1, -1});
       tf::Tensor train_batch_label = tf::slice(data.train.labels, {start_idx, 0}, {batch_size, -1});
+      train_feed = feed(tensors, train_batch_data, train_batch_label, dropout_keep_prob, /*is_training=*/true);
 
       // Run optimization op (backprop) and calculate the batch loss; the train op adds one to the
       // global step.
-      auto values = sess.run({tensors.cost, tensors.train_op},
-                             {{tensors.image_place, train_batch_data},
-                              {tensors.label_place, train_batch_label},
-                              {tensors.dropout_param, tf::scalar(dropout_keep_prob)},
-                              {tensors.is_training, tf::scalar(1, tf::bool_)}});
+      auto values = sess.run({tensors.cost, tensors.train_op, tensors.summary_train_op, tensors.global_step},
+                             train_feed);
       const double batch_loss = values[0].item();
+      training_step = values[3].item<std::int64_t>();
 
-      // Plot the progress bar (on a terminal every batch; otherwise at each tenth of the epoch).
-      const std::int64_t done = batch_num + 1;
-      if (terminal || done * 10 / total_batch_training != batch_num * 10 / total_batch_training)
-        print_progress(static_cast<double>(done) / static_cast<double>(total_batch_training), epoch + 1,
-                       batch_loss, terminal);
+      // Write the summaries.
+      train_summary_writer.add_summary(values[2], training_step);
+
+      // Plot the progress bar.
+      progress_bar.update(batch_num + 1, batch_loss);
     }
+    progress_bar.finish();
 
-    // Evaluation on the test data.
-    test_accuracy = evaluate(sess, tensors, data.test, batch_size);
+    // Summaries per epoch of training, on the epoch's last batch.
+    train_summary_writer.add_summary(sess.run(tensors.summary_epoch_train_op, train_feed), training_step);
+
+    // Evaluation on the test data (see evaluate() for why in batches).
+    const Evaluation test = evaluate(sess, tensors, data.test, batch_size, tensors.summary_test_op);
+    test_accuracy = test.accuracy;
     fmt::print("Epoch {}, Testing Accuracy= {:.5f}\n", epoch + 1, test_accuracy);
     std::fflush(stdout);
+
+    // Write the summaries for the test phase at the current global step, for proper scaling between
+    // the train and test summaries.
+    const auto current_step = sess.run(tensors.global_step).item<std::int64_t>();
+    test_summary_writer.add_summary(test.summaries, current_step);
   }
+
+  // Saving the model checkpoint when the training is done.
+  const std::string save_path = saver.save(sess, (fs::path(checkpoint_dir) / checkpoint_prefix).string());
+  fmt::print("Model saved in file: {}\n", save_path);
+  return test_accuracy;
+}
+
+/// The seed's evaluation(): restores the saved model and evaluates it on the test data. Returns
+/// the test accuracy.
+double evaluation(tf::Session& sess, tf::train::Saver& saver, const Tensors& tensors, const Data& data,
+                  const std::string& checkpoint_dir, std::int64_t batch_size) {
+  // The prefix for checkpoint files
+  const std::string checkpoint_prefix = "model";
+
+  // Restoring the saved weights.
+  saver.restore(sess, (fs::path(checkpoint_dir) / checkpoint_prefix).string());
+  fmt::print("Model restored...\n");
+
+  // Evaluation of the model
+  const double test_accuracy = evaluate(sess, tensors, data.test, batch_size).accuracy;
+  fmt::print("Final Test Accuracy is % {:.2f}\n", 100 * test_accuracy);
   return test_accuracy;
 }
 
@@ -217,14 +324,24 @@ double train(tf::Session& sess, const Tensors& tensors, const Data& data, int nu
 int main(int argc, char** argv) try {
   CLI::App app{"Trains the fully-convolutional network of the seed tutorial on Fashion-MNIST with tapeflow's graph "
                "mode"};
-  std::string data_dir;
+  std::string data_dir, train_dir = "train_logs", checkpoint_dir = "checkpoints";
   std::int64_t num_classes = 10, batch_size = 512, max_examples = 0;
-  int num_epochs = 1, threads = 0;
+  int num_epochs = 1, threads = 0, max_num_checkpoint = 10;
+  bool fine_tuning = false;
   double initial_learning_rate = 0.001, learning_rate_decay_factor = 0.95, num_epochs_per_decay = 1;
   std::uint64_t seed = 1;
   app.add_option("--data_dir", data_dir,
                  "Directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
                  "/usr/share/datasets/fashion-mnist).");
+  app.add_option("--train_dir", train_dir,
+                 "Directory where event logs are written to (in summaries/train and summaries/test).")
+      ->capture_default_str();
+  app.add_option("--checkpoint_dir", checkpoint_dir, "Directory where checkpoints are written to.")
+      ->capture_default_str();
+  app.add_option("--max_num_checkpoint", max_num_checkpoint,
+                 "Maximum number of checkpoints that tapeflow will keep (0: all).")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--num_classes", num_classes, "Number of classes (at least the data's).")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -243,17 +360,19 @@ int main(int argc, char** argv) try {
   app.add_option("--num_epochs_per_decay", num_epochs_per_decay, "Number of epoch pass to decay learning rate.")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_flag("--fine_tuning", fine_tuning,
+               "Fine tuning: start from the model saved in --checkpoint_dir instead of random initial weights.");
   app.add_option("--max_examples", max_examples,
                  "Use only the first N examples of each split (training and test), for quick runs "
                  "(default: all).")
       ->check(CLI::PositiveNumber);
-  app.add_option("--seed", seed, "seed of the initial weights and of dropout")->capture_default_str();
+  app.add_option("--seed", seed, "seed of the initial weights, of dropout and of the summary's images")
+      ->capture_default_str();
   app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) tf::set_num_threads(threads);
   tf::manual_seed(seed);
-
   // Load and organize the data: images [N,28,28,1], labels one-hot.
   auto mnist = tf::data::mnist::read_data_sets(data_dir, {.reshape = false, .seed = seed});
   const std::int64_t data_classes = tf::reduce_max(mnist.train.labels()).item<std::int64_t>() + 1;
@@ -330,13 +449,54 @@ int main(int argc, char** argv) try {
     tensors.train_op = optimizer.apply_gradients(grads_and_vars, tensors.global_step);
   }
 
+  // Define summaries.
+  // Image summaries: three random images of the training set (drawn, as the seed's
+  // np.random.randint, by a generator of their own so that the initial weights and dropout do not
+  // depend on them).
+  std::mt19937_64 np_random(seed);
+  std::uniform_int_distribution<std::int64_t> randint(0, data.train.num_samples() - 1);
+  std::vector<std::int64_t> arr(3);
+  for (auto& i : arr) i = randint(np_random);
+  tf::summary::image("images", tf::gather(data.train.images, tf::from_vector(arr)), /*max_outputs=*/3,
+                     {"per_epoch_train"});
+
+  // Histogram and scalar summaries. sparsity: the fraction of zero activations in the output of
+  // each layer; activations: the histogram of the output of each layer (histograms take time, so
+  // they are written once per epoch).
+  for (const auto& [end_point, x] : model.end_points) {
+    tf::summary::scalar("sparsity/" + end_point, nn::zero_fraction(x), {"train", "test"});
+    tf::summary::histogram("activations/" + end_point, x, {"per_epoch_train"});
+  }
+
+  // Summaries for loss, accuracy, global step and learning rate.
+  tf::summary::scalar("loss", tensors.cost, {"train", "test"});
+  tf::summary::scalar("accuracy", tensors.accuracy, {"train", "test"});
+  tf::summary::scalar("global_step", tensors.global_step, {"train"});
+  tf::summary::scalar("learning_rate", learning_rate, {"train"});
+
+  // Merge all summaries together.
+  tensors.summary_train_op = tf::summary::merge_all("train");
+  tensors.summary_test_op = tf::summary::merge_all("test");
+  tensors.summary_epoch_train_op = tf::summary::merge_all("per_epoch_train");
+
   // Run the session
   tf::Session sess(graph);
+
+  // The saver: saves and restores every global variable (weights, batch norm's moving statistics,
+  // Adam's slots, the global step); it keeps the last max_num_checkpoint checkpoints.
+  tf::train::Saver saver({}, {.max_to_keep = max_num_checkpoint});
+
+  // Initialize all variables
   sess.run(tf::global_variables_initializer());
 
+  // Training / evaluation
   const auto start = std::chrono::steady_clock::now();
-  const double test_accuracy = train(sess, tensors, data, num_epochs, batch_size, /*dropout_keep_prob=*/0.5);
+  train(sess, saver, tensors, data, train_dir, fine_tuning, num_epochs, checkpoint_dir, batch_size,
+        /*dropout_keep_prob=*/0.5);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  // Test at the end of the experiment, on the model restored from its checkpoint.
+  const double test_accuracy = evaluation(sess, saver, tensors, data, checkpoint_dir, batch_size);
   const auto steps = sess.run(tensors.global_step).item<std::int64_t>();
   fmt::print("final: test_accuracy={:.4f} steps={} seconds={:.1f}\n", test_accuracy, steps, seconds);
   return 0;
