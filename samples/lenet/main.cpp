@@ -12,11 +12,24 @@
 // the seed's way: layer functions creating variables in variable scopes and returning
 // (output, params), collections `trainable_params`, `regularizer_worthy_params` and
 // `objectives`, a dropout-probability placeholder (fed the keep probability to train, 1.0 to
-// test), and a trainer printing ` Iter N Objective X Cost Y Test Accuracy A Training Accuracy B`.
-// Trained with Adam from 3e-3, decayed x0.8 per epoch (exponential_decay of the global step), for
-// 12 epochs; see "Defaults" below for why these differ from the seed's. The seed's TensorBoard
-// summaries are left out (tapeflow has no summary writer yet); its confusion matrix is printed
-// at the end instead.
+// test), and a trainer printing ` Iter N Objective X Cost Y Test Accuracy A Training Accuracy B`
+// (with a progress bar over the iterations in between). Trained with Adam from 3e-3, decayed x0.8
+// per epoch (exponential_decay of the global step), for 12 epochs; see "Defaults" below for why
+// these differ from the seed's. The confusion matrix of the test set is printed at the end.
+//
+// TensorBoard, as the seed: its summary ops are built with the network, in the scopes the seed
+// makes them in, so their tags are the ones TensorFlow gives them: the scalars
+// objective/cross-entropy/cost, objective/obj, objective/weight-decay/l2_<weight>_0 and
+// objective/l1-regularization/l1_<weight>_0 of each weight (the seed's 'l2_' + param.name, e.g.
+// "l2_conv_1/weights:0", with the invalid ':' made '_'), test/accuracy_1 (made unique, as in
+// TensorFlow, because the accuracy node is test/accuracy); histograms of each layer's weights, bias
+// and activity (conv_1/weights_1, ...); the input images images/image/0..5, the first layer's 20
+// filters on one grid image conv_1/filters_conv_1/image (the seed's put_kernels_on_grid) and the
+// confusion matrix test/confusion/confusion_1/image/0. With --summarize (the default, as the
+// seed's train(summarize=True)), the trainer runs summary::merge_all() on the first
+// --summary_size test examples every --update_after_iter iterations and writes it with a
+// summary::FileWriter to --log_dir ("tensorboard" in the working directory, as the seed), the
+// graph included. `tensorboard --logdir tensorboard` shows them.
 //
 //   ./lenet --iter 2000 --mini_batch_size 500 --update_after_iter 100 --optimizer rmsprop
 //
@@ -25,6 +38,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,10 +47,13 @@
 
 #include "tapeflow/data/mnist.h"
 #include "tapeflow/graph.h"
+#include "tapeflow/io/progress.h"
+#include "tapeflow/summary.h"
 #include "tapeflow/tapeflow.h"
 
 namespace tf = tapeflow;
 namespace nn = tapeflow::nn;
+namespace summary = tapeflow::summary;
 
 namespace {
 
@@ -99,6 +116,60 @@ class Mnist {
   tf::Tensor images, labels;
 };
 
+// ---------------------------------------------------------------------------- lenet.support
+
+std::string name_of(const tf::Tensor& t) { return t.is_symbolic() ? "'" + t.impl()->name + "' " : std::string(); }
+
+/// tf.pad of a [H,W,C,N] kernel with `pad` zeros before and after H and W: [H+2pad,W+2pad,C,N].
+tf::Tensor pad_height_width(const tf::Tensor& kernel, std::int64_t pad) {
+  const tf::Shape& s = kernel.shape();
+  tf::Tensor rows = tf::zeros({pad, s.dim(1), s.dim(2), s.dim(3)});
+  tf::Tensor padded = tf::concat({rows, kernel, rows}, 0);
+  tf::Tensor columns = tf::zeros({s.dim(0) + 2 * pad, pad, s.dim(2), s.dim(3)});
+  return tf::concat({columns, padded, columns}, 1);
+}
+
+/// The seed's put_kernels_on_grid (third_party.py, after kukuruza's gist): the kernels of a
+/// filter [Y,X,C,N] (HWCN), scaled together to [0,1] and padded with `pad` zeros, as one image
+/// [1, (Y+2pad)*grid_Y, (X+2pad)*grid_X, C] with grid_Y * grid_X == N (grid_Y the largest factor
+/// of N not above sqrt(N)). The seed then converts it to uint8; summary::image scales a float
+/// image in [0,1] to [0,255] itself.
+tf::Tensor put_kernels_on_grid(const tf::Tensor& kernel, std::int64_t pad = 1, const std::string& name = "visualizer") {
+  const tf::Shape& k = kernel.shape();
+  if (kernel.rank() != 4 || k.dim(0) < 0 || k.dim(1) < 0 || k.dim(2) < 0 || k.dim(3) < 1)
+    throw tf::ShapeError(fmt::format("put_kernels_on_grid '{}': kernel {}{} must be [height, width, channels, "
+                                     "kernels] with every dimension known",
+                                     name, name_of(kernel), k.str()));
+  tf::variable_scope scope(name);
+  const std::int64_t n = k.dim(3);
+  std::int64_t grid_y = static_cast<std::int64_t>(std::sqrt(static_cast<double>(n)));
+  while (n % grid_y != 0) --grid_y;
+  const std::int64_t grid_x = n / grid_y;
+
+  tf::Tensor x_min = tf::reduce_min(kernel);
+  tf::Tensor x_max = tf::reduce_max(kernel);
+  tf::Tensor kernel1 = (kernel - x_min) / (x_max - x_min);
+  tf::Tensor x1 = pad_height_width(kernel1, pad);  // [Y,X,C,N] with Y, X counting the padding
+  const std::int64_t y = k.dim(0) + 2 * pad, x = k.dim(1) + 2 * pad, channels = k.dim(2);
+  tf::Tensor x2 = tf::transpose(x1, {3, 0, 1, 2});                       // [N,Y,X,C]
+  tf::Tensor x3 = tf::reshape(x2, {grid_x, y * grid_y, x, channels});    // the grid's columns
+  tf::Tensor x4 = tf::transpose(x3, {0, 2, 1, 3});                       // [grid_x,X,Y*grid_y,C]
+  tf::Tensor x5 = tf::reshape(x4, {1, x * grid_x, y * grid_y, channels});
+  tf::Tensor x6 = tf::transpose(x5, {2, 1, 3, 0});                       // [Y*grid_y,X*grid_x,C,1]
+  return tf::transpose(x6, {3, 0, 1, 2});                                // [1,Y*grid_y,X*grid_x,C]
+}
+
+/// The filters [Y,X,C,N] on a grid as one image summary `name`.
+void visualize_filters(const tf::Tensor& filters, const std::string& name = "conv_filters") {
+  tf::Tensor grid = put_kernels_on_grid(filters, 1, "visualizer_" + name);
+  summary::image(name, grid, 1);
+}
+
+/// The first `num_images` images of a batch [N,H,W,C] as an image summary `name`.
+void visualize_images(const tf::Tensor& images, const std::string& name = "images", int num_images = 6) {
+  summary::image(name, images, num_images);
+}
+
 // ---------------------------------------------------------------------------- lenet.layers
 
 /// What the layers with parameters return: the output node and [weights, bias].
@@ -106,8 +177,6 @@ struct LayerOutput {
   tf::Tensor output;
   std::vector<tf::Tensor> params;
 };
-
-std::string name_of(const tf::Tensor& t) { return t.is_symbolic() ? "'" + t.impl()->name + "' " : std::string(); }
 
 // Initial values as lenet_eager's layers: Xavier (Glorot uniform) weights, zero biases.
 tf::Tensor weights_variable(const tf::Shape& shape) {
@@ -130,9 +199,10 @@ tf::Tensor unflatten_layer(const tf::Tensor& input, std::int64_t channels = 1, c
 /// input [N,H,W,Cin] -> relu(conv2d(input, weights) + bias) [N,H',W',neurons]; weights
 /// "<name>/weights" [fh,fw,Cin,neurons], bias "<name>/bias" [neurons]. SAME padding keeps H and W
 /// (the seed's layer functions default to VALID; lenet_eager, whose network this is, uses SAME).
+/// Histograms of the weights, bias and activity; with `visualize`, the filters as an image.
 LayerOutput conv_2d_layer(const tf::Tensor& input, std::int64_t neurons, const std::vector<int>& filter_size,
                           const std::string& name = "conv", const std::vector<int>& stride = {1, 1, 1, 1},
-                          nn::Padding padding = nn::Padding::Same) {
+                          nn::Padding padding = nn::Padding::Same, bool visualize = false) {
   if (input.rank() != 4 || input.shape().dim(3) < 0)
     throw tf::ShapeError(fmt::format("conv_2d_layer '{}': input {}{} must be NHWC [batch, height, width, channels] "
                                      "with a known channel count",
@@ -143,6 +213,10 @@ LayerOutput conv_2d_layer(const tf::Tensor& input, std::int64_t neurons, const s
   tf::Tensor c_out = tf::named(scope.name(), nn::conv2d(input, weights, stride, padding));
   tf::Tensor c_out_bias = tf::named("pre-activation", nn::bias_add(c_out, bias));
   tf::Tensor activity = tf::named("activity", tf::relu(c_out_bias));
+  summary::histogram("weights", weights);
+  summary::histogram("bias", bias);
+  summary::histogram("activity", activity);
+  if (visualize) visualize_filters(weights, "filters_" + name);
   return {activity, {weights, bias}};
 }
 
@@ -173,6 +247,7 @@ tf::Tensor flatten_layer(const tf::Tensor& input, const std::string& name = "fla
 }
 
 /// input [N,K] -> activation(input·weights + bias) [N,neurons]; activation "relu" or "identity".
+/// Histograms of the weights, bias and activity.
 LayerOutput dot_product_layer(const tf::Tensor& input, std::int64_t neurons = 1200, const std::string& name = "fc",
                               const std::string& activation = "relu") {
   if (input.rank() != 2 || input.shape().dim(1) < 0)
@@ -188,6 +263,9 @@ LayerOutput dot_product_layer(const tf::Tensor& input, std::int64_t neurons = 12
   tf::Tensor dot = tf::named("dot", tf::matmul(input, weights));
   dot = tf::named("pre-activation", nn::bias_add(dot, bias));
   tf::Tensor activity = activation == "relu" ? tf::named("activity", tf::relu(dot)) : dot;
+  summary::histogram("weights", weights);
+  summary::histogram("bias", bias);
+  summary::histogram("activity", activity);
   return {activity, {weights, bias}};
 }
 
@@ -216,17 +294,25 @@ void process_params(const std::vector<tf::Tensor>& params) {
   tf::add_to_collection("regularizer_worthy_params", params[0]);
 }
 
-/// coeff * sum(|w|) and coeff * l2_loss(w) of each weight, added to `objectives`.
+/// coeff * l2_loss(w) and coeff * sum(|w|) of each weight, added to `objectives`, each with a
+/// scalar summary named as the seed's: 'l2_' + param.name ("l2_conv_1/weights:0", which the
+/// summary op cleans to the tag "l2_conv_1/weights_0" as TensorFlow does).
 void apply_regularizer(const std::vector<tf::Tensor>& var_list, double l1_coeff, double weight_decay_coeff) {
   if (weight_decay_coeff > 0) {
     tf::variable_scope scope("weight-decay");
-    for (const tf::Tensor& param : var_list) tf::add_to_collection("objectives", weight_decay_coeff * nn::l2_loss(param));
+    for (const tf::Tensor& param : var_list) {
+      tf::Tensor norm = weight_decay_coeff * nn::l2_loss(param);
+      summary::scalar("l2_" + param.impl()->name, norm);
+      tf::add_to_collection("objectives", norm);
+    }
   }
   if (l1_coeff > 0) {
     tf::variable_scope scope("l1-regularization");
     for (const tf::Tensor& param : var_list) {
       tf::Tensor abs_param = tf::named("abs", tf::abs(param));
-      tf::add_to_collection("objectives", l1_coeff * tf::named("l1", tf::reduce_sum(abs_param)));
+      tf::Tensor norm = l1_coeff * tf::named("l1", tf::reduce_sum(abs_param));
+      summary::scalar("l1_" + param.impl()->name, norm);
+      tf::add_to_collection("objectives", norm);
     }
   }
 }
@@ -247,9 +333,11 @@ class Lenet5 {
  public:
   explicit Lenet5(const tf::Tensor& images_) : images(images_) {
     tf::Tensor images_square = unflatten_layer(images);
+    visualize_images(images_square);
 
     // Conv Layer 1
-    auto [conv1_out, params1] = conv_2d_layer(images_square, C1, F1, "conv_1");
+    auto [conv1_out, params1] = conv_2d_layer(images_square, C1, F1, "conv_1", {1, 1, 1, 1}, nn::Padding::Same,
+                                              /*visualize=*/true);
     process_params(params1);
     tf::Tensor pool1_out = max_pool_2d_layer(conv1_out, "pool_1");
     tf::Tensor lrn1_out = local_response_normalization_layer(pool1_out, "lrn_1");
@@ -286,7 +374,8 @@ class Lenet5 {
   }
 
   /// The objective (cross-entropy plus the regularizers, summed from `objectives`), the
-  /// optimizer's back_prop op over `trainable_params`, and the accuracy and confusion nodes.
+  /// optimizer's back_prop op over `trainable_params`, and the accuracy and confusion nodes, with
+  /// the seed's summaries: scalars cost, obj and accuracy, the confusion matrix as an image.
   void cook(const tf::Tensor& labels_, const CookOptions& options) {
     {
       tf::variable_scope scope("objective");
@@ -295,10 +384,12 @@ class Lenet5 {
         tf::variable_scope ce("cross-entropy");
         cost = tf::reduce_mean(nn::softmax_cross_entropy_with_logits(labels, logits));
         tf::add_to_collection("objectives", cost);
+        summary::scalar("cost", cost);
       }
       apply_regularizer(tf::get_collection("regularizer_worthy_params"), options.l1_coeff,
                         options.weight_decay_coeff);
       obj = tf::named("objective", tf::add_n(tf::get_collection("objectives")));
+      summary::scalar("obj", obj);
     }
     {
       tf::variable_scope scope("train");
@@ -325,8 +416,11 @@ class Lenet5 {
       tf::Tensor label_ids = tf::argmax(labels, 1);
       tf::Tensor correct_predictions = tf::named("correct_predictions", tf::equal(predictions, label_ids));
       accuracy = tf::named("accuracy", tf::reduce_mean(tf::cast(correct_predictions, tf::float32)));
+      summary::scalar("accuracy", accuracy);
       tf::variable_scope confusion_scope("confusion");
       confusion = tf::named("confusion", nn::confusion_matrix(tf::argmax(labels, 1), predictions, C));
+      tf::Tensor confusion_image = tf::reshape(tf::cast(confusion, tf::float32), {1, C, C, 1});
+      summary::image("confusion", confusion_image);
     }
   }
 
@@ -336,10 +430,24 @@ class Lenet5 {
 
 // ---------------------------------------------------------------------------- lenet.trainer
 
-/// Runs the network's graph in a session: back-prop steps on mini batches and accuracies.
+/// Where and on what the trainer writes its TensorBoard summaries.
+struct SummaryOptions {
+  /// Write them (the seed's summarize).
+  bool summarize = true;
+  /// The FileWriter's directory (the seed's "tensorboard").
+  std::string log_dir = "tensorboard";
+  /// The summaries are computed on the first this many test examples. The seed runs them on all
+  /// 10000 in one batch; here that adds 3.7 GB to the peak memory and 11 s per write on one
+  /// thread (the forward pass and the activity histograms), against 0.25 GB and 1 s for 1000.
+  std::int64_t size = 1000;
+};
+
+/// Runs the network's graph in a session: back-prop steps on mini batches, accuracies, and the
+/// summaries written for TensorBoard.
 class Trainer {
  public:
-  Trainer(Lenet5& network, Mnist& dataset, double dropout_probability, std::uint64_t seed)
+  Trainer(Lenet5& network, Mnist& dataset, double dropout_probability, std::uint64_t seed,
+          const SummaryOptions& summaries_options)
       : network_(network),
         dataset_(dataset),
         dropout_probability_(dropout_probability),
@@ -347,6 +455,30 @@ class Trainer {
         // training stream (the seed draws them from it, which skips those examples in training).
         train_sampler_(dataset.feed.train.images(), dataset.feed.train.labels(), seed + 1) {
     session_.run(tf::global_variables_initializer());
+    if (summaries_options.summarize) summaries(summaries_options);
+  }
+
+  /// The merged summaries of the graph and a FileWriter to `log_dir`, with the graph.
+  void summaries(const SummaryOptions& options) {
+    summary_ = summary::merge_all();
+    tensorboard_.emplace(options.log_dir, session_.graph());
+    const std::int64_t n = std::min(options.size, dataset_.feed.test.num_examples());
+    summary_images_ = tf::slice(dataset_.feed.test.images(), {0, 0}, {n, -1});
+    summary_labels_ = tf::slice(dataset_.feed.test.labels(), {0, 0}, {n, -1});
+  }
+
+  /// Runs the merged summaries on the summary examples (without dropout) and adds them at `iter`.
+  void write_summary(std::int64_t iter) {
+    if (!tensorboard_) return;
+    tf::Tensor s = session_.run(summary_, {{network_.images, summary_images_},
+                                           {network_.labels, summary_labels_},
+                                           {network_.dropout_prob, tf::scalar(1.0)}});
+    tensorboard_->add_summary(s, iter);
+  }
+
+  /// Writes the pending summaries and closes the event file.
+  void close_summaries() {
+    if (tensorboard_) tensorboard_->close();
   }
 
   /// One step of the minimizer on the next mini batch; returns (objective, cost).
@@ -395,19 +527,36 @@ class Trainer {
   }
 
   /// `iter` back-prop steps on mini batches; every update_after_iter steps, prints the objective,
-  /// the cost, the test accuracy and the accuracy on train_accuracy_size training examples.
+  /// the cost, the test accuracy and the accuracy on train_accuracy_size training examples, and
+  /// writes the summaries (when summarizing). A progress bar runs over the steps in between.
   void train(std::int64_t iter, std::int64_t mini_batch_size, std::int64_t update_after_iter,
              std::int64_t train_accuracy_size) {
+    std::optional<tf::io::ProgressBar> bar;
+    std::int64_t first = 0;  // the bar's first iteration
     for (std::int64_t it = 0; it < iter; ++it) {
+      if (!bar && it % update_after_iter != 0) {  // the steps up to the next Iter line (or the end)
+        first = it;
+        const std::int64_t last = std::min(iter - 1, (it / update_after_iter + 1) * update_after_iter);
+        bar.emplace(tf::io::ProgressOptions{.total = last - first + 1,
+                                            .label = fmt::format("Iter {}-{}", first, last),
+                                            .samples_per_step = mini_batch_size});
+      }
       auto [obj, cost] = bp_step(mini_batch_size);
+      if (bar) bar->update(it - first + 1, obj);
       if (it % update_after_iter == 0) {
+        if (bar) {
+          bar->finish();
+          bar.reset();
+        }
         const double train_acc = training_accuracy(train_accuracy_size);
         const double acc = test();
         fmt::print(" Iter {} Objective {:.6f} Cost {:.6f} Test Accuracy {:.4f} Training Accuracy {:.4f}\n", it, obj,
                    cost, acc, train_acc);
         std::fflush(stdout);
+        write_summary(it);
       }
     }
+    if (bar) bar->finish();
   }
 
   std::int64_t steps() const { return steps_; }
@@ -419,6 +568,8 @@ class Trainer {
   tf::data::DataSet train_sampler_;
   tf::Session session_;
   std::int64_t steps_ = 0;
+  tf::Tensor summary_, summary_images_, summary_labels_;
+  std::optional<summary::FileWriter> tensorboard_;
 };
 
 void print_confusion(const std::vector<std::int64_t>& confusion) {
@@ -440,6 +591,7 @@ int main(int argc, char** argv) try {
   double learning_rate = 0, decay_rate = DECAY_RATE, decay_epochs = 1.0, dropout = DROPOUT_PROBABILITY,
          l1_coeff = L1_COEFF, l2_coeff = WEIGHT_DECAY_COEFF;
   std::uint64_t seed = 1;
+  SummaryOptions summary_options;
   app.add_option("--data_dir", data_dir, "directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
                                          "/usr/share/datasets/fashion-mnist)");
   app.add_option("--iter", iter, "back-prop steps (the seed's 10000)")->check(CLI::PositiveNumber)->capture_default_str();
@@ -476,6 +628,15 @@ int main(int argc, char** argv) try {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the initial weights, dropout and shuffling")->capture_default_str();
+  app.add_flag("--summarize,!--no_summarize", summary_options.summarize,
+               "write TensorBoard summaries to --log_dir every --update_after_iter iterations (default: on, as the "
+               "seed's summarize)");
+  app.add_option("--log_dir", summary_options.log_dir, "directory of the TensorBoard event files (the seed's FileWriter's)")
+      ->capture_default_str();
+  app.add_option("--summary_size", summary_options.size,
+                 "test examples the summaries are computed on (the seed: the whole test set)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
@@ -502,8 +663,9 @@ int main(int argc, char** argv) try {
              optimizer, learning_rate, dropout, tf::get_num_threads());
 
   const auto start = std::chrono::steady_clock::now();
-  Trainer trainer(net, dataset, dropout, seed);
+  Trainer trainer(net, dataset, dropout, seed, summary_options);
   trainer.train(iter, mini_batch_size, update_after_iter, train_accuracy_size);
+  trainer.close_summaries();
   std::vector<std::int64_t> confusion;
   const double acc = trainer.test(&confusion);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
