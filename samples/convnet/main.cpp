@@ -330,6 +330,7 @@ int main(int argc, char** argv) try {
   bool fine_tuning = false;
   double initial_learning_rate = 0.001, learning_rate_decay_factor = 0.95, num_epochs_per_decay = 1;
   std::uint64_t seed = 1;
+  double dropout_keep_prob = 0.5;
   app.add_option("--data_dir", data_dir,
                  "Directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
                  "/usr/share/datasets/fashion-mnist).");
@@ -359,6 +360,10 @@ int main(int argc, char** argv) try {
       ->capture_default_str();
   app.add_option("--num_epochs_per_decay", num_epochs_per_decay, "Number of epoch pass to decay learning rate.")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--dropout_keep_prob", dropout_keep_prob,
+                 "Probability of keeping a neuron of fc3 while training (the seed feeds dropout_param 0.5).")
+      ->check(CLI::Range(0.0, 1.0).description("in (0, 1]"))
       ->capture_default_str();
   app.add_flag("--fine_tuning", fine_tuning,
                "Fine tuning: start from the model saved in --checkpoint_dir instead of random initial weights.");
@@ -492,7 +497,7 @@ int main(int argc, char** argv) try {
   // Training / evaluation
   const auto start = std::chrono::steady_clock::now();
   train(sess, saver, tensors, data, train_dir, fine_tuning, num_epochs, checkpoint_dir, batch_size,
-        /*dropout_keep_prob=*/0.5);
+        dropout_keep_prob);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   // Test at the end of the experiment, on the model restored from its checkpoint.
