@@ -1,16 +1,56 @@
-// The workloads of bench/bench.cpp written with libtorch, printing the same `bench:` lines.
+// The workloads of bench/bench.cpp written with libtorch, printing the same `bench:` lines (see
+// the top of bench/bench.cpp for their format): same names, batch sizes, steps, units and
+// FLOP counts, each workload in a child process of its own for its peak resident memory.
+// Images are in libtorch's own layout (NCHW). gemm_fraction is over libtorch's own gemm figure
+// (torch::mm, i.e. its BLAS). fully_connected_feed (tapeflow's graph mode) has no counterpart.
+//
+//   bench_torch [--threads N] [names...]
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 using Clock = std::chrono::steady_clock;
+namespace nn = torch::nn;
 
-static double best_of(int reps, const std::function<void()>& f) {
+namespace {
+
+struct Context {
+  int threads = 0;
+  double gemm_gflops = 0;
+};
+
+struct Result {
+  std::string details;
+  double figure = 0;
+  int precision = 0;
+  std::string unit;
+};
+
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string format(const char* fmt, ...) {
+  char buffer[512];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(buffer, sizeof buffer, fmt, args);
+  va_end(args);
+  return buffer;
+}
+
+double best_of(int reps, const std::function<void()>& f) {
   double best = 1e30;
   for (int r = 0; r < reps; ++r) {
     auto t0 = Clock::now();
@@ -20,25 +60,42 @@ static double best_of(int reps, const std::function<void()>& f) {
   return best;
 }
 
-// Examples per second of Adam training steps of `net` on one fixed batch (after a warm-up).
-static double training_rate(torch::nn::Sequential& net, const torch::Tensor& images, int steps) {
-  const int64_t batch = images.size(0);
-  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
-  torch::Tensor labels = torch::randint(0, 10, {batch}, torch::kLong);
-  auto step = [&] {
-    torch::Tensor loss = torch::nn::functional::cross_entropy(net->forward(images), labels);
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-  };
-  for (int i = 0; i < 5; ++i) step();
-  double secs = best_of(3, [&] {
+// Examples per second of `step`: one warm-up step, then the best of three runs of `steps` steps.
+double training_rate(int64_t batch, int steps, const std::function<void()>& step) {
+  step();
+  const double secs = best_of(3, [&] {
     for (int i = 0; i < steps; ++i) step();
   });
   return static_cast<double>(batch) * steps / secs;
 }
 
-static void bench_overhead() {
+// Examples per second of Adam training steps of `net` on one fixed random batch.
+double adam_training_rate(nn::Sequential& net, const torch::Tensor& images, int steps) {
+  const int64_t batch = images.size(0);
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
+  torch::Tensor labels = torch::randint(0, 10, {batch}, torch::kLong);
+  return training_rate(batch, steps, [&] {
+    torch::Tensor loss = nn::functional::cross_entropy(net->forward(images), labels);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  });
+}
+
+double training_flops(double first_layer_macs, double other_macs) {
+  return 2 * (2 * first_layer_macs + 3 * other_macs);
+}
+
+Result training_result(const Context& ctx, int64_t batch, int steps, double rate, double flops_per_example) {
+  const double gflops = flops_per_example * rate * 1e-9;
+  std::string details = format("batch=%lld steps=%d gflops=%.1f", static_cast<long long>(batch), steps, gflops);
+  if (ctx.gemm_gflops > 0) details += format(" gemm_fraction=%.3f", gflops / ctx.gemm_gflops);
+  return {details, rate, 0, "samples/s"};
+}
+
+// ---------------------------------------------------------------------------- workloads
+
+Result bench_overhead(const Context&) {
   const int kOps = 100000;
   torch::Tensor c = torch::tensor(1.0001f);
   double secs = best_of(5, [&] {
@@ -47,24 +104,28 @@ static void bench_overhead() {
     for (int i = 0; i < kOps / 2; ++i) y = (y * c) + c;
     y.backward();
   });
-  std::printf("bench: overhead ops=%d %.3f us/op\n", kOps, secs * 1e6 / kOps);
+  return {format("ops=%d", kOps), secs * 1e6 / kOps, 3, "us/op"};
 }
 
-static void bench_mlp() {
-  const int kBatch = 100, kSteps = 200;
+Result bench_gemm(const Context&) {
+  const int kN = 1024;
+  torch::Tensor a = torch::rand({kN, kN}), b = torch::rand({kN, kN});
+  torch::mm(a, b);
+  double secs = best_of(5, [&] { torch::mm(a, b); });
+  return {format("n=%d", kN), 2.0 * kN * kN * kN / secs * 1e-9, 1, "GFLOP/s"};
+}
+
+Result bench_mlp(const Context& ctx) {
+  const int kBatch = 100, kSteps = 100;
   torch::manual_seed(1);
-  torch::nn::Sequential net(torch::nn::Linear(784, 128), torch::nn::ReLU(), torch::nn::Linear(128, 32),
-                            torch::nn::ReLU(), torch::nn::Linear(32, 10));
-  const double rate = training_rate(net, torch::rand({kBatch, 784}), kSteps);
-  std::printf("bench: mlp batch=%d steps=%d %.0f samples/s\n", kBatch, kSteps, rate);
+  nn::Sequential net(nn::Linear(784, 128), nn::ReLU(), nn::Linear(128, 32), nn::ReLU(), nn::Linear(32, 10));
+  const double rate = adam_training_rate(net, torch::rand({kBatch, 784}), kSteps);
+  return training_result(ctx, kBatch, kSteps, rate, training_flops(784.0 * 128, 128.0 * 32 + 32.0 * 10));
 }
 
-// The same LeNet in libtorch's own layout (NCHW); SAME padding is 2 for 5x5 and 1 for 3x3.
-// torch's LocalResponseNorm(size 11) averages the squares over the window, TensorFlow's
-// depth_radius 5 sums them: the cost is the same.
-static void bench_lenet() {
-  const int kBatch = 100, kSteps = 30;
-  namespace nn = torch::nn;
+// SAME padding is 2 for 5x5 and 1 for 3x3. torch's LocalResponseNorm(size 11) averages the
+// squares over the window, TensorFlow's depth_radius 5 sums them: the cost is the same.
+Result lenet(const Context& ctx, int64_t batch, int steps) {
   torch::manual_seed(1);
   nn::Sequential net(nn::Conv2d(nn::Conv2dOptions(1, 20, 5).padding(2)), nn::ReLU(), nn::MaxPool2d(2),
                      nn::LocalResponseNorm(nn::LocalResponseNormOptions(11).alpha(11).beta(0.5).k(1)),
@@ -72,31 +133,170 @@ static void bench_lenet() {
                      nn::LocalResponseNorm(nn::LocalResponseNormOptions(11).alpha(11).beta(0.5).k(1)), nn::Flatten(),
                      nn::Dropout(0.5), nn::Linear(7 * 7 * 50, 1200), nn::ReLU(), nn::Dropout(0.5),
                      nn::Linear(1200, 1200), nn::ReLU(), nn::Dropout(0.5), nn::Linear(1200, 10));
-  const double rate = training_rate(net, torch::rand({kBatch, 1, 28, 28}), kSteps);
+  const double rate = adam_training_rate(net, torch::rand({batch, 1, 28, 28}), steps);
   const double conv1 = 28.0 * 28 * 20 * 5 * 5 * 1, conv2 = 14.0 * 14 * 50 * 3 * 3 * 20;
   const double fc = 2450.0 * 1200 + 1200.0 * 1200 + 1200.0 * 10;
-  const double flops = 2 * (conv1 * 2 + (conv2 + fc) * 3);
-  std::printf("bench: lenet batch=%d steps=%d %.1f GFLOP/s %.0f samples/s\n", kBatch, kSteps, flops * rate * 1e-9, rate);
+  return training_result(ctx, batch, steps, rate, training_flops(conv1, conv2 + fc));
 }
 
-static void bench_gemm() {
-  const int kN = 1024;
-  torch::Tensor a = torch::rand({kN, kN}), b = torch::rand({kN, kN});
-  torch::mm(a, b);
-  double secs = best_of(5, [&] { torch::mm(a, b); });
-  std::printf("bench: gemm n=%d %.1f GFLOP/s\n", kN, 2.0 * kN * kN * kN / secs * 1e-9);
+Result bench_lenet(const Context& ctx) { return lenet(ctx, 100, 10); }
+Result bench_lenet500(const Context& ctx) { return lenet(ctx, 500, 2); }
+
+// Batch norm: momentum 0.1 is tapeflow's decay 0.9, eps 1e-3 as TensorFlow's. torch's affine batch
+// norm learns a scale as well as the offset (tapeflow's, as tf.contrib.layers', only the offset).
+nn::BatchNorm2d batch_norm(int64_t channels) {
+  return nn::BatchNorm2d(nn::BatchNorm2dOptions(channels).eps(1e-3).momentum(0.1));
 }
+
+Result bench_convnet(const Context& ctx) {
+  const int kBatch = 128, kSteps = 4;
+  torch::manual_seed(1);
+  nn::Sequential net(nn::Conv2d(nn::Conv2dOptions(1, 32, 5).padding(2).bias(false)), batch_norm(32), nn::ReLU(),
+                     nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(32, 64, 5).padding(2).bias(false)), batch_norm(64),
+                     nn::ReLU(), nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(64, 1024, 7)), nn::ReLU(),
+                     nn::Dropout(0.5), nn::Conv2d(nn::Conv2dOptions(1024, 10, 1)), nn::Flatten());
+  const double rate = adam_training_rate(net, torch::rand({kBatch, 1, 28, 28}), kSteps);
+  const double conv1 = 28.0 * 28 * 32 * 5 * 5 * 1, conv2 = 14.0 * 14 * 64 * 5 * 5 * 32;
+  const double fc3 = 1024.0 * 7 * 7 * 64, fc4 = 1024.0 * 10;
+  return training_result(ctx, kBatch, kSteps, rate, training_flops(conv1, conv2 + fc3 + fc4));
+}
+
+// The network of tapeflow's fully_connected_feed in eager form: the same ops and plain SGD.
+Result bench_fcf_eager(const Context& ctx) {
+  const int64_t kBatch = 100;
+  const int kSteps = 100;
+  torch::manual_seed(1);
+  torch::Tensor images = torch::rand({kBatch, 784});
+  torch::Tensor labels = torch::randint(0, 10, {kBatch}, torch::kLong);
+  std::vector<torch::Tensor> p;
+  const int64_t sizes[] = {784, 128, 32, 10};
+  for (int i = 0; i < 3; ++i) {
+    const double stddev = 1.0 / std::sqrt(static_cast<double>(sizes[i]));
+    // Normal rather than truncated normal (libtorch 1.13 has none): the cost is the same.
+    p.push_back((torch::randn({sizes[i], sizes[i + 1]}) * stddev).requires_grad_());
+    p.push_back(torch::zeros({sizes[i + 1]}, torch::requires_grad()));
+  }
+  torch::optim::SGD opt(p, torch::optim::SGDOptions(0.01));
+  const double rate = training_rate(kBatch, kSteps, [&] {
+    torch::Tensor hidden1 = torch::relu(torch::matmul(images, p[0]) + p[1]);
+    torch::Tensor hidden2 = torch::relu(torch::matmul(hidden1, p[2]) + p[3]);
+    torch::Tensor logits = torch::matmul(hidden2, p[4]) + p[5];
+    torch::Tensor loss = nn::functional::cross_entropy(logits, labels);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  });
+  return training_result(ctx, kBatch, kSteps, rate, training_flops(784.0 * 128, 128.0 * 32 + 32.0 * 10));
+}
+
+// ---------------------------------------------------------------------------- running
+
+struct Workload {
+  std::string name;
+  std::function<Result(const Context&)> run;
+  bool training;
+};
+
+void write_all(int fd, const std::string& text) {
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+std::string read_all(int fd) {
+  std::string text;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
+  return text;
+}
+
+// Runs `w` in a child process and prints its line with the child's peak resident memory. Returns
+// the figure, or a negative number when the workload failed (its error is on stderr).
+double run_in_child(const Workload& w, const Context& ctx) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error("bench_torch: pipe() failed");
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("bench_torch: fork() failed");
+  if (pid == 0) {  // the child: threads are set here, so the parent never starts a thread pool
+    ::close(fds[0]);
+    int code = 0;
+    try {
+      if (ctx.threads > 0) torch::set_num_threads(ctx.threads);
+      const Result r = w.run(ctx);
+      write_all(fds[1], format("%.*f\n%s\n%s", r.precision, r.figure, r.unit.c_str(), r.details.c_str()));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench: %s failed: %s\n", w.name.c_str(), e.what());
+      code = 1;
+    }
+    std::fflush(stderr);
+    ::_exit(code);
+  }
+  ::close(fds[1]);
+  const std::string text = read_all(fds[0]);
+  ::close(fds[0]);
+  int status = 0;
+  rusage usage{};
+  ::wait4(pid, &status, 0, &usage);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (WIFSIGNALED(status)) std::fprintf(stderr, "bench: %s killed by signal %d\n", w.name.c_str(), WTERMSIG(status));
+    return -1;
+  }
+  // text: "<figure>\n<unit>\n<details>"
+  const auto first = text.find('\n'), second = text.find('\n', first + 1);
+  const std::string figure = text.substr(0, first), unit = text.substr(first + 1, second - first - 1);
+  const double peak_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB
+  std::printf("bench: %s %s peak_mb=%.0f %s %s\n", w.name.c_str(), text.substr(second + 1).c_str(), peak_mb,
+              figure.c_str(), unit.c_str());
+  std::fflush(stdout);
+  return std::stod(figure);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  auto wanted = [&](const char* name) {
-    if (argc < 2) return true;
-    for (int i = 1; i < argc; ++i)
-      if (std::strcmp(argv[i], name) == 0) return true;
-    return false;
+  const std::vector<Workload> all = {
+      {"overhead", bench_overhead, false}, {"gemm", bench_gemm, false},         {"mlp", bench_mlp, true},
+      {"lenet", bench_lenet, true},        {"lenet500", bench_lenet500, true}, {"convnet", bench_convnet, true},
+      {"fcf_eager", bench_fcf_eager, true},
   };
-  if (wanted("overhead")) bench_overhead();
-  if (wanted("mlp")) bench_mlp();
-  if (wanted("lenet")) bench_lenet();
-  if (wanted("gemm")) bench_gemm();
-  return 0;
+  Context ctx;
+  std::vector<std::string> only;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--threads" && i + 1 < argc) {
+      ctx.threads = std::atoi(argv[++i]);
+      if (ctx.threads < 1) {
+        std::fprintf(stderr, "bench_torch: --threads must be a positive number, got '%s'\n", argv[i]);
+        return 2;
+      }
+    } else if (std::any_of(all.begin(), all.end(), [&](const Workload& w) { return w.name == arg; })) {
+      only.push_back(arg);
+    } else {
+      std::fprintf(stderr, "bench_torch: unknown workload or option '%s'; workloads:", arg.c_str());
+      for (const auto& w : all) std::fprintf(stderr, " %s", w.name.c_str());
+      std::fprintf(stderr, "\n");
+      return 2;
+    }
+  }
+  auto wanted = [&](const Workload& w) {
+    return only.empty() || std::find(only.begin(), only.end(), w.name) != only.end();
+  };
+  bool failed = false;
+  // The gemm figure first: the training workloads report their fraction of it.
+  const bool need_gemm = std::any_of(all.begin(), all.end(), [&](const Workload& w) {
+    return wanted(w) && (w.training || w.name == "gemm");
+  });
+  if (need_gemm) {
+    const auto gemm = std::find_if(all.begin(), all.end(), [](const Workload& w) { return w.name == "gemm"; });
+    const double figure = run_in_child(*gemm, ctx);
+    failed = figure < 0;
+    ctx.gemm_gflops = std::max(figure, 0.0);
+  }
+  for (const auto& w : all)
+    if (wanted(w) && w.name != "gemm") failed = run_in_child(w, ctx) < 0 || failed;
+  return failed ? 1 : 0;
 }
