@@ -1,8 +1,13 @@
 #include "tapeflow/threads.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <string>
 #include <thread>
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define TAPEFLOW_HAS_MXCSR 1
+#endif
 
 #include <Eigen/Core>
 #include <fmt/format.h>
@@ -11,7 +16,6 @@
 #endif
 
 #include "tapeflow/error.h"
-#include <cstdio>
 
 namespace tapeflow {
 namespace {
@@ -55,5 +59,45 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() { return current(); }
+
+namespace {
+
+std::atomic<bool> flush_denormal_on{true};
+// Bumped by each set_flush_denormal, so that each thread re-applies the mode once after a change.
+std::atomic<int> float_mode_generation{0};
+
+}  // namespace
+
+bool set_flush_denormal(bool on) {
+#ifdef TAPEFLOW_HAS_MXCSR
+  flush_denormal_on = on;
+  ++float_mode_generation;
+  detail::apply_float_mode();
+  return true;
+#else
+  (void)on;
+  return false;
+#endif
+}
+
+bool get_flush_denormal() {
+#ifdef TAPEFLOW_HAS_MXCSR
+  return flush_denormal_on;
+#else
+  return false;
+#endif
+}
+
+void detail::apply_float_mode() {
+#ifdef TAPEFLOW_HAS_MXCSR
+  thread_local int applied = -1;
+  const int generation = float_mode_generation.load(std::memory_order_relaxed);
+  if (applied == generation) return;
+  applied = generation;
+  constexpr unsigned kFlushToZero = 0x8000, kDenormalsAreZero = 0x0040;  // MXCSR bits FTZ and DAZ
+  const unsigned csr = _mm_getcsr();
+  _mm_setcsr(flush_denormal_on ? csr | kFlushToZero | kDenormalsAreZero : csr & ~(kFlushToZero | kDenormalsAreZero));
+#endif
+}
 
 }  // namespace tapeflow

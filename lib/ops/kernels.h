@@ -7,6 +7,7 @@
 
 #include "core/dispatch.h"
 #include "tapeflow/autograd.h"
+#include "tapeflow/threads.h"
 
 namespace tapeflow::detail {
 
@@ -24,6 +25,7 @@ using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>
 /// C[m,n] = op(A)·op(B), all row-major; op transposes when asked.
 template <class T>
 void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool tb) {
+  apply_float_mode();
   Eigen::Map<const RowMat<T>> A(a, ta ? k : m, ta ? m : k), B(b, tb ? n : k, tb ? k : n);
   Eigen::Map<RowMat<T>> C(c, m, n);
   if (!ta && !tb) C.noalias() = A * B;
@@ -52,6 +54,7 @@ void for_each_thread_share(std::int64_t rows, F&& body) {
 #else
     const std::int64_t nt = 1, t = 0;
 #endif
+    apply_float_mode();
     const std::int64_t chunk = (rows + nt - 1) / nt;
     const std::int64_t begin = std::min(rows, t * chunk), end = std::min(rows, begin + chunk);
     body(t, nt, begin, end);
@@ -63,6 +66,7 @@ void for_each_thread_share(std::int64_t rows, F&& body) {
 template <class F>
 void parallel_rows(std::int64_t rows, std::int64_t cost_per_row, F&& body) {
   if (rows * cost_per_row < kParallelGrain || rows < 2) {
+    apply_float_mode();
     body(std::int64_t{0}, rows);
     return;
   }

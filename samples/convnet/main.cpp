@@ -24,8 +24,8 @@
 //   batch 512, lr 1e-3 x0.95/epoch: 0.8443     batch 128, 4e-3: 0.8304     batch 64, 2e-3: 0.8473
 //   batch 32, 5e-4: 0.8672    batch 32, 1e-3: 0.8732
 //   batch 32, 1e-3 x0.8 every tenth of an epoch: 0.8817 on 1 thread, 0.8796 on 2 (the defaults:
-//   100 s on 2 cores)
-//   the same with batch 16: 0.8890; with keep_prob 0.8: 0.8958, 1.0: 0.8954 (batch 32: 0.8887, 0.8947)
+//   75 s on 2 cores)
+//   the same with batch 8: 0.8873, batch 16: 0.8890; with keep_prob 0.8: 0.8958, 1.0: 0.8954 (batch 32: 0.8887, 0.8947)
 // So 0.90 after one epoch was not reached with this network on Fashion-MNIST; two epochs
 // (--num_epochs 2 --num_epochs_per_decay 0.2) gave 0.8957. The decay is staircase every
 // --num_epochs_per_decay epochs (fractions allowed), as the seed's exponential_decay.

@@ -37,4 +37,23 @@ BOOST_AUTO_TEST_CASE(default_comes_from_the_environment) {
   }
 }
 
+// Denormal floats (below about 1.2e-38) become 0 in kernels by default, as in TensorFlow, in the
+// calling thread (a small op) and in the OpenMP workers (a large one).
+BOOST_AUTO_TEST_CASE(denormals_are_flushed_to_zero_by_default) {
+  if (!set_flush_denormal(true)) return;  // not an x86 CPU: nothing to test
+  BOOST_TEST(get_flush_denormal());
+  const float tiny = 1e-30f, scale = 1e-10f;  // their product, 1e-40, is denormal
+  BOOST_TEST((scalar(tiny) * scale).item() == 0.0);
+  BOOST_TEST(reduce_max(full({1000, 1000}, tiny) * scale).item() == 0.0);
+  // A denormal input reads as 0 too.
+  std::vector<float> denormal{1e-40f, 1.0f};
+  BOOST_TEST((from_vector(denormal, {2}) * 2.0f).to_vector<float>()[0] == 0.0f);
+
+  set_flush_denormal(false);
+  BOOST_TEST(!get_flush_denormal());
+  BOOST_CHECK_CLOSE((scalar(tiny) * scale).item(), 1e-40, 1.0);
+  BOOST_CHECK_CLOSE(reduce_max(full({1000, 1000}, tiny) * scale).item(), 1e-40, 1.0);
+  set_flush_denormal(true);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
