@@ -31,23 +31,19 @@
 //       as 2 FLOPs each; gemm_fraction is gflops over the gemm figure, which is measured first
 //       (and printed) whenever a training workload runs.
 //
-// bench/compare.sh runs the same workloads in libtorch (bench/torch) and prints both side by side.
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
+// bench/compare.sh runs the same workloads in libtorch (bench/torch) and prints both side by side;
+// bench/harness.h is what the two programs share (timing, the training line, the child processes).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
-#include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "harness.h"
 #include "tapeflow/graph.h"
 #include "tapeflow/nn.h"
 #include "tapeflow/optim.h"
@@ -55,46 +51,15 @@
 
 namespace tf = tapeflow;
 namespace nn = tapeflow::nn;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
-/// What every workload gets: the threads to use and the gemm figure (0 when not measured).
-struct Context {
-  int threads = 0;
-  double gemm_gflops = 0;
-};
-
-/// What a workload measured: `details` go before peak_mb, `figure` and `unit` end the line.
-struct Result {
-  std::string details;
-  double figure = 0;
-  int precision = 0;  // digits after the point when printing `figure`
-  std::string unit;
-};
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-/// The best of `reps` timings of f (seconds).
-double best_of(int reps, const std::function<void()>& f) {
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = Clock::now();
-    f();
-    best = std::min(best, seconds_since(t0));
-  }
-  return best;
-}
-
-/// Examples per second of `step` (one training step on `batch` examples): one warm-up step, then
-/// the best of three runs of `steps` steps.
-double training_rate(std::int64_t batch, int steps, const std::function<void()>& step) {
-  step();
-  const double secs = best_of(3, [&] {
-    for (int i = 0; i < steps; ++i) step();
-  });
-  return static_cast<double>(batch) * steps / secs;
-}
+using bench::Context;
+using bench::Result;
+using bench::best_of;
+using bench::training_flops;
+using bench::training_rate;
+using bench::training_result;
 
 /// Examples per second of Adam training steps of `net` on one fixed random batch.
 double adam_training_rate(nn::Module& net, const tf::Tensor& images, int steps) {
@@ -107,20 +72,6 @@ double adam_training_rate(nn::Module& net, const tf::Tensor& images, int steps) 
     loss.backward();
     opt.step();
   });
-}
-
-/// FLOPs of one training step per example, from the forward multiply-adds of the first layer
-/// (backward: only the weights' gradient, one more product) and of the others (two more).
-double training_flops(double first_layer_macs, double other_macs) {
-  return 2 * (2 * first_layer_macs + 3 * other_macs);
-}
-
-/// The line of a training workload.
-Result training_result(const Context& ctx, std::int64_t batch, int steps, double rate, double flops_per_example) {
-  const double gflops = flops_per_example * rate * 1e-9;
-  std::string details = fmt::format("batch={} steps={} gflops={:.1f}", batch, steps, gflops);
-  if (ctx.gemm_gflops > 0) details += fmt::format(" gemm_fraction={:.3f}", gflops / ctx.gemm_gflops);
-  return {details, rate, 0, "samples/s"};
 }
 
 // ---------------------------------------------------------------------------- workloads
@@ -254,75 +205,10 @@ Result bench_fcf_eager(const Context& ctx) {
   return training_result(ctx, kFcfBatch, kFcfSteps, rate, kFcfFlops);
 }
 
-// ---------------------------------------------------------------------------- running
-
-struct Workload {
-  std::string name;
-  std::function<Result(const Context&)> run;
-  bool training;  // reports gemm_fraction, so needs the gemm figure
-};
-
-void write_all(int fd, const std::string& text) {
-  for (std::size_t done = 0; done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n <= 0) return;
-    done += static_cast<std::size_t>(n);
-  }
-}
-
-std::string read_all(int fd) {
-  std::string text;
-  char buffer[512];
-  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
-  return text;
-}
-
-/// Runs `w` in a child process and prints its line with the child's peak resident memory.
-/// Returns the figure, or nullopt when the workload failed (its error is on stderr).
-std::optional<double> run_in_child(const Workload& w, const Context& ctx) {
-  int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error("bench: pipe() failed");
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("bench: fork() failed");
-  if (pid == 0) {  // the child: threads are set here, so the parent never starts OpenMP's pool
-    ::close(fds[0]);
-    int code = 0;
-    try {
-      if (ctx.threads > 0) tf::set_num_threads(ctx.threads);
-      const Result r = w.run(ctx);
-      write_all(fds[1], fmt::format("{:.{}f}\n{}\n{}", r.figure, r.precision, r.unit, r.details));
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "bench: {} failed: {}\n", w.name, e.what());
-      code = 1;
-    }
-    std::fflush(stderr);
-    ::_exit(code);
-  }
-  ::close(fds[1]);
-  const std::string text = read_all(fds[0]);
-  ::close(fds[0]);
-  int status = 0;
-  rusage usage{};
-  ::wait4(pid, &status, 0, &usage);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    if (WIFSIGNALED(status)) fmt::print(stderr, "bench: {} killed by signal {}\n", w.name, WTERMSIG(status));
-    return std::nullopt;
-  }
-  // text: "<figure>\n<unit>\n<details>"
-  const auto first = text.find('\n'), second = text.find('\n', first + 1);
-  const std::string figure = text.substr(0, first), unit = text.substr(first + 1, second - first - 1);
-  const double peak_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB
-  fmt::print("bench: {} {} peak_mb={:.0f} {} {}\n", w.name, text.substr(second + 1), peak_mb, figure, unit);
-  std::fflush(stdout);
-  return std::stod(figure);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<Workload> all = {
+  const std::vector<bench::Workload> all = {
       {"overhead", bench_overhead, false},
       {"gemm", bench_gemm, false},
       {"mlp", bench_mlp, true},
@@ -344,21 +230,5 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
-  auto wanted = [&](const Workload& w) {
-    return only.empty() || std::find(only.begin(), only.end(), w.name) != only.end();
-  };
-  bool failed = false;
-  // The gemm figure first: the training workloads report their fraction of it.
-  const bool need_gemm = std::any_of(all.begin(), all.end(), [&](const Workload& w) {
-    return wanted(w) && (w.training || w.name == "gemm");
-  });
-  if (need_gemm) {
-    const auto gemm = std::find_if(all.begin(), all.end(), [](const Workload& w) { return w.name == "gemm"; });
-    const std::optional<double> figure = run_in_child(*gemm, ctx);
-    failed = !figure;
-    ctx.gemm_gflops = figure.value_or(0);
-  }
-  for (const auto& w : all)
-    if (wanted(w) && w.name != "gemm") failed = !run_in_child(w, ctx) || failed;
-  return failed ? 1 : 0;
+  return bench::run_workloads(all, only, ctx, tf::set_num_threads);
 }

@@ -5,69 +5,30 @@
 // (torch::mm, i.e. its BLAS). fully_connected_feed (tapeflow's graph mode) has no counterpart.
 //
 //   bench_torch [--threads N] [names...]
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <torch/torch.h>
+
+#include "harness.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
-using Clock = std::chrono::steady_clock;
 namespace nn = torch::nn;
 
 namespace {
 
-struct Context {
-  int threads = 0;
-  double gemm_gflops = 0;
-};
-
-struct Result {
-  std::string details;
-  double figure = 0;
-  int precision = 0;
-  std::string unit;
-};
-
-std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string format(const char* fmt, ...) {
-  char buffer[512];
-  va_list args;
-  va_start(args, fmt);
-  std::vsnprintf(buffer, sizeof buffer, fmt, args);
-  va_end(args);
-  return buffer;
-}
-
-double best_of(int reps, const std::function<void()>& f) {
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = Clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  return best;
-}
-
-// Examples per second of `step`: one warm-up step, then the best of three runs of `steps` steps.
-double training_rate(int64_t batch, int steps, const std::function<void()>& step) {
-  step();
-  const double secs = best_of(3, [&] {
-    for (int i = 0; i < steps; ++i) step();
-  });
-  return static_cast<double>(batch) * steps / secs;
-}
+using bench::Context;
+using bench::format;
+using bench::Result;
+using bench::best_of;
+using bench::training_flops;
+using bench::training_rate;
+using bench::training_result;
 
 // Examples per second of Adam training steps of `net` on one fixed random batch.
 double adam_training_rate(nn::Sequential& net, const torch::Tensor& images, int steps) {
@@ -80,17 +41,6 @@ double adam_training_rate(nn::Sequential& net, const torch::Tensor& images, int 
     loss.backward();
     opt.step();
   });
-}
-
-double training_flops(double first_layer_macs, double other_macs) {
-  return 2 * (2 * first_layer_macs + 3 * other_macs);
-}
-
-Result training_result(const Context& ctx, int64_t batch, int steps, double rate, double flops_per_example) {
-  const double gflops = flops_per_example * rate * 1e-9;
-  std::string details = format("batch=%lld steps=%d gflops=%.1f", static_cast<long long>(batch), steps, gflops);
-  if (ctx.gemm_gflops > 0) details += format(" gemm_fraction=%.3f", gflops / ctx.gemm_gflops);
-  return {details, rate, 0, "samples/s"};
 }
 
 // ---------------------------------------------------------------------------- workloads
@@ -191,74 +141,10 @@ Result bench_fcf_eager(const Context& ctx) {
 
 // ---------------------------------------------------------------------------- running
 
-struct Workload {
-  std::string name;
-  std::function<Result(const Context&)> run;
-  bool training;
-};
-
-void write_all(int fd, const std::string& text) {
-  for (size_t done = 0; done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n <= 0) return;
-    done += static_cast<size_t>(n);
-  }
-}
-
-std::string read_all(int fd) {
-  std::string text;
-  char buffer[512];
-  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
-  return text;
-}
-
-// Runs `w` in a child process and prints its line with the child's peak resident memory. Returns
-// the figure, or a negative number when the workload failed (its error is on stderr).
-double run_in_child(const Workload& w, const Context& ctx) {
-  int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error("bench_torch: pipe() failed");
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("bench_torch: fork() failed");
-  if (pid == 0) {  // the child: threads are set here, so the parent never starts a thread pool
-    ::close(fds[0]);
-    int code = 0;
-    try {
-      if (ctx.threads > 0) torch::set_num_threads(ctx.threads);
-      const Result r = w.run(ctx);
-      write_all(fds[1], format("%.*f\n%s\n%s", r.precision, r.figure, r.unit.c_str(), r.details.c_str()));
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "bench: %s failed: %s\n", w.name.c_str(), e.what());
-      code = 1;
-    }
-    std::fflush(stderr);
-    ::_exit(code);
-  }
-  ::close(fds[1]);
-  const std::string text = read_all(fds[0]);
-  ::close(fds[0]);
-  int status = 0;
-  rusage usage{};
-  ::wait4(pid, &status, 0, &usage);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    if (WIFSIGNALED(status)) std::fprintf(stderr, "bench: %s killed by signal %d\n", w.name.c_str(), WTERMSIG(status));
-    return -1;
-  }
-  // text: "<figure>\n<unit>\n<details>"
-  const auto first = text.find('\n'), second = text.find('\n', first + 1);
-  const std::string figure = text.substr(0, first), unit = text.substr(first + 1, second - first - 1);
-  const double peak_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB
-  std::printf("bench: %s %s peak_mb=%.0f %s %s\n", w.name.c_str(), text.substr(second + 1).c_str(), peak_mb,
-              figure.c_str(), unit.c_str());
-  std::fflush(stdout);
-  return std::stod(figure);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<Workload> all = {
+  const std::vector<bench::Workload> all = {
       {"overhead", bench_overhead, false}, {"gemm", bench_gemm, false},         {"mlp", bench_mlp, true},
       {"lenet", bench_lenet, true},        {"lenet500", bench_lenet500, true}, {"convnet", bench_convnet, true},
       {"fcf_eager", bench_fcf_eager, true},
@@ -273,7 +159,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_torch: --threads must be a positive number, got '%s'\n", argv[i]);
         return 2;
       }
-    } else if (std::any_of(all.begin(), all.end(), [&](const Workload& w) { return w.name == arg; })) {
+    } else if (std::any_of(all.begin(), all.end(), [&](const bench::Workload& w) { return w.name == arg; })) {
       only.push_back(arg);
     } else {
       std::fprintf(stderr, "bench_torch: unknown workload or option '%s'; workloads:", arg.c_str());
@@ -282,21 +168,5 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto wanted = [&](const Workload& w) {
-    return only.empty() || std::find(only.begin(), only.end(), w.name) != only.end();
-  };
-  bool failed = false;
-  // The gemm figure first: the training workloads report their fraction of it.
-  const bool need_gemm = std::any_of(all.begin(), all.end(), [&](const Workload& w) {
-    return wanted(w) && (w.training || w.name == "gemm");
-  });
-  if (need_gemm) {
-    const auto gemm = std::find_if(all.begin(), all.end(), [](const Workload& w) { return w.name == "gemm"; });
-    const double figure = run_in_child(*gemm, ctx);
-    failed = figure < 0;
-    ctx.gemm_gflops = std::max(figure, 0.0);
-  }
-  for (const auto& w : all)
-    if (wanted(w) && w.name != "gemm") failed = run_in_child(w, ctx) < 0 || failed;
-  return failed ? 1 : 0;
+  return bench::run_workloads(all, only, ctx, [](int n) { torch::set_num_threads(n); });
 }
