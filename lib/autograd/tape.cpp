@@ -106,14 +106,19 @@ void accumulate(Tensor& slot, const Tensor& g) {
   else slot = slot + g;
 }
 
-// Accumulates into a leaf's .grad(): the first gradient is stored as a fresh tensor (never a
-// view of someone else's data), later ones are added in place.
-void accumulate_leaf(detail::TensorImpl& leaf, const Tensor& g) {
+// Accumulates into a leaf's .grad(): the first gradient is stored as a tensor of its own (never
+// a view of someone else's data), later ones are added in place. A gradient that nothing else
+// references (the usual case: a backward function's fresh result) is taken as it is rather than
+// copied, as PyTorch's AccumulateGrad does.
+void accumulate_leaf(detail::TensorImpl& leaf, Tensor&& g) {
   if (g.shape() != leaf.shape)
     throw AutogradError(fmt::format("gradient of shape {} cannot accumulate into .grad() of a leaf of shape {}",
                                     g.shape().str(), leaf.shape.str()));
   if (!leaf.grad) {
-    leaf.grad = g.clone().impl();
+    const auto& impl = g.impl();
+    const bool sole_owner = impl.use_count() == 1 && impl->storage && impl->storage.use_count() == 1 &&
+                            !impl->grad_fn && !impl->requires_grad;
+    leaf.grad = sole_owner ? impl : g.clone().impl();
   } else {
     Tensor acc(leaf.grad);
     add_(acc, g);
@@ -166,7 +171,7 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
         for (std::size_t k = 0; k < capture->leaves.size(); ++k)
           if (capture->leaves[k] == out.impl().get()) accumulate((*capture->out)[k], g);
       } else {
-        accumulate_leaf(*out.impl(), g);
+        accumulate_leaf(*out.impl(), Tensor(g));
       }
       continue;
     }
@@ -218,7 +223,7 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
           for (std::size_t k = 0; k < capture->leaves.size(); ++k)
             if (capture->leaves[k] == e.leaf.get()) accumulate((*capture->out)[k], grads[i]);
         } else {
-          accumulate_leaf(*e.leaf, grads[i]);
+          accumulate_leaf(*e.leaf, std::move(grads[i]));
         }
       }
     }

@@ -156,6 +156,56 @@ BOOST_AUTO_TEST_CASE(retain_graph_keeps_saved_tensors) {
   BOOST_TEST(!hidden_alive.expired());
 }
 
+BOOST_AUTO_TEST_CASE(a_leaf_gradient_never_aliases_a_tensor_the_user_holds) {
+  // .grad() takes a backward function's fresh result as it is, but copies anything else still
+  // referenced: the gradient given to backward(), a gradient passed through unchanged (Add), a
+  // custom op's gradient the user keeps.
+  Tensor x = tensor({1.0, 2.0}, float64);
+  x.requires_grad_();
+  Tensor given = tensor({0.5, -1.0}, float64);
+  x.backward(given);
+  BOOST_TEST(x.grad().data<double>() != given.data<double>());
+  fill_(given, 7.0);
+  tft::check_close(x.grad(), {0.5, -1});
+
+  Tensor a = tensor({1.0, 2.0}, float64), b = tensor({3.0, 4.0}, float64);
+  a.requires_grad_();
+  b.requires_grad_();
+  Tensor seed = tensor({1.0, 1.0}, float64);
+  (a + b).backward(seed);  // Add hands the same gradient to both inputs
+  BOOST_TEST(a.grad().data<double>() != b.grad().data<double>());
+  BOOST_TEST(a.grad().data<double>() != seed.data<double>());
+  Tensor a_grad = a.grad();
+  fill_(a_grad, 5.0);
+  tft::check_close(b.grad(), {1, 1});
+
+  Tensor kept;
+  CustomOp keep("Keep", [](std::span<const Tensor> in) { return in[0] * 2.0; },
+                [&](std::span<const Tensor>, const Tensor&, const Tensor& g) {
+                  kept = g * 2.0;
+                  return Grads{kept};
+                });
+  Tensor w = tensor({1.0, 1.0}, float64);
+  w.requires_grad_();
+  reduce_sum(keep({w})).backward();
+  BOOST_TEST(w.grad().data<double>() != kept.data<double>());
+  tft::check_close(w.grad(), {2, 2});
+
+  // A fresh gradient is taken without a copy: the same buffer as the backward produced.
+  Tensor v = tensor({1.0, 2.0, 3.0}, float64);
+  v.requires_grad_();
+  const double* produced = nullptr;
+  CustomOp fresh("Fresh", [](std::span<const Tensor> in) { return in[0] * 1.0; },
+                 [&](std::span<const Tensor>, const Tensor&, const Tensor& g) {
+                   Tensor d = g * 3.0;
+                   produced = d.data<double>();
+                   return Grads{d};
+                 });
+  reduce_sum(fresh({v})).backward();
+  BOOST_TEST(v.grad().data<double>() == produced);
+  tft::check_close(v.grad(), {3, 3, 3});
+}
+
 BOOST_AUTO_TEST_CASE(leaf_gradient_shape_is_checked) {
   Tensor w = tensor({1.0, 2.0}, float64);
   TF_CHECK_THROWS_WITH(w.set_grad(ones({3}, float64)), ShapeError, "[3]", "[2]");
