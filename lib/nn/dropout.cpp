@@ -12,7 +12,7 @@
 namespace tapeflow::nn {
 namespace {
 
-/// out = keep[i] ? v[i] / keep_prob : 0, same shape and dtype as v.
+/// out = v / keep_prob * keep (TensorFlow's formula, keep 0 or 1), same shape and dtype as v.
 Tensor apply_mask(const char* op, const Tensor& v, const Tensor& keep, double keep_prob) {
   return detail::visit_floating(op, v, [&]<class T>() {
     Tensor out = Tensor::empty(v.shape(), v.dtype());
@@ -21,7 +21,7 @@ Tensor apply_mask(const char* op, const Tensor& v, const Tensor& keep, double ke
     T* po = out.data<T>();
     const T kp = static_cast<T>(keep_prob);
     detail::parallel_chunks(v.numel(), [&](std::int64_t b, std::int64_t n) {
-      for (std::int64_t i = b; i < b + n; ++i) po[i] = pk[i] ? pv[i] / kp : T(0);
+      for (std::int64_t i = b; i < b + n; ++i) po[i] = pv[i] / kp * static_cast<T>(pk[i]);
     });
     return out;
   });

@@ -53,27 +53,39 @@ struct LrnParams {
   double bias, alpha, beta;
 };
 
+/// s[c] = v[c - r] + ... + v[c + r] over the channels that exist, for c in [0, C): `padded` holds
+/// v at [r, r + C) and zeros around it, so that every window has the same length and the loop
+/// over c vectorizes. The terms are added in channel order, as a loop from max(0, c - r) would.
+template <class T>
+void window_sums(const std::vector<T>& padded, std::int64_t C, std::int64_t r, T* s) {
+  std::fill(s, s + C, T(0));
+  for (std::int64_t j = 0; j <= 2 * r; ++j) {
+    const T* v = padded.data() + j;
+    for (std::int64_t c = 0; c < C; ++c) s[c] += v[c];
+  }
+}
+
 /// y = x * norm^-beta with norm = bias + alpha * (window sum of x^2), per row of `channels`.
 template <class T>
 void lrn_forward(const T* x, T* y, T* norm, const LrnParams& p) {
-  const std::int64_t C = p.channels, r = p.radius;
+  const std::int64_t C = p.channels;
+  if (C == 0) return;
+  const std::int64_t r = std::min(p.radius, C - 1);  // a wider window covers the same channels
   const T bias = static_cast<T>(p.bias), alpha = static_cast<T>(p.alpha), beta = static_cast<T>(p.beta);
   const bool half = p.beta == 0.5;
-  detail::parallel_rows(p.rows, C * (2 * std::min(r, C) + 2), [&](std::int64_t begin, std::int64_t end) {
-    std::vector<T> sq(static_cast<std::size_t>(C));
+  detail::parallel_rows(p.rows, C * (2 * r + 4), [&](std::int64_t begin, std::int64_t end) {
+    std::vector<T> sq(static_cast<std::size_t>(C + 2 * r), T(0));
     for (std::int64_t row = begin; row < end; ++row) {
       const T* xr = x + row * C;
       T* yr = y + row * C;
       T* nr = norm + row * C;
-      for (std::int64_t c = 0; c < C; ++c) sq[static_cast<std::size_t>(c)] = xr[c] * xr[c];
-      for (std::int64_t c = 0; c < C; ++c) {
-        const std::int64_t lo = std::max<std::int64_t>(0, c - r), hi = std::min(C - 1, c + r);
-        T s = 0;
-        for (std::int64_t j = lo; j <= hi; ++j) s += sq[static_cast<std::size_t>(j)];
-        const T n = bias + alpha * s;
-        nr[c] = n;
-        yr[c] = half ? xr[c] / std::sqrt(n) : xr[c] * std::pow(n, -beta);
-      }
+      for (std::int64_t c = 0; c < C; ++c) sq[static_cast<std::size_t>(r + c)] = xr[c] * xr[c];
+      window_sums(sq, C, r, nr);
+      for (std::int64_t c = 0; c < C; ++c) nr[c] = bias + alpha * nr[c];
+      if (half)
+        for (std::int64_t c = 0; c < C; ++c) yr[c] = xr[c] / std::sqrt(nr[c]);
+      else
+        for (std::int64_t c = 0; c < C; ++c) yr[c] = xr[c] * std::pow(nr[c], -beta);
     }
   });
 }
@@ -83,27 +95,28 @@ void lrn_forward(const T* x, T* y, T* norm, const LrnParams& p) {
 /// (the window is symmetric, so j in window(i) <=> i in window(j)).
 template <class T>
 void lrn_backward(const T* g, const T* x, const T* norm, T* dx, const LrnParams& p) {
-  const std::int64_t C = p.channels, r = p.radius;
+  const std::int64_t C = p.channels;
+  if (C == 0) return;
+  const std::int64_t r = std::min(p.radius, C - 1);
   const T beta = static_cast<T>(p.beta), k = static_cast<T>(2 * p.alpha * p.beta);
   const bool half = p.beta == 0.5;
-  detail::parallel_rows(p.rows, C * (2 * std::min(r, C) + 4), [&](std::int64_t begin, std::int64_t end) {
-    std::vector<T> pw(static_cast<std::size_t>(C)), q(static_cast<std::size_t>(C));
+  detail::parallel_rows(p.rows, C * (2 * r + 6), [&](std::int64_t begin, std::int64_t end) {
+    std::vector<T> pw(static_cast<std::size_t>(C)), q(static_cast<std::size_t>(C + 2 * r), T(0)),
+        s(static_cast<std::size_t>(C));
     for (std::int64_t row = begin; row < end; ++row) {
       const T* gr = g + row * C;
       const T* xr = x + row * C;
       const T* nr = norm + row * C;
       T* dr = dx + row * C;
-      for (std::int64_t c = 0; c < C; ++c) {
-        const T pc = half ? T(1) / std::sqrt(nr[c]) : std::pow(nr[c], -beta);
-        pw[static_cast<std::size_t>(c)] = pc;
-        q[static_cast<std::size_t>(c)] = gr[c] * xr[c] * pc / nr[c];
-      }
-      for (std::int64_t c = 0; c < C; ++c) {
-        const std::int64_t lo = std::max<std::int64_t>(0, c - r), hi = std::min(C - 1, c + r);
-        T s = 0;
-        for (std::int64_t j = lo; j <= hi; ++j) s += q[static_cast<std::size_t>(j)];
-        dr[c] = gr[c] * pw[static_cast<std::size_t>(c)] - k * xr[c] * s;
-      }
+      if (half)
+        for (std::int64_t c = 0; c < C; ++c) pw[static_cast<std::size_t>(c)] = T(1) / std::sqrt(nr[c]);
+      else
+        for (std::int64_t c = 0; c < C; ++c) pw[static_cast<std::size_t>(c)] = std::pow(nr[c], -beta);
+      for (std::int64_t c = 0; c < C; ++c)
+        q[static_cast<std::size_t>(r + c)] = gr[c] * xr[c] * pw[static_cast<std::size_t>(c)] / nr[c];
+      window_sums(q, C, r, s.data());
+      for (std::int64_t c = 0; c < C; ++c)
+        dr[c] = gr[c] * pw[static_cast<std::size_t>(c)] - k * xr[c] * s[static_cast<std::size_t>(c)];
     }
   });
 }
