@@ -17,6 +17,7 @@
 #include <fmt/ranges.h>
 
 #include "core/symbolic.h"
+#include "nn/bias.h"
 #include "ops/kernels.h"
 
 namespace tapeflow::nn {
@@ -312,12 +313,19 @@ class Buffers {
   std::unique_ptr<T[]> data_;
 };
 
-/// out [rows, oc] = patches(x) · filter [depth, oc], chunk by chunk.
+/// out [rows, oc] = patches(x) · filter [depth, oc] (+ bias [oc] on every row when bias is not
+/// null: the rows start from the bias and the GEMM adds to them), chunk by chunk.
 template <class T>
-void conv_forward(const ConvGeometry& g, const T* x, const T* f, T* out) {
+void conv_forward(const ConvGeometry& g, const T* x, const T* f, const T* bias, T* out) {
+  using tapeflow::detail::fill_rows;
   const std::int64_t depth = g.depth();
   if (g.patches_are_input()) {
-    gemm<T>(x, f, out, g.rows(), depth, g.oc, false, false);
+    if (bias) {
+      tapeflow::detail::parallel_rows(g.rows(), g.oc, [&](std::int64_t r0, std::int64_t r1) {
+        fill_rows(out, bias, r0, r1, g.oc);
+      });
+    }
+    gemm<T>(x, f, out, g.rows(), depth, g.oc, false, false, bias != nullptr);
     return;
   }
   const Chunks ch = plan_chunks(g, sizeof(T));
@@ -332,7 +340,8 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* f, T* out) {
       auto [p0, p1] = ch.rows(g, k);
       if (g.transposed_patches()) im2col_t<T>(g, x, p0, p1, buf);
       else im2col<T>(g, x, p0, p1, buf);
-      gemm<T>(buf, f, out + p0 * g.oc, p1 - p0, depth, g.oc, g.transposed_patches(), false);
+      if (bias) fill_rows(out, bias, p0, p1, g.oc);
+      gemm<T>(buf, f, out + p0 * g.oc, p1 - p0, depth, g.oc, g.transposed_patches(), false, bias != nullptr);
     }
   }
 }
@@ -402,26 +411,24 @@ void conv_input_grad(const ConvGeometry& g, const T* dout, const T* f, T* dx) {
 
 }  // namespace
 
-Tensor conv2d(const Tensor& input, const Tensor& filter, const std::vector<int>& strides, Padding padding) {
-  const ConvGeometry g = tapeflow::detail::build_checked("Conv2D", {&input, &filter}, [&] { return conv_geometry(input, filter, strides, padding); });
-  if (tapeflow::detail::any_symbolic(input, filter)) {
-    tapeflow::detail::visit_floating("conv2d", input, []<class T>() {});
-    return tapeflow::detail::graph_op("Conv2D", {input, filter}, Shape{g.n, g.oh, g.ow, g.oc}, input.dtype(),
-                                      [strides, padding](tapeflow::detail::Args in) {
-                                        return conv2d(in[0], in[1], strides, padding);
-                                      });
-  }
+namespace {
+
+/// The eager convolution, with a fused bias when `bias` is defined (its shape and dtype checked).
+Tensor conv2d_concrete(const ConvGeometry& g, const Tensor& input, const Tensor& filter, const Tensor& bias) {
   Tensor out = Tensor::empty(Shape{g.n, g.oh, g.ow, g.oc}, input.dtype());
   tapeflow::detail::visit_floating("conv2d", input, [&]<class T>() {
-    conv_forward<T>(g, input.data<T>(), filter.data<T>(), out.data<T>());
+    conv_forward<T>(g, input.data<T>(), filter.data<T>(), bias.defined() ? bias.data<T>() : nullptr, out.data<T>());
   });
   const bool need_input = input.requires_grad(), need_filter = filter.requires_grad();
+  const bool need_bias = bias.defined() && bias.requires_grad();
+  std::vector<Tensor> inputs{input, filter};
+  if (bias.defined()) inputs.push_back(bias);
   // The backward pass recomputes the patches from the input rather than keeping them (they are
   // kh*kw times larger than the input).
-  return autograd::record(out, {input, filter}, "Conv2D",
+  return autograd::record(out, inputs, bias.defined() ? "_FusedConv2D" : "Conv2D",
                           [g, input = need_filter ? input.detach() : Tensor(), filter = filter.detach(), need_input,
-                           need_filter](const Tensor& dout) {
-    Tensor d_input, d_filter;
+                           need_filter, need_bias, with_bias = bias.defined()](const Tensor& dout) {
+    Tensor d_input, d_filter, d_bias;
     tapeflow::detail::visit_floating("Conv2DBackprop", dout, [&]<class T>() {
       if (need_filter) {
         d_filter = Tensor::empty(filter.shape(), filter.dtype());
@@ -432,13 +439,37 @@ Tensor conv2d(const Tensor& input, const Tensor& filter, const std::vector<int>&
         conv_input_grad<T>(g, dout.data<T>(), filter.data<T>(), d_input.data<T>());
       }
     });
-    return Grads{d_input, d_filter};
+    if (need_bias) d_bias = detail::bias_grad(dout, g.oc);
+    return with_bias ? Grads{d_input, d_filter, d_bias} : Grads{d_input, d_filter};
   });
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& input, const Tensor& filter, const std::vector<int>& strides, Padding padding) {
+  const ConvGeometry g = tapeflow::detail::build_checked("Conv2D", {&input, &filter}, [&] { return conv_geometry(input, filter, strides, padding); });
+  if (tapeflow::detail::any_symbolic(input, filter)) {
+    tapeflow::detail::visit_floating("conv2d", input, []<class T>() {});
+    return tapeflow::detail::graph_op("Conv2D", {input, filter}, Shape{g.n, g.oh, g.ow, g.oc}, input.dtype(),
+                                      [strides, padding](tapeflow::detail::Args in) {
+                                        return conv2d(in[0], in[1], strides, padding);
+                                      });
+  }
+  return conv2d_concrete(g, input, filter, Tensor());
 }
 
 Tensor conv2d(const Tensor& input, const Tensor& filter, const Tensor& bias, const std::vector<int>& strides,
               Padding padding) {
-  return bias_add(conv2d(input, filter, strides, padding), bias);
+  tapeflow::detail::check_defined("conv2d", bias);
+  // Graph mode: TensorFlow's two nodes. Eager: one op whose GEMM starts from the bias.
+  if (tapeflow::detail::any_symbolic(input, filter, bias)) return bias_add(conv2d(input, filter, strides, padding), bias);
+  const ConvGeometry g = tapeflow::detail::build_checked("Conv2D", {&input, &filter}, [&] { return conv_geometry(input, filter, strides, padding); });
+  if (bias.rank() != 1 || bias.dim(0) != g.oc)
+    throw ShapeError(fmt::format("conv2d: bias must be 1-D with one value per output channel ([{}] for the filter "
+                                 "{}), got {}",
+                                 g.oc, filter.shape().str(), bias.shape().str()));
+  tapeflow::detail::check_same_dtype("conv2d", input, bias);
+  return conv2d_concrete(g, input, filter, bias);
 }
 
 Tensor bias_add(const Tensor& value, const Tensor& bias) {
@@ -473,35 +504,37 @@ Tensor bias_add(const Tensor& value, const Tensor& bias) {
       for (std::int64_t c = 0; c < channels; ++c) y[r * channels + c] = x[r * channels + c] + b[c];
   });
   return autograd::record(out, {value, bias}, "BiasAdd",
-                          [rows, channels, need_value = value.requires_grad(),
+                          [channels, need_value = value.requires_grad(),
                            need_bias = bias.requires_grad()](const Tensor& g) {
-    Tensor d_bias;
-    if (need_bias) {  // d_bias [C] = sum of g [rows, C] over the rows
-      d_bias = Tensor::empty(Shape{channels}, g.dtype());
-      tapeflow::detail::visit_floating("BiasAddGrad", g, [&]<class T>() {
-        // Sums of blocks of rows (vectorized along the channels), then the sum of the blocks' sums,
-        // in an order that does not depend on the number of threads.
-        constexpr std::int64_t kBlock = 256;
-        const std::int64_t blocks = (rows + kBlock - 1) / kBlock;
-        std::vector<T> partial(static_cast<std::size_t>(blocks * channels), T(0));
-        const T* gv = g.data<T>();
-        const bool big = rows * channels >= tapeflow::detail::kParallelGrain;
-#pragma omp parallel for schedule(static) if (big)
-        for (std::int64_t b = 0; b < blocks; ++b) {
-          T* __restrict acc = partial.data() + b * channels;
-          for (std::int64_t r = b * kBlock; r < std::min(rows, (b + 1) * kBlock); ++r) {
-            const T* __restrict row = gv + r * channels;
-            for (std::int64_t c = 0; c < channels; ++c) acc[c] += row[c];
-          }
-        }
-        T* db = d_bias.data<T>();
-        std::fill_n(db, channels, T(0));
-        for (std::int64_t b = 0; b < blocks; ++b)
-          for (std::int64_t c = 0; c < channels; ++c) db[c] += partial[static_cast<std::size_t>(b * channels + c)];
-      });
-    }
+    Tensor d_bias = need_bias ? detail::bias_grad(g, channels) : Tensor();
     return Grads{need_value ? g : Tensor(), d_bias};
   });
+}
+
+Tensor detail::bias_grad(const Tensor& g, std::int64_t channels) {
+  const std::int64_t rows = channels == 0 ? 0 : g.numel() / channels;
+  Tensor d_bias = Tensor::empty(Shape{channels}, g.dtype());
+  tapeflow::detail::visit_floating("BiasAddGrad", g, [&]<class T>() {
+    // Sums of blocks of rows (vectorized along the channels), then the sum of the blocks' sums.
+    constexpr std::int64_t kBlock = 256;
+    const std::int64_t blocks = (rows + kBlock - 1) / kBlock;
+    std::vector<T> partial(static_cast<std::size_t>(blocks * channels), T(0));
+    const T* gv = g.data<T>();
+    const bool big = rows * channels >= tapeflow::detail::kParallelGrain;
+#pragma omp parallel for schedule(static) if (big)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      T* __restrict acc = partial.data() + b * channels;
+      for (std::int64_t r = b * kBlock; r < std::min(rows, (b + 1) * kBlock); ++r) {
+        const T* __restrict row = gv + r * channels;
+        for (std::int64_t c = 0; c < channels; ++c) acc[c] += row[c];
+      }
+    }
+    T* db = d_bias.data<T>();
+    std::fill_n(db, channels, T(0));
+    for (std::int64_t b = 0; b < blocks; ++b)
+      for (std::int64_t c = 0; c < channels; ++c) db[c] += partial[static_cast<std::size_t>(b * channels + c)];
+  });
+  return d_bias;
 }
 
 }  // namespace tapeflow::nn

@@ -146,8 +146,9 @@ Tensor Conv2d::forward(const Tensor& input) {
   check_image(where, input, in_);
   check_dtype(where, input, options_.dtype, "Conv2dOptions");
   return named(where, [&] {
-    Tensor y = conv2d(input, weight_, to_vector(options_.strides), options_.padding);  // [N,H',W',out]
-    return options_.bias ? bias_add(y, bias_) : y;                                    // + [out] per position
+    // [N,H',W',out], + [out] per position
+    if (options_.bias) return conv2d(input, weight_, bias_, to_vector(options_.strides), options_.padding);
+    return conv2d(input, weight_, to_vector(options_.strides), options_.padding);
   });
 }
 

@@ -1,10 +1,53 @@
 #include "tapeflow/nn/linear.h"
 
+#include "core/symbolic.h"
+#include "nn/bias.h"
+#include "ops/kernels.h"
+#include "tapeflow/nn/conv.h"
 #include "tapeflow/nn/init.h"
 #include "tapeflow/ops/elementwise.h"
 #include "tapeflow/ops/linalg.h"
 
 namespace tapeflow::nn {
+
+Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases) {
+  const char* op = "xw_plus_b";
+  tapeflow::detail::check_defined(op, x);
+  tapeflow::detail::check_defined(op, weights);
+  tapeflow::detail::check_defined(op, biases);
+  if (tapeflow::detail::any_symbolic(x, weights, biases)) return bias_add(matmul(x, weights), biases);
+  const Shape &sx = x.shape(), &sw = weights.shape(), &sb = biases.shape();
+  if (sx.rank() != 2 || sw.rank() != 2 || sx[1] != sw[0])
+    throw ShapeError(fmt::format("xw_plus_b: cannot multiply x {} by weights {}: expected x [N, in] and weights "
+                                 "[in, out] with the same in",
+                                 sx.str(), sw.str()));
+  if (sb.rank() != 1 || sb[0] != sw[1])
+    throw ShapeError(fmt::format("xw_plus_b: biases must be 1-D with one value per output ([{}] for weights {}), "
+                                 "got {}",
+                                 sw[1], sw.str(), sb.str()));
+  tapeflow::detail::check_same_dtype(op, x, weights);
+  tapeflow::detail::check_same_dtype(op, x, biases);
+  const std::int64_t m = sx[0], k = sx[1], n = sw[1];
+  Tensor y = Tensor::empty(Shape{m, n}, x.dtype());
+  tapeflow::detail::visit_floating(op, x, [&]<class T>() {
+    T* py = y.data<T>();
+    const T* pb = biases.data<T>();
+    tapeflow::detail::parallel_rows(m, n, [&](std::int64_t r0, std::int64_t r1) {
+      tapeflow::detail::fill_rows(py, pb, r0, r1, n);
+    });
+    tapeflow::detail::gemm(x.data<T>(), weights.data<T>(), py, m, k, n, false, false, /*accumulate=*/true);
+  });
+  return autograd::record(y, {x, weights, biases}, "XwPlusB",
+                          [x = weights.requires_grad() ? x.detach() : Tensor(),
+                           weights = x.requires_grad() ? weights.detach() : Tensor(),
+                           need_bias = biases.requires_grad(), n](const Tensor& g) {
+    Tensor dx, dw, db;
+    if (weights.defined()) dx = matmul(g, weights, false, true);  // g·Wᵀ
+    if (x.defined()) dw = matmul(x, g, true, false);              // xᵀ·g
+    if (need_bias) db = detail::bias_grad(g, n);
+    return Grads{dx, dw, db};
+  });
+}
 
 Linear::Linear(std::int64_t in_features, std::int64_t out_features, LinearOptions options)
     : in_(in_features), out_(out_features), options_(options) {
@@ -39,8 +82,8 @@ Tensor Linear::forward(const Tensor& input) {
                                  "(cast(x, {})) or build the layer with LinearOptions{{.dtype = {}}}",
                                  str_line(), dtype_name(input.dtype()), s.str(), dtype_name(options_.dtype),
                                  dtype_name(options_.dtype), dtype_name(input.dtype())));
-  Tensor y = matmul(input, weight_);  // [N,in] x [in,out] -> [N,out]
-  return options_.bias ? y + bias_ : y;  // + [out], broadcast over N
+  // [N,in] x [in,out] -> [N,out], + [out] on every row
+  return options_.bias ? xw_plus_b(input, weight_, bias_) : matmul(input, weight_);
 }
 
 }  // namespace tapeflow::nn

@@ -1,5 +1,7 @@
 #pragma once
 // Internal: the loops shared by the element-wise kernels (broadcasting, chunked OpenMP, Eigen maps).
+#include <algorithm>
+
 #include <Eigen/Core>
 #ifdef _OPENMP
 #include <omp.h>
@@ -22,16 +24,29 @@ template <class T> ConstArrayMap<T> amap(const Tensor& t) { return ConstArrayMap
 template <class T>
 using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-/// C[m,n] = op(A)·op(B), all row-major; op transposes when asked.
+/// C[m,n] = op(A)·op(B), all row-major; op transposes when asked. With `accumulate`, C += op(A)·op(B)
+/// instead: Eigen's GEMM always accumulates, so an assignment costs a zero fill of C first, which
+/// a caller that has something to start from (a bias) saves.
 template <class T>
-void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool tb) {
+void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool tb,
+          bool accumulate = false) {
   apply_float_mode();
   Eigen::Map<const RowMat<T>> A(a, ta ? k : m, ta ? m : k), B(b, tb ? n : k, tb ? k : n);
   Eigen::Map<RowMat<T>> C(c, m, n);
-  if (!ta && !tb) C.noalias() = A * B;
-  else if (ta && !tb) C.noalias() = A.transpose() * B;
-  else if (!ta && tb) C.noalias() = A * B.transpose();
-  else C.noalias() = A.transpose() * B.transpose();
+  auto product = [&](auto&& lhs, auto&& rhs) {
+    if (accumulate) C.noalias() += lhs * rhs;
+    else C.noalias() = lhs * rhs;
+  };
+  if (!ta && !tb) product(A, B);
+  else if (ta && !tb) product(A.transpose(), B);
+  else if (!ta && tb) product(A, B.transpose());
+  else product(A.transpose(), B.transpose());
+}
+
+/// Each of the rows [begin, end) of out [rows, n] set to bias [n].
+template <class T>
+void fill_rows(T* out, const T* bias, std::int64_t begin, std::int64_t end, std::int64_t n) {
+  for (std::int64_t r = begin; r < end; ++r) std::copy_n(bias, n, out + r * n);
 }
 
 /// The most threads an OpenMP team of ours can have.

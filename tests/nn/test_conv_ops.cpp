@@ -305,10 +305,47 @@ BOOST_AUTO_TEST_CASE(bias_add_values_and_gradients) {
 }
 
 BOOST_AUTO_TEST_CASE(conv2d_with_bias) {
+  // One op (its GEMM starts from the bias): the same values and gradients as bias_add(conv2d()).
   Tensor y = nn::conv2d(image3x3(), filter2x2(), tensor({10}, float64), {1, 1}, Padding::Valid);
   tft::check_close(y, {47, 57, 77, 87});
+  BOOST_TEST(!nn::conv2d(image3x3(), filter2x2(), tensor({10}, float64), {1, 1}, Padding::Valid).grad_fn());
+  Tensor xg = tft::rand64({1, 3, 3, 1}), fg = tft::rand64({2, 2, 1, 2}), bg = tft::rand64({2});
+  bg.requires_grad_();
+  BOOST_TEST(std::string(nn::conv2d(xg, fg, bg, {1, 1}, Padding::Same).grad_fn()->name) == "_FusedConv2D");
   tft::check_grad([](std::span<const Tensor> in) { return nn::conv2d(in[0], in[1], in[2], {2, 1}, Padding::Same); },
                   {tft::rand64({2, 5, 4, 2}), tft::rand64({3, 3, 2, 3}, -1, 1, 5), tft::rand64({3}, -1, 1, 9)});
+  tft::check_grad([](std::span<const Tensor> in) { return nn::conv2d(in[0], in[1], in[2], {1, 1}, Padding::Valid); },
+                  {tft::rand64({1, 1, 1, 1}), tft::rand64({1, 1, 1, 1}, -1, 1, 5), tft::rand64({1}, -1, 1, 9)});
+  // A 1x1 convolution (the input is its own patches) and a single output pixel.
+  tft::check_grad([](std::span<const Tensor> in) { return nn::conv2d(in[0], in[1], in[2], {1, 1}, Padding::Same); },
+                  {tft::rand64({2, 3, 2, 4}), tft::rand64({1, 1, 4, 3}, -1, 1, 5), tft::rand64({3}, -1, 1, 9)});
+  tft::check_grad([](std::span<const Tensor> in) { return nn::conv2d(in[0], in[1], in[2], {1, 1}, Padding::Valid); },
+                  {tft::rand64({3, 3, 3, 2}), tft::rand64({3, 3, 2, 5}, -1, 1, 5), tft::rand64({5}, -1, 1, 9)});
+
+  // Large enough for the chunked, threaded path and the threaded 1x1 path: equal to the
+  // composition up to rounding (the bias is added first rather than last).
+  for (int k : {5, 1}) {
+    Tensor x = random_uniform({16, 20, 20, 8}, -1, 1), f = random_uniform({k, k, 8, 24}, -1, 1);
+    Tensor b = random_uniform({24}, -1, 1);
+    for (Tensor* t : {&x, &f, &b}) t->requires_grad_();
+    Tensor fused = nn::conv2d(x, f, b, {1, 1}, Padding::Same);
+    Tensor composed = nn::bias_add(nn::conv2d(x, f, {1, 1}, Padding::Same), b);
+    BOOST_TEST(reduce_max(abs(fused - composed)).item<double>() < 1e-4);
+    Tensor w = random_uniform(fused.shape(), -1, 1);
+    auto grads = autograd::grad({reduce_sum(fused * w)}, {x, f, b});
+    auto expected = autograd::grad({reduce_sum(composed * w)}, {x, f, b});
+    for (std::size_t i = 0; i < 3; ++i)
+      BOOST_TEST(reduce_max(abs(grads[i] - expected[i])).item<double>() < 1e-3 * (1 + reduce_max(abs(expected[i])).item<double>()));
+  }
+
+  TF_CHECK_THROWS_WITH(nn::conv2d(image3x3(), filter2x2(), tensor({1.0, 2.0}, float64), {1, 1}, Padding::Valid),
+                       ShapeError, "conv2d: bias must be 1-D with one value per output channel", "[1] for the filter [2,2,1,1]",
+                       "got [2]");
+  TF_CHECK_THROWS_WITH(nn::conv2d(image3x3(), filter2x2(), zeros({1, 1}, float64), {1, 1}, Padding::Valid), ShapeError,
+                       "got [1,1]");
+  TF_CHECK_THROWS_WITH(nn::conv2d(image3x3(), filter2x2(), zeros({1}), {1, 1}, Padding::Valid), DTypeError, "conv2d",
+                       "float32");
+  TF_CHECK_THROWS_WITH(nn::conv2d(image3x3(), filter2x2(), Tensor(), {1, 1}, Padding::Valid), ValueError, "conv2d");
 }
 
 // ---------------------------------------------------------------------------- geometry helpers

@@ -9,6 +9,11 @@
 
 namespace tapeflow::nn {
 
+/// tf.nn.xw_plus_b: x [N, in] · weights [in, out] + biases [out] -> [N, out]. Eager, one op whose
+/// GEMM starts from the biases (no separate pass over the output); graph mode, TensorFlow's
+/// "MatMul" and "BiasAdd" nodes. Differentiable in all three.
+Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases);
+
 struct LinearOptions {
   /// Add a learned bias.
   bool bias = true;
