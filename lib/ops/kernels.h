@@ -1,7 +1,5 @@
 #pragma once
 // Internal: the loops shared by the element-wise kernels (broadcasting, chunked OpenMP, Eigen maps).
-#include <algorithm>
-
 #include <Eigen/Core>
 #ifdef _OPENMP
 #include <omp.h>
@@ -46,7 +44,10 @@ void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int
 /// Each of the rows [begin, end) of out [rows, n] set to bias [n].
 template <class T>
 void fill_rows(T* out, const T* bias, std::int64_t begin, std::int64_t end, std::int64_t n) {
-  for (std::int64_t r = begin; r < end; ++r) std::copy_n(bias, n, out + r * n);
+  // Eigen's broadcast rather than a copy per row: rows are often short (a convolution's 20
+  // channels), where a memcpy call per row costs more than the copy.
+  Eigen::Map<RowMat<T>>(out + begin * n, end - begin, n).rowwise() =
+      Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, n);
 }
 
 /// The most threads an OpenMP team of ours can have.
