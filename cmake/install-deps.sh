@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev                    # checkpoint headers (safetensors)
   libboost-test-dev                     # the tests
   libcli11-dev                          # samples and benchmarks (flags)
+  libopenmpi-dev openmpi-bin            # data-parallel training (tapeflow::distributed, mpirun)
   dataset-fashion-mnist                 # the default data set: /usr/share/datasets/fashion-mnist
 )
 

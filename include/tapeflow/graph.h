@@ -1,5 +1,6 @@
 #pragma once
 /// Graph mode in one include: Graph, scopes, collections, placeholders, variables, Session.
+#include "tapeflow/graph/distributed.h"
 #include "tapeflow/graph/graph.h"
 #include "tapeflow/graph/layers.h"
 #include "tapeflow/graph/session.h"

@@ -1,6 +1,7 @@
 #pragma once
 /// Everything in one include.
 #include "tapeflow/autograd.h"
+#include "tapeflow/distributed.h"
 #include "tapeflow/dtype.h"
 #include "tapeflow/error.h"
 #include "tapeflow/nn.h"

@@ -80,13 +80,56 @@ DataSet::DataSet(Tensor images, Tensor labels, std::uint64_t seed) : generator_(
 }
 
 void DataSet::shuffle_examples() {
-  // Fisher-Yates over the example indices (numpy.random.shuffle of an arange in TensorFlow).
-  std::vector<std::int64_t> perm(static_cast<std::size_t>(num_examples_));
+  // Fisher-Yates over the example indices (numpy.random.shuffle of an arange in TensorFlow); a
+  // shard permutes the whole data set's order with the same draws, then takes its part.
+  const std::size_t n = num_shards_ == 1 ? static_cast<std::size_t>(num_examples_) : order_.size();
+  std::vector<std::int64_t> perm(n);
   std::iota(perm.begin(), perm.end(), std::int64_t{0});
   for (std::size_t i = perm.size(); i > 1; --i)
     std::swap(perm[i - 1], perm[uniform_below(generator_.engine(), i)]);
-  images_ = gather_rows(images_, perm);
-  labels_ = gather_rows(labels_, perm);
+  if (num_shards_ == 1) {
+    images_ = gather_rows(images_, perm);
+    labels_ = gather_rows(labels_, perm);
+    return;
+  }
+  std::vector<std::int64_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = order_[static_cast<std::size_t>(perm[i])];
+  order_ = std::move(order);
+  select_shard();
+}
+
+void DataSet::select_shard() {
+  std::vector<std::int64_t> mine(static_cast<std::size_t>(num_examples_));
+  for (std::size_t k = 0; k < mine.size(); ++k)
+    mine[k] = order_[k * static_cast<std::size_t>(num_shards_) + static_cast<std::size_t>(shard_index_)];
+  images_ = gather_rows(all_images_, mine);
+  labels_ = gather_rows(all_labels_, mine);
+}
+
+DataSet DataSet::shard(int num_shards, int index) const {
+  if (num_shards < 1 || num_shards > num_examples_)
+    throw ValueError(fmt::format("DataSet::shard: num_shards must be between 1 and the number of examples {}, got {}",
+                                 num_examples_, num_shards));
+  if (index < 0 || index >= num_shards)
+    throw ValueError(fmt::format("DataSet::shard: index {} is out of range for {} shards (0 to {})", index,
+                                 num_shards, num_shards - 1));
+  if (num_shards_ != 1)
+    throw ValueError(fmt::format("DataSet::shard: this data set is shard {} of {} already; shard the whole data set",
+                                 shard_index_, num_shards_));
+  if (epochs_completed_ != 0 || index_in_epoch_ != 0)
+    throw ValueError(fmt::format("DataSet::shard: this data set has served batches already (epoch {}, example {}); "
+                                 "shard it before taking batches, so that all shards start from the same order",
+                                 epochs_completed_, index_in_epoch_));
+  DataSet s = *this;
+  s.all_images_ = images_;
+  s.all_labels_ = labels_;
+  s.order_.resize(static_cast<std::size_t>(num_examples_));
+  std::iota(s.order_.begin(), s.order_.end(), std::int64_t{0});
+  s.num_shards_ = num_shards;
+  s.shard_index_ = index;
+  s.num_examples_ = num_examples_ / num_shards;
+  s.select_shard();
+  return s;
 }
 
 Batch DataSet::next_batch(std::int64_t batch_size, bool shuffle) {

@@ -8,6 +8,7 @@
 /// ```
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tapeflow/ops/random.h"
 #include "tapeflow/tensor.h"
@@ -46,14 +47,37 @@ class DataSet {
   /// images [batch_size, ...], labels [batch_size, ...].
   Batch next_batch(std::int64_t batch_size, bool shuffle = true);
 
-  /// All examples in their current order: [num_examples, ...].
+  /// Shard `index` of `num_shards` of this data set, for data-parallel training (PyTorch's
+  /// DistributedSampler): `auto train = data.train.shard(distributed::size(), distributed::rank());`
+  ///
+  /// Every shard holds the whole data set (sharing its tensors) and a copy of its shuffling
+  /// generator, so all shards shuffle identically; each epoch, shard i serves the examples at
+  /// positions i, i + num_shards, i + 2 num_shards, ... of that epoch's order. So the shards of
+  /// an epoch are disjoint and together cover it, each has num_examples() / num_shards examples
+  /// per epoch (all shards start a new epoch at the same call), and when num_shards divides
+  /// num_examples(), batch k of size b of all the shards together is exactly batch k of size
+  /// num_shards * b of this data set: N processes see the examples one process would.
+  /// Remainder: otherwise the last num_examples() % num_shards examples of each epoch's order are
+  /// left out of that epoch (other ones every epoch when shuffling; the same ones without).
+  ///
+  /// ValueError unless 1 <= num_shards <= num_examples() and 0 <= index < num_shards, when this
+  /// data set is a shard already, or when it has served a batch already (shard a fresh one).
+  DataSet shard(int num_shards, int index) const;
+  /// 1 and 0 for a data set that is not a shard.
+  int num_shards() const { return num_shards_; }
+  int shard_index() const { return shard_index_; }
+
+  /// All examples in their current order (of a shard: its examples of the current epoch):
+  /// [num_examples, ...].
   const Tensor& images() const { return images_; }
   const Tensor& labels() const { return labels_; }
+  /// The examples per epoch (of a shard: the whole data set's / num_shards).
   std::int64_t num_examples() const { return num_examples_; }
   std::int64_t epochs_completed() const { return epochs_completed_; }
 
  private:
   void shuffle_examples();
+  void select_shard();  // images_/labels_ = this shard's examples of order_
 
   Tensor images_ = Tensor::empty({0});
   Tensor labels_ = Tensor::empty({0}, int64);
@@ -61,6 +85,12 @@ class DataSet {
   std::int64_t epochs_completed_ = 0;
   std::int64_t index_in_epoch_ = 0;
   Generator generator_{kDefaultShuffleSeed};
+  // A shard: the whole data set in its original order, the current epoch's order of it (indices
+  // into all_*), and this shard's place.
+  Tensor all_images_, all_labels_;
+  std::vector<std::int64_t> order_;
+  int num_shards_ = 1;
+  int shard_index_ = 0;
 };
 
 /// The three splits (TensorFlow's `base.Datasets`).

@@ -21,6 +21,10 @@ namespace tapeflow::train {
 struct SaverOptions {
   /// How many recent checkpoints to keep; older ones are deleted. 0 keeps all.
   int max_to_keep = 5;
+  /// In a distributed job (tapeflow/distributed.h), only rank 0 writes (and deletes)
+  /// checkpoints; save() on the other ranks returns the same path and keeps the same
+  /// last_checkpoints() without touching any file. true: every rank writes.
+  bool all_ranks = false;
 };
 
 class Saver {

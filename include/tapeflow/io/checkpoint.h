@@ -23,9 +23,17 @@ namespace tapeflow::io {
 /// (name, tensor) pairs; names are unique.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+struct SaveOptions {
+  /// In a distributed job (tapeflow/distributed.h), only rank 0 writes the file; the other ranks
+  /// check the arguments and return. true: every rank writes (to its own path, presumably).
+  bool all_ranks = false;
+};
+
 /// Writes `tensors` (eager, defined, unique non-empty names) and `metadata` to `path`
-/// atomically. Throws ValueError for a bad name or tensor, IOError when the file cannot be written.
-void save(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata = {});
+/// atomically (on rank 0 only in a distributed job, see SaveOptions). Throws ValueError for a
+/// bad name or tensor, IOError when the file cannot be written.
+void save(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata = {},
+          SaveOptions options = {});
 
 /// Reads every tensor of a safetensors file, in the order of their data. Throws IOError naming
 /// the file for a missing, truncated or corrupt file (bad header length, invalid JSON, unknown

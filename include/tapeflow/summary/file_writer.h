@@ -36,6 +36,11 @@ struct FileWriterOptions {
   double flush_secs = 120;
   /// Appended to the event file's name.
   std::string filename_suffix = "";
+  /// In a distributed job (tapeflow/distributed.h; create writers after distributed::init), only
+  /// rank 0 writes: on the other ranks the writer creates no directory or file, every add,
+  /// flush, close and reopen does nothing (adds still check their arguments) and path() is "".
+  /// true: every rank writes its own event file.
+  bool all_ranks = false;
 };
 
 class FileWriter {

@@ -9,6 +9,8 @@
 ///   }
 ///
 /// Values are encoded exactly as the graph summary ops encode them (ops.h), with the tag given.
+/// In a distributed job only rank 0 writes (FileWriterOptions::all_ranks): the same code runs on
+/// every rank, the other ranks' writers do nothing.
 #include <cstdint>
 #include <string>
 
