@@ -49,7 +49,7 @@ Tensor dropout_concrete(const Tensor& x, double keep_prob, const Tensor& keep_pr
     keep = Tensor::empty(x.shape(), uint8);
     auto& engine = (gen ? *gen : default_generator()).engine();
     std::uint8_t* pk = keep.data<std::uint8_t>();
-    for (std::int64_t i = 0; i < x.numel(); ++i) {
+    for (std::int64_t i = 0, n = x.numel(); i < n; ++i) {
       const double u = static_cast<double>(engine() >> 11) * 0x1.0p-53;
       pk[i] = keep_prob + u >= 1.0;
     }

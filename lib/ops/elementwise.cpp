@@ -177,7 +177,7 @@ Tensor neg(const Tensor& x) {
     Tensor out = Tensor::empty(x.shape(), x.dtype());
     const T* p = x.data<T>();
     T* o = out.data<T>();
-    for (std::int64_t i = 0; i < x.numel(); ++i) o[i] = static_cast<T>(-p[i]);
+    for (std::int64_t i = 0, end = x.numel(); i < end; ++i) o[i] = static_cast<T>(-p[i]);
     return out;
   });
   return autograd::record(y, {x}, "Neg", [](const Tensor& g) { return Grads{neg(g)}; });
@@ -256,7 +256,7 @@ Tensor clip(const Tensor& x, double lo, double hi) {
     Tensor out = Tensor::empty(x.shape(), x.dtype());
     const T *p = x.data<T>(), l = static_cast<T>(lo), h = static_cast<T>(hi);
     T* o = out.data<T>();
-    for (std::int64_t i = 0; i < x.numel(); ++i) o[i] = p[i] < l ? l : (p[i] > h ? h : p[i]);
+    for (std::int64_t i = 0, end = x.numel(); i < end; ++i) o[i] = p[i] < l ? l : (p[i] > h ? h : p[i]);
     return out;
   });
   return autograd::record(y, {x}, "ClipByValue", [x, lo, hi](const Tensor& g) {
@@ -359,7 +359,7 @@ Tensor logical_not(const Tensor& x) {
   Tensor out = Tensor::empty(x.shape(), bool_);
   const bool* p = x.data<bool>();
   bool* o = out.data<bool>();
-  for (std::int64_t i = 0; i < x.numel(); ++i) o[i] = !p[i];
+  for (std::int64_t i = 0, end = x.numel(); i < end; ++i) o[i] = !p[i];
   return out;
 }
 
@@ -380,7 +380,7 @@ Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y) {
     T* o = res.data<T>();
     const T* q = alt.data<T>();
     const bool* m = c.data<bool>();
-    for (std::int64_t i = 0; i < res.numel(); ++i)
+    for (std::int64_t i = 0, end = res.numel(); i < end; ++i)
       if (!m[i]) o[i] = q[i];
     return res;
   });
@@ -523,7 +523,7 @@ void fill_(Tensor& a, double value) {
   detail::visit_dtype(a.dtype(), [&]<class T>() {
     T* p = a.data<T>();
     const T v = static_cast<T>(value);
-    for (std::int64_t i = 0; i < a.numel(); ++i) p[i] = v;
+    for (std::int64_t i = 0, end = a.numel(); i < end; ++i) p[i] = v;
   });
 }
 

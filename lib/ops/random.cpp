@@ -20,7 +20,7 @@ Tensor fill_random(const char* op, const Shape& shape, DType dtype, Draw draw) {
   Tensor t = Tensor::empty(shape, dtype);
   detail::visit_floating(op, t, [&]<class T>() {
     T* p = t.data<T>();
-    for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(draw());
+    for (std::int64_t i = 0, end = t.numel(); i < end; ++i) p[i] = static_cast<T>(draw());
   });
   return t;
 }
