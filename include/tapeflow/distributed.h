@@ -105,8 +105,9 @@ const char* reduce_op_name(ReduceOp op);
 Tensor allreduce(const Tensor& tensor, ReduceOp op = ReduceOp::average);
 
 /// Horovod's tensor fusion threshold: tensors are packed into buffers of at most this many bytes
-/// so that a group costs a few MPI_Allreduce calls (a larger tensor gets one call of its own; 0:
-/// one call per tensor).
+/// so that a group costs a few MPI_Allreduce calls (0: one call per tensor). A tensor larger than
+/// the threshold, or of 1 MiB or more, gets a call of its own, on its own memory: packing a large
+/// tensor would only copy it twice more.
 inline constexpr std::size_t kDefaultFusionThreshold = std::size_t{64} << 20;
 
 /// allreduce of several tensors at once (Horovod's grouped_allreduce), fused: the float32 and
@@ -135,8 +136,9 @@ struct DistributedOptions {
 ///   opt.zero_grad(); loss.backward(); opt.step();
 ///
 /// A step costs one small MPI_Allreduce saying which parameters have a gradient on some rank,
-/// plus one per fused buffer (see kDefaultFusionThreshold): with the default threshold, one for
-/// a network of up to 16 M float32 parameters.
+/// plus one per fused buffer and one per gradient of 1 MiB or more (see kDefaultFusionThreshold):
+/// four for LeNet (its two large weight matrices, then everything else in one buffer). The
+/// averages overwrite the gradients in place, as DistributedDataParallel's.
 ///
 /// Parameters without a gradient: a parameter that has no gradient on some ranks but has one on
 /// others gets zeros from the ranks without one (the average is the sum over the ranks having

@@ -211,24 +211,42 @@ void check_reduce_dtype(const char* who, const Tensor& tensor, ReduceOp op) {
 }
 
 std::vector<Tensor> fused_allreduce(const std::vector<Tensor>& tensors, ReduceOp op, std::size_t fusion_threshold,
-                                    std::int64_t* calls) {
+                                    std::int64_t* calls, bool in_place) {
   const std::int64_t calls_before = allreduce_calls();
   std::vector<Tensor> out(tensors.size());
   for (std::size_t i = 0; i < tensors.size(); ++i) {
+    if (in_place) {
+      out[i] = tensors[i];
+      continue;
+    }
     out[i] = Tensor::empty(tensors[i].shape(), tensors[i].dtype());
     if (tensors[i].nbytes() > 0) std::memcpy(out[i].raw_data(), tensors[i].raw_data(), tensors[i].nbytes());
   }
   if (comm::size() == 1) return out;
 
   const ReduceOp wire = op == ReduceOp::average ? ReduceOp::sum : op;
-  // The fusion buffer lives as long as the process, as Horovod's: no allocation per step.
-  static std::vector<std::byte> buffer;
-  auto reduce = [&](DType dtype, const std::vector<std::size_t>& group) {
-    if (group.size() == 1) {  // alone: reduce in the output tensor itself
-      Tensor& t = out[group[0]];
-      comm::allreduce(t.raw_data(), t.numel(), dtype, wire);
+  // dst[k] = src[k] (/ size() for an average), the copy and the division in one pass.
+  auto finish = [&](void* dst, const void* src, std::int64_t count, DType dtype) {
+    if (op != ReduceOp::average) {
+      if (dst != src) std::memcpy(dst, src, static_cast<std::size_t>(count) * dtype_size(dtype));
       return;
     }
+    auto divide = [&]<class T>(T* d, const T* from) {
+      const T n = static_cast<T>(comm::size());
+      for (std::int64_t k = 0; k < count; ++k) d[k] = from[k] / n;
+    };
+    if (dtype == float32) divide(static_cast<float*>(dst), static_cast<const float*>(src));
+    else divide(static_cast<double*>(dst), static_cast<const double*>(src));
+  };
+  // The fusion buffer lives as long as the process, as Horovod's: no allocation per step.
+  static std::vector<std::byte> buffer;
+  auto reduce_alone = [&](std::size_t i) {  // in the output tensor itself
+    Tensor& t = out[i];
+    comm::allreduce(t.raw_data(), t.numel(), t.dtype(), wire);
+    finish(t.raw_data(), t.raw_data(), t.numel(), t.dtype());
+  };
+  auto reduce = [&](DType dtype, const std::vector<std::size_t>& group) {
+    if (group.size() == 1) return reduce_alone(group[0]);
     std::size_t bytes = 0;
     for (std::size_t i : group) bytes += out[i].nbytes();
     if (buffer.size() < bytes) buffer.resize(bytes);
@@ -240,13 +258,15 @@ std::vector<Tensor> fused_allreduce(const std::vector<Tensor>& tensors, ReduceOp
     comm::allreduce(buffer.data(), static_cast<std::int64_t>(bytes / dtype_size(dtype)), dtype, wire);
     at = 0;
     for (std::size_t i : group) {
-      std::memcpy(out[i].raw_data(), buffer.data() + at, out[i].nbytes());
+      finish(out[i].raw_data(), buffer.data() + at, out[i].numel(), dtype);
       at += out[i].nbytes();
     }
   };
 
   // Per dtype, in order of first appearance: consecutive tensors fill a buffer up to the
-  // threshold; a tensor larger than the threshold goes alone.
+  // threshold; a tensor larger than the threshold, or of kAloneBytes or more, is reduced alone in
+  // its own memory (packing it would only add two copies of it: fusion pays for many small
+  // tensors, not for a few large ones).
   std::vector<bool> done(tensors.size(), false);
   for (std::size_t first = 0; first < tensors.size(); ++first) {
     if (done[first]) continue;
@@ -257,6 +277,10 @@ std::vector<Tensor> fused_allreduce(const std::vector<Tensor>& tensors, ReduceOp
       if (tensors[i].dtype() != dtype) continue;
       done[i] = true;
       const std::size_t bytes = tensors[i].nbytes();
+      if (bytes >= kAloneBytes && fusion_threshold > 0) {
+        reduce_alone(i);
+        continue;
+      }
       if (!group.empty() && group_bytes + bytes > fusion_threshold) {
         reduce(dtype, group);
         group.clear();
@@ -266,19 +290,6 @@ std::vector<Tensor> fused_allreduce(const std::vector<Tensor>& tensors, ReduceOp
       group_bytes += bytes;
     }
     if (!group.empty()) reduce(dtype, group);
-  }
-
-  if (op == ReduceOp::average) {
-    const int n = comm::size();
-    for (Tensor& t : out) {
-      if (t.dtype() == float32) {
-        float* p = t.data<float>();
-        for (std::int64_t k = 0, m = t.numel(); k < m; ++k) p[k] /= static_cast<float>(n);
-      } else {
-        double* p = t.data<double>();
-        for (std::int64_t k = 0, m = t.numel(); k < m; ++k) p[k] /= static_cast<double>(n);
-      }
-    }
   }
   if (calls) *calls += allreduce_calls() - calls_before;
   return out;

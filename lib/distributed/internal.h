@@ -31,10 +31,15 @@ std::vector<Entry> entries_of(const std::vector<Tensor>& tensors);
 /// Checks that `op` applies to `tensor`'s dtype (DTypeError naming `who` otherwise).
 void check_reduce_dtype(const char* who, const Tensor& tensor, ReduceOp op);
 
+/// Tensors of this many bytes or more are reduced alone, in their own memory, whatever the
+/// fusion threshold (unless it is 0: then every tensor is).
+inline constexpr std::size_t kAloneBytes = std::size_t{1} << 20;
+
 /// The allreduce of concrete tensors (already checked), packed into fused buffers of at most
 /// `fusion_threshold` bytes per dtype, one MPI_Allreduce each; adds the number of MPI calls made
-/// to *calls when given. New tensors (not recorded on the tape); copies in a single process.
+/// to *calls when given. New tensors (not recorded on the tape; copies in a single process), or,
+/// with in_place, the given tensors themselves, overwritten.
 std::vector<Tensor> fused_allreduce(const std::vector<Tensor>& tensors, ReduceOp op, std::size_t fusion_threshold,
-                                    std::int64_t* calls = nullptr);
+                                    std::int64_t* calls = nullptr, bool in_place = false);
 
 }  // namespace tapeflow::distributed::internal

@@ -80,8 +80,10 @@ void DistributedOptimizer::synchronize() {
     index.push_back(i);
     grads.push_back(g.defined() ? g : zeros(params[i].shape(), params[i].dtype()));
   }
+  // In place: the averages overwrite the gradients (as DistributedDataParallel's), so a large
+  // gradient is never copied.
   std::vector<Tensor> reduced = internal::fused_allreduce(grads, options_.op, options_.fusion_threshold,
-                                                          &allreduce_calls_);
+                                                          &allreduce_calls_, /*in_place=*/true);
   for (std::size_t k = 0; k < index.size(); ++k) {
     Tensor p = params[index[k]];
     p.set_grad(reduced[k]);

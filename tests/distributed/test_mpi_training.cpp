@@ -134,6 +134,30 @@ BOOST_AUTO_TEST_CASE(tensor_fusion_makes_a_step_cost_a_few_allreduces) {
   run(0, 1 + 40);                             // no fusion
 }
 
+BOOST_AUTO_TEST_CASE(large_gradients_are_reduced_alone_and_in_place) {
+  // Two gradients of 1 MiB or more each get a call of their own, on their own memory; the four
+  // small ones share one buffer: 1 + 2 + 1 calls per step.
+  const double r = dist::rank();
+  std::vector<Tensor> ws = {full({300, 1000}, 1.0).requires_grad_(), full({3}, 1.0).requires_grad_(),
+                            full({262144}, 2.0).requires_grad_(), full({4}, 1.0).requires_grad_(),
+                            full({2}, 1.0).requires_grad_(), full({10}, 1.0).requires_grad_()};
+  dist::DistributedOptimizer opt(std::make_unique<optim::SGD>(ws, optim::SGDOptions{.lr = 0.1}));
+  opt.zero_grad();
+  Tensor loss = scalar(0.0);
+  for (const Tensor& w : ws) loss = loss + reduce_sum(w) * (r + 1);  // gradient r + 1: averages to 1.5
+  loss.backward();
+  const void* large = ws[0].grad().raw_data();
+  opt.synchronize();
+  BOOST_TEST(opt.allreduce_calls() == 4);
+  BOOST_TEST(ws[0].grad().raw_data() == large);
+  for (const Tensor& w : ws) {
+    BOOST_TEST(reduce_min(w.grad()).item() == 1.5);
+    BOOST_TEST(reduce_max(w.grad()).item() == 1.5);
+  }
+  opt.step();
+  BOOST_TEST(reduce_max(abs(ws[2] - 1.85)).item() < 1e-6);
+}
+
 BOOST_AUTO_TEST_CASE(parameters_without_a_gradient_on_some_ranks) {
   // a: a gradient on both ranks; b: only on rank 0; c: on none.
   Tensor a = full({3}, 1.0).requires_grad_(), b = full({2}, 2.0).requires_grad_(), c = full({4}, 3.0).requires_grad_();
