@@ -30,6 +30,11 @@
 //       backward (twice the forward, except for the first layer, whose input needs no gradient),
 //       as 2 FLOPs each; gemm_fraction is gflops over the gemm figure, which is measured first
 //       (and printed) whenever a training workload runs.
+//   bench: lenet_distributed processes=<N> batch=<N>x<B> threads=<T> allreduces_per_step=<A> ... <rate> samples/s
+//       with --distributed, under `mpirun -np N`: lenet's step of 100 examples shared by the N
+//       processes (100 / N each), gradients averaged by DistributedOptimizer; run in the process
+//       itself (MPI processes must not fork), the line printed by rank 0. bench/mpi.sh compares
+//       1 process x 2 threads with 2 processes x 1 thread.
 //
 // bench/compare.sh runs the same workloads in libtorch (bench/torch) and prints both side by side;
 // bench/harness.h is what the two programs share (timing, the training line, the child processes).
@@ -119,6 +124,37 @@ Result lenet(const Context& ctx, std::int64_t batch, int steps) {
 }
 
 Result bench_lenet(const Context& ctx) { return lenet(ctx, 100, 10); }
+
+/// LeNet data-parallel (--distributed, under mpirun -np N): each of the N processes trains on
+/// 100 / N examples per step and DistributedOptimizer averages the gradients, so a step is the
+/// same batch of 100 as `lenet`'s. The figure is the job's samples/s, measured on rank 0.
+Result bench_lenet_distributed(const Context& ctx) {
+  const int n = tf::distributed::size();
+  if (100 % n != 0) throw tf::ValueError(fmt::format("lenet_distributed: 100 examples per step do not split into {} processes", n));
+  const std::int64_t local = 100 / n;
+  constexpr int kSteps = 10;
+  tf::manual_seed(1);
+  nn::Sequential net(nn::Conv2d(1, 20, 5), nn::ReLU(), nn::MaxPool2d(2), nn::LocalResponseNorm(),
+                     nn::Conv2d(20, 50, 3), nn::ReLU(), nn::MaxPool2d(2), nn::LocalResponseNorm(), nn::Flatten(),
+                     nn::Dropout(0.5), nn::Linear(7 * 7 * 50, 1200), nn::ReLU(), nn::Dropout(0.5),
+                     nn::Linear(1200, 1200), nn::ReLU(), nn::Dropout(0.5), nn::Linear(1200, 10));
+  tf::distributed::broadcast(net.parameters());
+  tf::distributed::DistributedOptimizer opt(std::make_unique<tf::optim::Adam>(net.parameters(), tf::optim::AdamOptions{.lr = 1e-3}));
+  tf::Tensor images = tf::random_uniform({local, 28, 28, 1});
+  tf::Tensor labels = tf::cast(tf::random_uniform({local}, 0, 10), tf::int64);
+  const double rate = training_rate(100, kSteps, [&] {
+    auto loss = tf::reduce_mean(nn::sparse_softmax_cross_entropy_with_logits(labels, net(images)));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  });
+  const std::int64_t calls = opt.allreduce_calls();
+  Result r = training_result(ctx, 100, kSteps, rate, 0);
+  r.details = bench::format("processes=%d batch=%dx%lld threads=%d allreduces_per_step=%.1f", n, n,
+                            static_cast<long long>(local), tf::get_num_threads(),
+                            static_cast<double>(calls) / (1 + 3 * kSteps));
+  return r;
+}
 Result bench_lenet500(const Context& ctx) { return lenet(ctx, 500, 2); }
 
 /// The seed's spatial squeeze: [N,1,1,C] -> [N,C].
@@ -228,7 +264,23 @@ int main(int argc, char** argv) {
   }()));
   app.add_option("--threads", ctx.threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
       ->check(CLI::PositiveNumber);
+  bool distributed = false;
+  app.add_flag("--distributed", distributed,
+               "run lenet_distributed in this process: LeNet data-parallel over the processes of "
+               "`mpirun -np N` (rank 0 prints the bench line)");
   CLI11_PARSE(app, argc, argv);
+
+  if (distributed) {  // in this process (an MPI process must not fork its workloads), then finalized at exit
+    tf::distributed::init();
+    if (ctx.threads > 0) tf::set_num_threads(ctx.threads);
+    const Result r = bench_lenet_distributed(ctx);
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    if (tf::distributed::is_root())
+      std::printf("bench: lenet_distributed %s peak_mb=%.0f %.0f %s\n", r.details.c_str(),
+                  static_cast<double>(usage.ru_maxrss) / 1024.0, r.figure, r.unit.c_str());
+    return 0;
+  }
 
   return bench::run_workloads(all, only, ctx, tf::set_num_threads);
 }

@@ -7,15 +7,26 @@
 // Its last line reads like `final: test_accuracy=0.9057 steps=4950 seconds=234.9`.
 // --log_dir writes TensorBoard logs; --checkpoint_dir saves the weights after every epoch (and
 // checks at the end that they restore to the same accuracy); --fine_tuning starts from them.
+//
+// Data-parallel on MPI (tapeflow/distributed.h, as Horovod):
+//   mpirun -np 2 lenet_eager --distributed
+// Each process trains on its shard of the training set with --batch_size / N examples per step
+// and the gradients are averaged before every update, so the N processes take the steps of one
+// process with --batch_size; each evaluates its part of the test set and the counts are summed.
+// Only rank 0 prints, writes logs and saves checkpoints. Threads per process: the cores / the
+// processes on the machine, unless --threads.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
 #include "tapeflow/data/mnist.h"
+#include "tapeflow/distributed.h"
 #include "tapeflow/io/checkpoint.h"
 #include "tapeflow/io/progress.h"
 #include "tapeflow/summary/writer.h"
@@ -93,19 +104,23 @@ double default_learning_rate(const std::string& optimizer) {
   return optimizer == "rmsprop" ? 1e-3 : 0.01;
 }
 
+/// Test accuracy on `set`; in a distributed job each process counts its share of the examples and
+/// the counts are summed over the processes.
 double accuracy(LeNet& net, const tf::data::DataSet& set) {
   tf::NoGradGuard no_grad;
   net.eval();
   std::int64_t correct = 0;
   constexpr std::int64_t kChunk = 1000;
-  const std::int64_t n = set.num_examples();
-  for (std::int64_t begin = 0; begin < n; begin += kChunk) {
-    const std::int64_t size = std::min(kChunk, n - begin);
+  const std::int64_t n = set.num_examples(), ranks = tf::distributed::size(), rank = tf::distributed::rank();
+  const std::int64_t first = n * rank / ranks, last = n * (rank + 1) / ranks;
+  for (std::int64_t begin = first; begin < last; begin += kChunk) {
+    const std::int64_t size = std::min(kChunk, last - begin);
     tf::Tensor images = tf::slice(set.images(), {begin, 0}, {size, -1});
     tf::Tensor labels = tf::slice(set.labels(), {begin}, {size});
     correct += tf::reduce_sum(tf::equal(tf::argmax(net(images), 1), labels).to(tf::int64)).item<std::int64_t>();
   }
   net.train();
+  correct = tf::distributed::allreduce(tf::scalar(correct, tf::int64), tf::distributed::ReduceOp::sum).item<std::int64_t>();
   return static_cast<double>(correct) / static_cast<double>(n);
 }
 
@@ -118,7 +133,7 @@ int main(int argc, char** argv) try {
   double learning_rate = 0, decay = 0.8, keep_prob = 0.8, l1_coeff = 1e-4, l2_coeff = 1e-4;
   std::uint64_t seed = 1;
   std::string log_dir, checkpoint_dir;
-  bool fine_tuning = false;
+  bool fine_tuning = false, distributed = false;
   std::int64_t max_examples = 0;
   app.add_option("--data_dir", data_dir, "directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
                                          "/usr/share/datasets/fashion-mnist)");
@@ -151,9 +166,23 @@ int main(int argc, char** argv) try {
   app.add_option("--checkpoint_dir", checkpoint_dir,
                  "save the weights (a state dict, model.safetensors) here after every epoch");
   app.add_flag("--fine_tuning", fine_tuning, "start from the weights saved in --checkpoint_dir");
-  app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
+  app.add_option("--threads", threads,
+                 "threads (default: $TAPEFLOW_NUM_THREADS, else all cores; with --distributed, the cores "
+                 "shared by the processes on this machine)")
       ->check(CLI::PositiveNumber);
+  app.add_flag("--distributed", distributed,
+               "data-parallel training over the processes of mpirun -np N (each takes batch_size / N "
+               "examples per step)");
   CLI11_PARSE(app, argc, argv);
+  if (distributed) {
+    tf::distributed::init();
+    if (batch_size % tf::distributed::size() != 0)
+      throw tf::ValueError(fmt::format("--batch_size {} does not split into {} processes; use a multiple of {}",
+                                       batch_size, tf::distributed::size(), tf::distributed::size()));
+    if (threads == 0 && !std::getenv("TAPEFLOW_NUM_THREADS"))
+      threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / tf::distributed::local_size());
+  }
+  const bool root = tf::distributed::is_root();
   if (threads > 0) tf::set_num_threads(threads);
   if (learning_rate == 0) learning_rate = default_learning_rate(optimizer);
   tf::manual_seed(seed);
@@ -166,27 +195,38 @@ int main(int argc, char** argv) try {
     };
     data = {first(data.train), first(data.validation), first(data.test)};
   }
+  // This process's examples: its shard of the training set in a distributed job.
+  const std::int64_t num_train = data.train.num_examples();
+  if (distributed) data.train = data.train.shard(tf::distributed::size(), tf::distributed::rank());
+  const std::int64_t local_batch = batch_size / tf::distributed::size();
   LeNet net(keep_prob);
-  auto opt = make_optimizer(optimizer, net.parameters(), learning_rate);
+  tf::distributed::broadcast(net.parameters());  // every process starts from rank 0's weights
+  // As Horovod: the optimizer wrapped so that step() first averages the gradients over the
+  // processes (in a single process, it leaves them as they are).
+  tf::distributed::DistributedOptimizer opt(make_optimizer(optimizer, net.parameters(), learning_rate));
   const std::vector<tf::Tensor> weights = net.weights();
-  const std::int64_t steps_per_epoch = data.train.num_examples() / batch_size;
-  fmt::print("lenet_eager: {} train / {} test examples, {} epochs of {} steps, optimizer {} (lr {}), keep_prob {}, "
-             "{} threads\n",
-             data.train.num_examples(), data.test.num_examples(), epochs, steps_per_epoch, optimizer, learning_rate,
-             keep_prob, tf::get_num_threads());
+  const std::int64_t steps_per_epoch = data.train.num_examples() / local_batch;
+  if (root)
+    fmt::print("lenet_eager: {} train / {} test examples, {} epochs of {} steps, optimizer {} (lr {}), keep_prob {}, "
+               "{} threads{}\n",
+               num_train, data.test.num_examples(), epochs, steps_per_epoch, optimizer, learning_rate, keep_prob,
+               tf::get_num_threads(),
+               distributed ? fmt::format(" x {} processes of {} examples per step", tf::distributed::size(), local_batch)
+                           : "");
 
   // Optional: TensorBoard logs and a checkpoint of the weights after each epoch.
   std::optional<tf::summary::Writer> log;
   if (!log_dir.empty()) log.emplace(log_dir);
   const std::string checkpoint = checkpoint_dir.empty() ? "" : checkpoint_dir + "/model.safetensors";
-  if (!checkpoint.empty() && !fine_tuning) std::filesystem::create_directories(checkpoint_dir);
+  if (!checkpoint.empty() && !fine_tuning && root) std::filesystem::create_directories(checkpoint_dir);
   if (fine_tuning) {
     if (checkpoint.empty()) throw tf::ValueError("--fine_tuning needs --checkpoint_dir, the directory of the model");
     if (!std::filesystem::exists(checkpoint))
       throw tf::IOError(fmt::format("--fine_tuning: there is no checkpoint '{}'; train with --checkpoint_dir {} first",
                                     checkpoint, checkpoint_dir));
     net.load_state_dict(tf::io::load(checkpoint));
-    fmt::print("Model restored for fine-tuning from {}\n", checkpoint);
+    tf::distributed::broadcast(net.parameters());  // only rank 0's machine need have the file
+    if (root) fmt::print("Model restored for fine-tuning from {}\n", checkpoint);
   }
 
   const auto start = std::chrono::steady_clock::now();
@@ -194,20 +234,22 @@ int main(int argc, char** argv) try {
   double test_accuracy = 0;
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     const double lr = tf::optim::exponential_decay(learning_rate, epoch - 1, 1, decay);
-    opt->set_lr(lr);
-    tf::io::ProgressBar bar({.total = steps_per_epoch,
-                             .label = fmt::format("epoch {}/{}", epoch, epochs),
-                             .samples_per_step = batch_size});
+    opt.set_lr(lr);
+    std::optional<tf::io::ProgressBar> bar;
+    if (root)
+      bar.emplace(tf::io::ProgressOptions{.total = steps_per_epoch,
+                                             .label = fmt::format("epoch {}/{}", epoch, epochs),
+                                             .samples_per_step = batch_size});
     for (std::int64_t i = 1; i <= steps_per_epoch; ++i) {
-      auto [images, labels] = data.train.next_batch(batch_size);
+      auto [images, labels] = data.train.next_batch(local_batch);
       auto cost = tf::reduce_mean(nn::sparse_softmax_cross_entropy_with_logits(labels, net(images)));
       auto objective = cost + nn::l1_loss(weights) * l1_coeff + nn::l2_loss(weights) * l2_coeff;
-      opt->zero_grad();
+      opt.zero_grad();
       objective.backward();
-      opt->step();
+      opt.step();
       ++step;
 
-      bar.update(i, objective.item());
+      if (bar) bar->update(i, objective.item());
       if (log && step % 50 == 0) {  // the seed's names: cost, obj
         log->scalar("cost", cost.item(), step);
         log->scalar("obj", objective.item(), step);
@@ -215,9 +257,9 @@ int main(int argc, char** argv) try {
         if (step == 50) log->image("images", tf::reshape(images, {-1, 28, 28, 1}), step);
       }
     }
-    bar.finish();
+    if (bar) bar->finish();
     test_accuracy = accuracy(net, data.test);
-    fmt::print("epoch {}: test_accuracy={:.4f}\n", epoch, test_accuracy);
+    if (root) fmt::print("epoch {}: test_accuracy={:.4f}\n", epoch, test_accuracy);
     if (log) {
       log->scalar("accuracy", test_accuracy, step);
       for (const auto& [name, param] : net.named_parameters()) log->histogram(name, param, step);
@@ -234,10 +276,12 @@ int main(int argc, char** argv) try {
 
   if (!checkpoint.empty()) {  // what was saved gives the same accuracy in a new network
     LeNet restored(keep_prob);
-    restored.load_state_dict(tf::io::load(checkpoint));
-    fmt::print("Model saved in {} and restored: test_accuracy={:.4f}\n", checkpoint, accuracy(restored, data.test));
+    if (root) restored.load_state_dict(tf::io::load(checkpoint));
+    tf::distributed::broadcast(restored.parameters());
+    const double restored_accuracy = accuracy(restored, data.test);
+    if (root) fmt::print("Model saved in {} and restored: test_accuracy={:.4f}\n", checkpoint, restored_accuracy);
   }
-  fmt::print("final: test_accuracy={:.4f} steps={} seconds={:.1f}\n", test_accuracy, step, seconds);
+  if (root) fmt::print("final: test_accuracy={:.4f} steps={} seconds={:.1f}\n", test_accuracy, step, seconds);
   return 0;
 } catch (const tf::Error& e) {
   fmt::print(stderr, "lenet_eager: {}\n", e.what());

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# LeNet's training throughput on this machine as 1 process x 2 threads (bench `lenet`) and as 2
+# processes x 1 thread, data-parallel over MPI (bench --distributed under mpirun), interleaved
+# --runs times; prints the medians and their ratio (issue target: >= 0.85).
+#
+#   bash bench/mpi.sh [--runs N] [--build-dir DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=3 build=build/release
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --build-dir) build=$2; shift 2 ;;
+    *) echo "mpi.sh: unknown argument $1 (usage: bash bench/mpi.sh [--runs N] [--build-dir DIR])" >&2; exit 2 ;;
+  esac
+done
+bench=$build/bench/tapeflow_bench
+[ -x "$bench" ] || { echo "mpi.sh: $bench not found; build first (cmake --build --preset release)" >&2; exit 1; }
+mpirun=(mpirun -np 2 --oversubscribe)
+[ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root)
+
+one=() two=()
+for ((i = 1; i <= runs; i++)); do
+  line=$("$bench" --threads 2 lenet | grep '^bench: lenet ')
+  echo "$line"; one+=("$(awk '{print $(NF-1)}' <<<"$line")")
+  line=$("${mpirun[@]}" "$bench" --threads 1 --distributed | grep '^bench: lenet_distributed ')
+  echo "$line"; two+=("$(awk '{print $(NF-1)}' <<<"$line")")
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+m1=$(median "${one[@]}") m2=$(median "${two[@]}")
+printf 'lenet, batch 100: 1 process x 2 threads %s samples/s, 2 processes x 1 thread %s samples/s, ratio %.2f\n' \
+  "$m1" "$m2" "$(awk -v a="$m2" -v b="$m1" 'BEGIN {print a / b}')"
