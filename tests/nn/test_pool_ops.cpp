@@ -1,6 +1,7 @@
 // max_pool and avg_pool: values against hand-computed / numpy numbers (SAME edge counts,
 // TensorFlow's documented example), gradient values (ties, overlaps), gradchecks, errors.
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -131,6 +132,25 @@ BOOST_AUTO_TEST_CASE(max_pool_gradient_values) {
   expected[(1 * 5 + 2) * 2 + 0] = 30;
   expected[(0 * 5 + 2) * 2 + 1] = 40;
   tft::check_close(x.grad(), expected, 0, 0);
+}
+
+BOOST_AUTO_TEST_CASE(max_pool_gradient_when_the_windows_tile_the_input) {
+  // Stride = window and nothing left over (2x2 on even sizes, SAME or VALID; 3x2 on 6x4), the
+  // pools of the samples: each input element is in one window and gets its upstream value when it
+  // is the maximum, else 0.
+  for (auto [kh, kw, h, w] : {std::array<int, 4>{2, 2, 4, 6}, std::array<int, 4>{3, 2, 6, 4}})
+    for (Padding padding : {Padding::Same, Padding::Valid})
+      tft::check_grad([&](std::span<const Tensor> in) { return nn::max_pool(in[0], {kh, kw}, {kh, kw}, padding); },
+                      {tft::rand64({2, h, w, 3})});
+  // Large enough for the threaded path: the gradient holds each upstream value once, at its maximum.
+  Tensor x = random_uniform({8, 28, 28, 20}).requires_grad_();
+  Tensor y = nn::max_pool(x, {2, 2}, {2, 2}, Padding::Same);
+  Tensor up = random_uniform(y.shape(), 1, 2);
+  y.backward(up);
+  BOOST_TEST(reduce_sum(x.grad()).item() == reduce_sum(up).item(), boost::test_tools::tolerance(1e-5));
+  const std::int64_t nonzero = reduce_sum(cast(not_equal(x.grad(), zeros({})), int64)).item<std::int64_t>();
+  BOOST_TEST(nonzero == up.numel());
+  BOOST_TEST(reduce_max(abs(nn::max_pool(x.grad(), {2, 2}, {2, 2}, Padding::Same) - up)).item() == 0.0);
 }
 
 BOOST_AUTO_TEST_CASE(avg_pool_gradient_values) {
