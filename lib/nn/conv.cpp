@@ -320,12 +320,8 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* f, const T* bias, 
   using tapeflow::detail::fill_rows;
   const std::int64_t depth = g.depth();
   if (g.patches_are_input()) {
-    if (bias) {
-      tapeflow::detail::parallel_rows(g.rows(), g.oc, [&](std::int64_t r0, std::int64_t r1) {
-        fill_rows(out, bias, r0, r1, g.oc);
-      });
-    }
-    gemm<T>(x, f, out, g.rows(), depth, g.oc, false, false, bias != nullptr);
+    if (bias) tapeflow::detail::gemm_bias<T>(x, f, bias, out, g.rows(), depth, g.oc);
+    else gemm<T>(x, f, out, g.rows(), depth, g.oc, false, false);
     return;
   }
   const Chunks ch = plan_chunks(g, sizeof(T));
@@ -413,6 +409,13 @@ void conv_input_grad(const ConvGeometry& g, const T* dout, const T* f, T* dx) {
 
 namespace {
 
+/// conv2d's shape rule, its errors raised at build time in graph mode (naming the Conv2D node).
+ConvGeometry checked_geometry(const Tensor& input, const Tensor& filter, const std::vector<int>& strides,
+                              Padding padding) {
+  return tapeflow::detail::build_checked("Conv2D", {&input, &filter},
+                                         [&] { return conv_geometry(input, filter, strides, padding); });
+}
+
 /// The eager convolution, with a fused bias when `bias` is defined (its shape and dtype checked).
 Tensor conv2d_concrete(const ConvGeometry& g, const Tensor& input, const Tensor& filter, const Tensor& bias) {
   Tensor out = Tensor::empty(Shape{g.n, g.oh, g.ow, g.oc}, input.dtype());
@@ -447,7 +450,7 @@ Tensor conv2d_concrete(const ConvGeometry& g, const Tensor& input, const Tensor&
 }  // namespace
 
 Tensor conv2d(const Tensor& input, const Tensor& filter, const std::vector<int>& strides, Padding padding) {
-  const ConvGeometry g = tapeflow::detail::build_checked("Conv2D", {&input, &filter}, [&] { return conv_geometry(input, filter, strides, padding); });
+  const ConvGeometry g = checked_geometry(input, filter, strides, padding);
   if (tapeflow::detail::any_symbolic(input, filter)) {
     tapeflow::detail::visit_floating("conv2d", input, []<class T>() {});
     return tapeflow::detail::graph_op("Conv2D", {input, filter}, Shape{g.n, g.oh, g.ow, g.oc}, input.dtype(),
@@ -463,7 +466,7 @@ Tensor conv2d(const Tensor& input, const Tensor& filter, const Tensor& bias, con
   tapeflow::detail::check_defined("conv2d", bias);
   // Graph mode: TensorFlow's two nodes. Eager: one op whose GEMM starts from the bias.
   if (tapeflow::detail::any_symbolic(input, filter, bias)) return bias_add(conv2d(input, filter, strides, padding), bias);
-  const ConvGeometry g = tapeflow::detail::build_checked("Conv2D", {&input, &filter}, [&] { return conv_geometry(input, filter, strides, padding); });
+  const ConvGeometry g = checked_geometry(input, filter, strides, padding);
   if (bias.rank() != 1 || bias.dim(0) != g.oc)
     throw ShapeError(fmt::format("conv2d: bias must be 1-D with one value per output channel ([{}] for the filter "
                                  "{}), got {}",

@@ -30,12 +30,7 @@ Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases) {
   const std::int64_t m = sx[0], k = sx[1], n = sw[1];
   Tensor y = Tensor::empty(Shape{m, n}, x.dtype());
   tapeflow::detail::visit_floating(op, x, [&]<class T>() {
-    T* py = y.data<T>();
-    const T* pb = biases.data<T>();
-    tapeflow::detail::parallel_rows(m, n, [&](std::int64_t r0, std::int64_t r1) {
-      tapeflow::detail::fill_rows(py, pb, r0, r1, n);
-    });
-    tapeflow::detail::gemm(x.data<T>(), weights.data<T>(), py, m, k, n, false, false, /*accumulate=*/true);
+    tapeflow::detail::gemm_bias(x.data<T>(), weights.data<T>(), biases.data<T>(), y.data<T>(), m, k, n);
   });
   return autograd::record(y, {x, weights, biases}, "XwPlusB",
                           [x = weights.requires_grad() ? x.detach() : Tensor(),

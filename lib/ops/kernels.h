@@ -91,6 +91,15 @@ void parallel_rows(std::int64_t rows, std::int64_t cost_per_row, F&& body) {
   });
 }
 
+/// C[m,n] = A[m,k]·B[k,n] + bias[n] on every row, all row-major: the rows start from the bias
+/// (filled in parallel when large) and the GEMM adds to them, so C is written without a zero fill
+/// and read no more than a plain product reads it.
+template <class T>
+void gemm_bias(const T* a, const T* b, const T* bias, T* c, std::int64_t m, std::int64_t k, std::int64_t n) {
+  parallel_rows(m, n, [&](std::int64_t r0, std::int64_t r1) { fill_rows(c, bias, r0, r1, n); });
+  gemm(a, b, c, m, k, n, false, false, /*accumulate=*/true);
+}
+
 /// Runs f(begin, length) over [0, n), in parallel chunks when n is large.
 template <class F>
 void parallel_chunks(std::int64_t n, F&& f) {
