@@ -221,12 +221,15 @@ int main(int argc, char** argv) try {
   if (!checkpoint.empty() && !fine_tuning && root) std::filesystem::create_directories(checkpoint_dir);
   if (fine_tuning) {
     if (checkpoint.empty()) throw tf::ValueError("--fine_tuning needs --checkpoint_dir, the directory of the model");
-    if (!std::filesystem::exists(checkpoint))
-      throw tf::IOError(fmt::format("--fine_tuning: there is no checkpoint '{}'; train with --checkpoint_dir {} first",
-                                    checkpoint, checkpoint_dir));
-    net.load_state_dict(tf::io::load(checkpoint));
-    tf::distributed::broadcast(net.parameters());  // only rank 0's machine need have the file
-    if (root) fmt::print("Model restored for fine-tuning from {}\n", checkpoint);
+    if (root) {  // only rank 0's machine need have the file: the others get its weights below
+      if (!std::filesystem::exists(checkpoint))
+        throw tf::IOError(fmt::format(
+            "--fine_tuning: there is no checkpoint '{}'; train with --checkpoint_dir {} first", checkpoint,
+            checkpoint_dir));
+      net.load_state_dict(tf::io::load(checkpoint));
+      fmt::print("Model restored for fine-tuning from {}\n", checkpoint);
+    }
+    tf::distributed::broadcast(net.parameters());
   }
 
   const auto start = std::chrono::steady_clock::now();
