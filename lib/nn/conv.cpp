@@ -65,7 +65,6 @@ std::int64_t window_pad_before(std::int64_t in, std::int64_t window, std::int64_
 namespace {
 
 using tapeflow::detail::gemm;
-using tapeflow::detail::RowMat;
 
 /// Everything conv2d's kernels need to know, from the shape rule.
 struct ConvGeometry {
@@ -280,7 +279,7 @@ Chunks plan_chunks(const ConvGeometry& g, std::size_t elem_size) {
 }
 
 /// Whether to share `count` work items out to OpenMP threads (each item then runs its GEMM on
-/// one thread); otherwise the items run in turn and Eigen's GEMM uses the threads itself.
+/// one thread); otherwise the items run in turn and each GEMM splits itself between the threads.
 bool spread(std::int64_t count, const ConvGeometry& g) {
 #ifdef _OPENMP
   return count >= omp_get_max_threads() && count > 1 &&
@@ -360,18 +359,14 @@ void conv_filter_grad(const ConvGeometry& g, const T* x, const T* dout, T* df) {
 #pragma omp parallel if (parallel)
   {
     T* buf = buffers.mine();
-    Eigen::Map<RowMat<T>> acc(partial.data() + thread_index() * size, depth, g.oc);
+    T* acc = partial.data() + thread_index() * size;
 #pragma omp for schedule(static)
     for (std::int64_t k = 0; k < count; ++k) {
       auto [p0, p1] = ch.rows(g, k);
-      Eigen::Map<const RowMat<T>> G(dout + p0 * g.oc, p1 - p0, g.oc);
-      if (g.transposed_patches()) {
-        im2col_t<T>(g, x, p0, p1, buf);
-        acc.noalias() += Eigen::Map<const RowMat<T>>(buf, depth, p1 - p0) * G;
-      } else {
-        im2col<T>(g, x, p0, p1, buf);
-        acc.noalias() += Eigen::Map<const RowMat<T>>(buf, p1 - p0, depth).transpose() * G;
-      }
+      // acc [depth, oc] += patchesᵀ · dout rows; the patches are [depth, rows] when transposed.
+      if (g.transposed_patches()) im2col_t<T>(g, x, p0, p1, buf);
+      else im2col<T>(g, x, p0, p1, buf);
+      gemm<T>(buf, dout + p0 * g.oc, acc, depth, p1 - p0, g.oc, !g.transposed_patches(), false, /*accumulate=*/true);
     }
   }
   std::copy_n(partial.data(), size, df);

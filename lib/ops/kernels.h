@@ -24,22 +24,16 @@ using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>
 
 /// C[m,n] = op(A)·op(B), all row-major; op transposes when asked. With `accumulate`, C += op(A)·op(B)
 /// instead: Eigen's GEMM always accumulates, so an assignment costs a zero fill of C first, which
-/// a caller that has something to start from (a bias) saves.
+/// a caller that has something to start from (a bias) saves. Large products are split between
+/// the threads; inside an OpenMP parallel region a product runs on the calling thread. Defined
+/// (for float and double) in gemm.cpp.
 template <class T>
 void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool tb,
-          bool accumulate = false) {
-  apply_float_mode();
-  Eigen::Map<const RowMat<T>> A(a, ta ? k : m, ta ? m : k), B(b, tb ? n : k, tb ? k : n);
-  Eigen::Map<RowMat<T>> C(c, m, n);
-  auto product = [&](auto&& lhs, auto&& rhs) {
-    if (accumulate) C.noalias() += lhs * rhs;
-    else C.noalias() = lhs * rhs;
-  };
-  if (!ta && !tb) product(A, B);
-  else if (ta && !tb) product(A.transpose(), B);
-  else if (!ta && tb) product(A, B.transpose());
-  else product(A.transpose(), B.transpose());
-}
+          bool accumulate = false);
+extern template void gemm<float>(const float*, const float*, float*, std::int64_t, std::int64_t, std::int64_t,
+                                 bool, bool, bool);
+extern template void gemm<double>(const double*, const double*, double*, std::int64_t, std::int64_t,
+                                  std::int64_t, bool, bool, bool);
 
 /// Each of the rows [begin, end) of out [rows, n] set to bias [n].
 template <class T>
@@ -56,6 +50,16 @@ inline int max_threads() {
   return omp_get_max_threads();
 #else
   return 1;
+#endif
+}
+
+/// Whether the calling thread is inside an OpenMP parallel region (where nested teams would
+/// oversubscribe the cores).
+inline bool in_parallel_region() {
+#ifdef _OPENMP
+  return omp_in_parallel();
+#else
+  return false;
 #endif
 }
 

@@ -85,6 +85,48 @@ BOOST_AUTO_TEST_CASE(matmul_batched_values) {
   tft::check_close(matmul(swap_last(x), swap_last(y), true, true), naive_matmul(x, y), 1e-12);
 }
 
+// Products of 2^17 multiply-adds and more are split between the threads: by rows of C when C is
+// at least as tall as it is wide, else by columns in blocks of 64 bytes. Each shape, transposes,
+// dtype and thread count against the definition, and xw_plus_b (which accumulates into rows
+// that start from the bias) on the same split.
+BOOST_AUTO_TEST_CASE(matmul_split_between_threads) {
+  struct Dims {
+    std::int64_t m, k, n;
+  };
+  const std::vector<Dims> dims = {
+      {300, 70, 20},  // by rows, 150 each
+      {301, 70, 20},  // by rows, unequal shares
+      {20, 70, 301},  // by columns: 304 / 16 = 19 blocks of 16 floats (or 38 of 8 doubles), the last short
+      {16, 500, 17},  // by columns: one block of 16 and one of a single column
+  };
+  const int before = get_num_threads();
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    for (const Dims& d : dims)
+      for (DType dtype : {float32, float64})
+        for (bool ta : {false, true})
+          for (bool tb : {false, true}) {
+            BOOST_TEST_CONTEXT(fmt::format("{}x{}x{} {} ta={} tb={} threads={}", d.m, d.k, d.n, dtype_name(dtype), ta,
+                                           tb, threads)) {
+              Generator gen(7);
+              Tensor a = random_uniform({d.m, d.k}, -1, 1, dtype, &gen), b = random_uniform({d.k, d.n}, -1, 1, dtype, &gen);
+              Tensor c = matmul(ta ? swap_last(a) : a, tb ? swap_last(b) : b, ta, tb);
+              BOOST_TEST(c.shape() == Shape({d.m, d.n}));
+              tft::check_close(c, naive_matmul(a, b), dtype == float32 ? 1e-4 : 1e-12);
+            }
+          }
+    for (const Dims& d : dims) {
+      Generator gen(8);
+      Tensor x = random_uniform({d.m, d.k}, -1, 1, float64, &gen), w = random_uniform({d.k, d.n}, -1, 1, float64, &gen);
+      Tensor bias = random_uniform({d.n}, -1, 1, float64, &gen);
+      std::vector<double> expected = naive_matmul(x, w), bv = bias.to_vector<double>();
+      for (std::size_t i = 0; i < expected.size(); ++i) expected[i] += bv[i % bv.size()];
+      tft::check_close(nn::xw_plus_b(x, w, bias), expected, 1e-12);
+    }
+  }
+  set_num_threads(before);
+}
+
 BOOST_AUTO_TEST_CASE(matmul_gradient_values) {
   // d sum(A·B) / dA = 1·Bᵀ: each row of dA holds B's row sums; dB = Aᵀ·1: each column holds A's column sums.
   Tensor a = tensor({{1, 2, 3}, {4, 5, 6}}, float64).requires_grad_();
