@@ -34,7 +34,9 @@
 //       with --distributed, under `mpirun -np N`: lenet's step of 100 examples shared by the N
 //       processes (100 / N each), gradients averaged by DistributedOptimizer; run in the process
 //       itself (MPI processes must not fork), the line printed by rank 0. bench/mpi.sh compares
-//       1 process x 2 threads with 2 processes x 1 thread.
+//       1 process x 2 threads with 2 processes x 1 thread. With --no_allreduce, the same processes
+//       step with plain Adam on their own gradients (allreduces_per_step=0): what the job would
+//       reach if communication cost nothing (the line reads `lenet_no_allreduce`).
 //
 // bench/compare.sh runs the same workloads in libtorch (bench/torch) and prints both side by side;
 // bench/harness.h is what the two programs share (timing, the training line, the child processes).
@@ -141,7 +143,7 @@ Result bench_lenet500(const Context& ctx) { return lenet(ctx, 500, 2); }
 /// LeNet data-parallel (--distributed, under mpirun -np N): each of the N processes trains on
 /// 100 / N examples per step and DistributedOptimizer averages the gradients, so a step is the
 /// same batch of 100 as `lenet`'s. The figure is the job's samples/s, measured on rank 0.
-Result bench_lenet_distributed(const Context&) {
+Result bench_lenet_distributed(const Context&, bool allreduce) {
   const int n = tf::distributed::size();
   if (100 % n != 0)
     throw tf::ValueError(fmt::format("lenet_distributed: 100 examples per step do not split into {} processes", n));
@@ -152,7 +154,10 @@ Result bench_lenet_distributed(const Context&) {
   tf::distributed::DistributedOptimizer opt(
       std::make_unique<tf::optim::Adam>(net.parameters(), tf::optim::AdamOptions{.lr = 1e-3}));
   const tf::Tensor images = tf::random_uniform({local, 28, 28, 1});
-  const std::function<void()> step = training_step(net, opt, images);
+  const std::function<void()> step =
+      allreduce ? training_step(net, opt, images) : training_step(net, opt.inner(), images);
+  // Every rank times the same steps; the barrier lines the ranks up before the timing starts.
+  tf::distributed::barrier();
   const double rate = training_rate(100, kSteps, step);
   const std::int64_t calls = opt.allreduce_calls();
   step();
@@ -269,20 +274,25 @@ int main(int argc, char** argv) {
   }()));
   app.add_option("--threads", ctx.threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
       ->check(CLI::PositiveNumber);
-  bool distributed = false;
+  bool distributed = false, no_allreduce = false;
   app.add_flag("--distributed", distributed,
                "run lenet_distributed in this process: LeNet data-parallel over the processes of "
                "`mpirun -np N` (rank 0 prints the bench line)");
+  app.add_flag("--no_allreduce", no_allreduce,
+               "with --distributed: each process steps on its own gradients, with no communication (the "
+               "figure the job would reach if the allreduces cost nothing)")
+      ->needs("--distributed");
   CLI11_PARSE(app, argc, argv);
 
   if (distributed) {  // in this process (an MPI process must not fork its workloads), then finalized at exit
     tf::distributed::init();
     if (ctx.threads > 0) tf::set_num_threads(ctx.threads);
-    const Result r = bench_lenet_distributed(ctx);
+    const Result r = bench_lenet_distributed(ctx, !no_allreduce);
     rusage usage{};
     ::getrusage(RUSAGE_SELF, &usage);
     if (tf::distributed::is_root())
-      std::printf("bench: lenet_distributed %s peak_mb=%.0f %.0f %s\n", r.details.c_str(),
+      std::printf("bench: %s %s peak_mb=%.0f %.0f %s\n", no_allreduce ? "lenet_no_allreduce" : "lenet_distributed",
+                  r.details.c_str(),
                   static_cast<double>(usage.ru_maxrss) / 1024.0, r.figure, r.unit.c_str());
     return 0;
   }
