@@ -24,7 +24,9 @@
 // 16, Adam from 5e-4 multiplied by 0.85 every tenth of an epoch, --dropout_keep_prob 1.0 (the
 // dropout layer stays in the graph; feed less to use it), batch norm's moving averages decaying
 // by 0.99 per step. Test accuracy after one epoch (1 thread unless said):
-//   the defaults: 0.9024 on 1 thread, 0.9023 on 2 (seed 1; seeds 2 and 3 on 1 thread: 0.8957, 0.8980)
+//   the defaults: 0.9029 on 2 threads in 89 s (seed 1; seeds 2 and 3: 0.8951, 0.8977); before
+//     tapeflow drove Eigen's GEMM itself (which changed the order of some sums): 0.9024 on 1
+//     thread, 0.9023 on 2 (seeds 2 and 3 on 1 thread: 0.8957, 0.8980)
 //   batch 512, lr 1e-3 x0.95/epoch, keep 0.5 (the seed): 0.8443
 //   keep 0.5: batch 128, 4e-3: 0.8304; batch 64, 2e-3: 0.8473; batch 32, 5e-4: 0.8672;
 //     batch 32, 1e-3: 0.8732; batch 32, 1e-3 x0.8 per tenth: 0.8817; the same, batch 16: 0.8890,
