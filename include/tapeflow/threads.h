@@ -1,5 +1,5 @@
 #pragma once
-/// Threads used by tapeflow's kernels (OpenMP and Eigen's GEMM). Default: the environment
+/// Threads used by tapeflow's kernels (OpenMP teams, GEMM included). Default: the environment
 /// variable TAPEFLOW_NUM_THREADS when set, else all cores.
 namespace tapeflow {
 

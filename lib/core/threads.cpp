@@ -9,7 +9,6 @@
 #define TAPEFLOW_HAS_MXCSR 1
 #endif
 
-#include <Eigen/Core>
 #include <fmt/format.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -38,7 +37,6 @@ int& current() {
 #ifdef _OPENMP
     omp_set_num_threads(t);
 #endif
-    Eigen::setNbThreads(t);
     return t;
   }();
   return n;
@@ -55,7 +53,6 @@ void set_num_threads(int n) {
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
-  Eigen::setNbThreads(n);
 }
 
 int get_num_threads() { return current(); }
