@@ -17,6 +17,8 @@
 //       of S steps), where <training> is one of
 //         mlp                   the 784-128-32-10 MLP (nn::Linear, ReLU) at batch 100, Adam
 //         lenet, lenet500       the LeNet of samples/lenet_eager at batch 100 and 500, Adam
+//         lenet200              the same at batch 200: the single-process peer of
+//                               --distributed --batch 200 (100 examples per process)
 //         convnet               the network of samples/convnet (seed 002) at batch 128, Adam: conv
 //                               5x5x32 + batch norm + ReLU, max pool, conv 5x5x64 + batch norm +
 //                               ReLU, max pool, conv 7x7x1024 VALID + ReLU, dropout 0.5, conv 1x1
@@ -31,10 +33,12 @@
 //       as 2 FLOPs each; gemm_fraction is gflops over the gemm figure, which is measured first
 //       (and printed) whenever a training workload runs.
 //   bench: lenet_distributed processes=<N> batch=<N>x<B> threads=<T> allreduces_per_step=<A> ... <rate> samples/s
-//       with --distributed, under `mpirun -np N`: lenet's step of 100 examples shared by the N
-//       processes (100 / N each), gradients averaged by DistributedOptimizer; run in the process
-//       itself (MPI processes must not fork), the line printed by rank 0. bench/mpi.sh compares
-//       1 process x 2 threads with 2 processes x 1 thread. With --no_allreduce, the same processes
+//       with --distributed, under `mpirun -np N`: lenet's step of --batch examples (default 100)
+//       shared by the N processes (batch / N each), gradients averaged by DistributedOptimizer; run
+//       in the process itself (MPI processes must not fork), the line printed by rank 0.
+//       bench/mpi.sh compares 1 process x 2 threads with 2 processes x 1 thread, at 100 examples
+//       per step (50 per process) and at 200 (100 per process, the per-process batch held fixed as
+//       Horovod's and DistributedDataParallel's benchmarks do). With --no_allreduce, the same processes
 //       step with plain Adam on their own gradients (allreduces_per_step=0): what the job would
 //       reach if communication cost nothing (the line reads `lenet_no_allreduce`).
 //
@@ -138,16 +142,20 @@ Result lenet(const Context& ctx, std::int64_t batch, int steps) {
 
 Result bench_lenet(const Context& ctx) { return lenet(ctx, 100, 10); }
 
+Result bench_lenet200(const Context& ctx) { return lenet(ctx, 200, 5); }
+
 Result bench_lenet500(const Context& ctx) { return lenet(ctx, 500, 2); }
 
 /// LeNet data-parallel (--distributed, under mpirun -np N): each of the N processes trains on
-/// 100 / N examples per step and DistributedOptimizer averages the gradients, so a step is the
-/// same batch of 100 as `lenet`'s. The figure is the job's samples/s, measured on rank 0.
-Result bench_lenet_distributed(const Context&, bool allreduce) {
+/// batch / N examples per step and DistributedOptimizer averages the gradients, so a step is the
+/// same batch as `lenet`'s (batch 100) or `lenet200`'s. The figure is the job's samples/s,
+/// measured on rank 0.
+Result bench_lenet_distributed(const Context&, std::int64_t batch, bool allreduce) {
   const int n = tf::distributed::size();
-  if (100 % n != 0)
-    throw tf::ValueError(fmt::format("lenet_distributed: 100 examples per step do not split into {} processes", n));
-  const std::int64_t local = 100 / n;
+  if (batch % n != 0)
+    throw tf::ValueError(
+        fmt::format("lenet_distributed: {} examples per step (--batch) do not split into {} processes", batch, n));
+  const std::int64_t local = batch / n;
   constexpr int kSteps = 10;
   nn::Sequential net = make_lenet();
   tf::distributed::broadcast(net.parameters());
@@ -158,7 +166,7 @@ Result bench_lenet_distributed(const Context&, bool allreduce) {
       allreduce ? training_step(net, opt, images) : training_step(net, opt.inner(), images);
   // Every rank times the same steps; the barrier lines the ranks up before the timing starts.
   tf::distributed::barrier();
-  const double rate = training_rate(100, kSteps, step);
+  const double rate = training_rate(batch, kSteps, step);
   const std::int64_t calls = opt.allreduce_calls();
   step();
   const std::int64_t per_step = opt.allreduce_calls() - calls;
@@ -259,6 +267,7 @@ int main(int argc, char** argv) {
       {"gemm", bench_gemm, false},
       {"mlp", bench_mlp, true},
       {"lenet", bench_lenet, true},
+      {"lenet200", bench_lenet200, true},
       {"lenet500", bench_lenet500, true},
       {"convnet", bench_convnet, true},
       {"fully_connected_feed", bench_fully_connected_feed, true},
@@ -275,6 +284,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", ctx.threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
       ->check(CLI::PositiveNumber);
   bool distributed = false, no_allreduce = false;
+  std::int64_t batch = 100;
   app.add_flag("--distributed", distributed,
                "run lenet_distributed in this process: LeNet data-parallel over the processes of "
                "`mpirun -np N` (rank 0 prints the bench line)");
@@ -282,12 +292,15 @@ int main(int argc, char** argv) {
                "with --distributed: each process steps on its own gradients, with no communication (the "
                "figure the job would reach if the allreduces cost nothing)")
       ->needs("--distributed");
+  app.add_option("--batch", batch, "with --distributed: examples per step over all the processes (default 100)")
+      ->check(CLI::PositiveNumber)
+      ->needs("--distributed");
   CLI11_PARSE(app, argc, argv);
 
   if (distributed) {  // in this process (an MPI process must not fork its workloads), then finalized at exit
     tf::distributed::init();
     if (ctx.threads > 0) tf::set_num_threads(ctx.threads);
-    const Result r = bench_lenet_distributed(ctx, !no_allreduce);
+    const Result r = bench_lenet_distributed(ctx, batch, !no_allreduce);
     rusage usage{};
     ::getrusage(RUSAGE_SELF, &usage);
     if (tf::distributed::is_root())
