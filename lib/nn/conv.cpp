@@ -281,21 +281,8 @@ Chunks plan_chunks(const ConvGeometry& g, std::size_t elem_size) {
 /// Whether to share `count` work items out to OpenMP threads (each item then runs its GEMM on
 /// one thread); otherwise the items run in turn and each GEMM splits itself between the threads.
 bool spread(std::int64_t count, const ConvGeometry& g) {
-#ifdef _OPENMP
-  return count >= omp_get_max_threads() && count > 1 &&
+  return count >= tapeflow::detail::max_threads() && count > 1 &&
          g.rows() * g.depth() * g.oc >= tapeflow::detail::kParallelGrain;
-#else
-  (void)count, (void)g;
-  return false;
-#endif
-}
-
-inline int thread_index() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
 }
 
 /// One chunk buffer per thread, allocated before the parallel region (where an exception could
@@ -305,7 +292,7 @@ class Buffers {
  public:
   Buffers(bool parallel, std::int64_t elements)
       : elements_(elements), data_(new T[static_cast<std::size_t>((parallel ? tapeflow::detail::max_threads() : 1) * elements)]) {}
-  T* mine() const { return data_.get() + thread_index() * elements_; }
+  T* mine() const { return data_.get() + tapeflow::detail::thread_index() * elements_; }
 
  private:
   std::int64_t elements_;
@@ -359,7 +346,7 @@ void conv_filter_grad(const ConvGeometry& g, const T* x, const T* dout, T* df) {
 #pragma omp parallel if (parallel)
   {
     T* buf = buffers.mine();
-    T* acc = partial.data() + thread_index() * size;
+    T* acc = partial.data() + tapeflow::detail::thread_index() * size;
 #pragma omp for schedule(static)
     for (std::int64_t k = 0; k < count; ++k) {
       auto [p0, p1] = ch.rows(g, k);

@@ -53,6 +53,15 @@ inline int max_threads() {
 #endif
 }
 
+/// The calling thread's number in its OpenMP team (0 outside a parallel region).
+inline int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 /// Whether the calling thread is inside an OpenMP parallel region (where nested teams would
 /// oversubscribe the cores).
 inline bool in_parallel_region() {
