@@ -20,7 +20,8 @@ while [ $# -gt 0 ]; do
 done
 bench=$build/bench/tapeflow_bench
 [ -x "$bench" ] || { echo "mpi.sh: $bench not found; build first (cmake --build --preset release)" >&2; exit 1; }
-mpirun=(mpirun -np 2 --oversubscribe)
+procs=2
+mpirun=(mpirun -np "$procs" --oversubscribe)
 [ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root)
 
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
@@ -42,7 +43,7 @@ compare() {
   local m1 m2 m3
   m1=$(median "${one[@]}") m2=$(median "${two[@]}") m3=$(median "${free[@]}")
   summary+=("$(printf 'lenet, %s examples per step (%s per process): 1 process x 2 threads %s samples/s, 2 processes x 1 thread %s samples/s, ratio %s; without the allreduce (no communication) %s samples/s, ratio %s' \
-    "$batch" $((batch / 2)) "$m1" "$m2" "$(ratio "$m2" "$m1")" "$m3" "$(ratio "$m3" "$m1")")")
+    "$batch" $((batch / procs)) "$m1" "$m2" "$(ratio "$m2" "$m1")" "$m3" "$(ratio "$m3" "$m1")")")
 }
 summary=()
 compare 100 lenet
