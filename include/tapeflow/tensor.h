@@ -80,6 +80,9 @@ class Tensor {
   /// True for a graph tensor: a symbolic output of a graph node (graph mode), which has a static
   /// shape (possibly with unknown dimensions) and a dtype but no data until Session::run.
   bool is_symbolic() const { return checked().node != nullptr; }
+  /// A graph tensor's name, as TensorFlow prints it ("hidden1/MatMul:0"); an operation's is its
+  /// node's ("train/GradientDescent"). Empty for an eager tensor.
+  const std::string& name() const { return checked().name; }
 
   /// Typed access to the elements; throws DTypeError when T does not match dtype(), Error for a
   /// graph tensor (it has no data: run it with Session::run).

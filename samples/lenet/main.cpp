@@ -118,7 +118,7 @@ class Mnist {
 
 // ---------------------------------------------------------------------------- lenet.support
 
-std::string name_of(const tf::Tensor& t) { return t.is_symbolic() ? "'" + t.impl()->name + "' " : std::string(); }
+std::string name_of(const tf::Tensor& t) { return t.is_symbolic() ? "'" + t.name() + "' " : std::string(); }
 
 /// tf.pad of a [H,W,C,N] kernel with `pad` zeros before and after H and W: [H+2pad,W+2pad,C,N].
 tf::Tensor pad_height_width(const tf::Tensor& kernel, std::int64_t pad) {
@@ -302,7 +302,7 @@ void apply_regularizer(const std::vector<tf::Tensor>& var_list, double l1_coeff,
     tf::variable_scope scope("weight-decay");
     for (const tf::Tensor& param : var_list) {
       tf::Tensor norm = weight_decay_coeff * nn::l2_loss(param);
-      summary::scalar("l2_" + param.impl()->name, norm);
+      summary::scalar("l2_" + param.name(), norm);
       tf::add_to_collection("objectives", norm);
     }
   }
@@ -311,7 +311,7 @@ void apply_regularizer(const std::vector<tf::Tensor>& var_list, double l1_coeff,
     for (const tf::Tensor& param : var_list) {
       tf::Tensor abs_param = tf::named("abs", tf::abs(param));
       tf::Tensor norm = l1_coeff * tf::named("l1", tf::reduce_sum(abs_param));
-      summary::scalar("l1_" + param.impl()->name, norm);
+      summary::scalar("l1_" + param.name(), norm);
       tf::add_to_collection("objectives", norm);
     }
   }

@@ -26,7 +26,7 @@ BOOST_AUTO_TEST_CASE(reshape_infers_shapes_with_unknown_dims) {
   Tensor flat = reshape(x, {-1, 784});
   BOOST_TEST(flat.shape().str() == "[?,784]");
   BOOST_TEST(type_of(flat) == "Reshape");
-  BOOST_TEST(flat.impl()->name == "Reshape:0");
+  BOOST_TEST(flat.name() == "Reshape:0");
   BOOST_TEST(flat.dtype() == float32);
   Tensor back = reshape(flat, {-1, 28, 28, 1});
   BOOST_TEST(back.shape().str() == "[?,28,28,1]");

@@ -11,7 +11,7 @@ BOOST_AUTO_TEST_CASE(names_follow_tensorflow) {
   Graph g;
   auto scope = g.as_default();
   Tensor x = placeholder(float32, {-1, 784}, "images");
-  BOOST_TEST(x.impl()->name == "images:0");
+  BOOST_TEST(x.name() == "images:0");
   BOOST_TEST(x.shape().str() == "[?,784]");
   Tensor w1, w2, h;
   {
@@ -25,20 +25,20 @@ BOOST_AUTO_TEST_CASE(names_follow_tensorflow) {
     BOOST_TEST(s.name() == "hidden1_1/");
     w2 = Variable(zeros({784, 128}), "weights");
     Tensor h2 = matmul(x, w2);
-    BOOST_TEST(h2.impl()->name == "hidden1_1/MatMul:0");
+    BOOST_TEST(h2.name() == "hidden1_1/MatMul:0");
   }
   Tensor m1 = matmul(x, w1), m2 = matmul(x, w1);
-  BOOST_TEST(w1.impl()->name == "hidden1/weights:0");
-  BOOST_TEST(w2.impl()->name == "hidden1_1/weights:0");
-  BOOST_TEST(h.impl()->name == "hidden1/MatMul:0");
-  BOOST_TEST(m1.impl()->name == "MatMul:0");
-  BOOST_TEST(m2.impl()->name == "MatMul_1:0");
+  BOOST_TEST(w1.name() == "hidden1/weights:0");
+  BOOST_TEST(w2.name() == "hidden1_1/weights:0");
+  BOOST_TEST(h.name() == "hidden1/MatMul:0");
+  BOOST_TEST(m1.name() == "MatMul:0");
+  BOOST_TEST(m2.name() == "MatMul_1:0");
   BOOST_TEST(h.shape().str() == "[?,128]");
   // Python's operator names: `a + b` is an Add node called "add".
   Tensor s1 = h + h, s2 = h * 2.0;
-  BOOST_TEST(s1.impl()->name == "add:0");
+  BOOST_TEST(s1.name() == "add:0");
   BOOST_TEST(s1.impl()->node->type() == "Add");
-  BOOST_TEST(s2.impl()->name == "mul:0");
+  BOOST_TEST(s2.name() == "mul:0");
   BOOST_TEST(g.get_operation_by_name("hidden1/weights/Assign")->type() == "Assign");
   BOOST_TEST(g.get_tensor_by_name("hidden1/MatMul:0").shape().str() == "[?,128]");
   TF_CHECK_THROWS_WITH(g.get_operation_by_name("nope"), ValueError, "no node called 'nope'");
@@ -49,11 +49,11 @@ BOOST_AUTO_TEST_CASE(named_gives_the_last_node_a_name) {
   auto scope = g.as_default();
   Tensor w = Variable(ones({2, 2}), "w");
   Tensor l1 = named("l1", reduce_sum(abs(w)));
-  BOOST_TEST(l1.impl()->name == "l1:0");
+  BOOST_TEST(l1.name() == "l1:0");
   BOOST_TEST(l1.impl()->node->type() == "Sum");
   // The auto name it dropped is free again, as if the node had been built with name="l1".
   Tensor s = reduce_sum(w);
-  BOOST_TEST(s.impl()->name == "Sum:0");
+  BOOST_TEST(s.name() == "Sum:0");
   Tensor b = abs(w);
   Tensor c = abs(w);
   TF_CHECK_THROWS_WITH(named("x", b), ValueError, "named('x'): node 'Abs_1' is not the last node built");
@@ -179,11 +179,11 @@ BOOST_AUTO_TEST_CASE(collections) {
   Tensor step = Variable(zeros({}, int64), "step", {.trainable = false});
   BOOST_TEST(global_variables().size() == 2u);
   BOOST_TEST(trainable_variables().size() == 1u);
-  BOOST_TEST(trainable_variables()[0].impl()->name == "w:0");
+  BOOST_TEST(trainable_variables()[0].name() == "w:0");
   add_to_collection("regularizer_worthy_params", w);
   add_to_collections({"a", "b"}, step);
   BOOST_TEST(get_collection("regularizer_worthy_params").size() == 1u);
-  BOOST_TEST(get_collection("b")[0].impl()->name == "step:0");
+  BOOST_TEST(get_collection("b")[0].name() == "step:0");
   BOOST_TEST(get_collection("missing").empty());
   BOOST_TEST(g.get_collection(GraphKeys::GLOBAL_VARIABLES, "s").size() == 1u);
   auto keys = g.get_all_collection_keys();
@@ -206,10 +206,10 @@ BOOST_AUTO_TEST_CASE(get_variable_and_reuse) {
     w2 = get_variable("weights", {3, 2});
     y2 = matmul(x, w2);
   }
-  BOOST_TEST(w1.impl()->name == "conv1/weights:0");
+  BOOST_TEST(w1.name() == "conv1/weights:0");
   BOOST_TEST(w1.impl()->node == w2.impl()->node);
-  BOOST_TEST(y1.impl()->name == "conv1/MatMul:0");
-  BOOST_TEST(y2.impl()->name == "conv1_1/MatMul:0");
+  BOOST_TEST(y1.name() == "conv1/MatMul:0");
+  BOOST_TEST(y2.name() == "conv1_1/MatMul:0");
   {
     variable_scope vs("conv1");
     TF_CHECK_THROWS_WITH(get_variable("weights", {3, 2}), ValueError,
@@ -225,7 +225,7 @@ BOOST_AUTO_TEST_CASE(get_variable_and_reuse) {
     variable_scope outer("net", {.regularizer = [](const Tensor& w) { return reduce_sum(square(w)); }});
     variable_scope inner("fc");
     Tensor b = get_variable("b", {2}, {.initializer = constant_initializer(3.0)});
-    BOOST_TEST(b.impl()->name == "net/fc/b:0");
+    BOOST_TEST(b.name() == "net/fc/b:0");
   }
   auto losses = get_collection(GraphKeys::REGULARIZATION_LOSSES);
   BOOST_REQUIRE(losses.size() == 1u);

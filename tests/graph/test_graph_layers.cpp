@@ -14,17 +14,17 @@ BOOST_AUTO_TEST_CASE(variables_and_ops_are_named_by_scope) {
   Tensor images = placeholder(float32, {-1, 28, 28, 1}, "image");
   Tensor net = layers::conv2d(images, 32, {5, 5}, "conv1");
   BOOST_TEST(net.shape().str() == "[?,28,28,32]");
-  BOOST_TEST(net.impl()->name == "conv1/Relu:0");
+  BOOST_TEST(net.name() == "conv1/Relu:0");
   BOOST_TEST(g.get_operation_by_name("conv1/weights")->outputs()[0].shape.str() == "[5,5,1,32]");
   BOOST_TEST(g.get_operation_by_name("conv1/biases")->outputs()[0].shape.str() == "[32]");
   BOOST_TEST(g.get_operation_by_name("conv1/Conv2D")->type() == "Conv2D");
   net = layers::max_pool2d(net, {2, 2}, 2, "pool1");
   BOOST_TEST(net.shape().str() == "[?,14,14,32]");
-  BOOST_TEST(net.impl()->name == "pool1/MaxPool:0");
+  BOOST_TEST(net.name() == "pool1/MaxPool:0");
   net = layers::conv2d(net, 8, {14, 14}, "fc3", {.padding = nn::Padding::Valid});
   BOOST_TEST(net.shape().str() == "[?,1,1,8]");
   Tensor logits = layers::conv2d(net, 10, {1, 1}, "fc4", {.activation_fn = nullptr});
-  BOOST_TEST(logits.impl()->name == "fc4/BiasAdd:0");
+  BOOST_TEST(logits.name() == "fc4/BiasAdd:0");
   Tensor flat = layers::flatten(logits);
   BOOST_TEST(flat.shape().str() == "[?,10]");
   Tensor fc = layers::fully_connected(flat, 4);
@@ -55,14 +55,14 @@ BOOST_AUTO_TEST_CASE(arg_scope_sets_defaults) {
   Tensor after = layers::conv2d(images, 2, {3, 3}, "conv3");
   BOOST_TEST(net.shape().str() == "[?,4,4,2]");  // VALID twice
   BOOST_TEST(after.shape().str() == "[?,8,8,2]");  // SAME again outside
-  BOOST_TEST(after.impl()->name == "conv3/Relu:0");
+  BOOST_TEST(after.name() == "conv3/Relu:0");
   BOOST_TEST(g.get_operation_by_name("conv1/Tanh")->type() == "Tanh");
   BOOST_TEST(get_collection(GraphKeys::REGULARIZATION_LOSSES).size() == 2u);
   auto ends = layers::convert_collection_to_dict("end_points");
   BOOST_REQUIRE(ends.size() == 2u);
   BOOST_TEST(ends[0].first == "conv1");
   BOOST_TEST(ends[1].first == "conv2");
-  BOOST_TEST(ends[1].second.impl()->name == "conv2/BiasAdd:0");
+  BOOST_TEST(ends[1].second.name() == "conv2/BiasAdd:0");
   Session sess(g);
   sess.run(global_variables_initializer());
   // All-0.5 weights over a 3x3 window of ones, no bias: 4.5 then tanh.
@@ -84,7 +84,7 @@ BOOST_AUTO_TEST_CASE(batch_norm_updates_moving_statistics_through_update_ops) {
   BOOST_TEST(g.get_operation_by_name("BatchNorm/moving_mean")->attrs.at("trainable") == "false");
   auto updates = get_collection(GraphKeys::UPDATE_OPS);
   BOOST_REQUIRE(updates.size() == 2u);
-  BOOST_TEST(updates[0].impl()->name == "BatchNorm/moving_mean/AssignMovingAvg:0");
+  BOOST_TEST(updates[0].name() == "BatchNorm/moving_mean/AssignMovingAvg:0");
   Tensor train_op;
   {
     control_dependencies deps(updates);

@@ -142,14 +142,14 @@ BOOST_AUTO_TEST_CASE(exponential_decay_of_the_global_step) {
   Graph g;
   auto scope = g.as_default();
   Tensor step = train::get_or_create_global_step();
-  BOOST_TEST(step.impl()->name == "global_step:0");
+  BOOST_TEST(step.name() == "global_step:0");
   BOOST_TEST(step.dtype() == int64);
   BOOST_TEST(train::get_or_create_global_step().impl()->node == step.impl()->node);
   TF_CHECK_THROWS_WITH(train::create_global_step(), ValueError, "already has a global step");
   Tensor lr = train::exponential_decay(0.1, step, 10, 0.5);
   Tensor stair = train::exponential_decay(0.1, step, 10, 0.5, true);
-  BOOST_TEST(lr.impl()->name == "ExponentialDecay:0");
-  BOOST_TEST(stair.impl()->name == "ExponentialDecay_1:0");
+  BOOST_TEST(lr.name() == "ExponentialDecay:0");
+  BOOST_TEST(stair.name() == "ExponentialDecay_1:0");
   Tensor bump = assign_add(step, scalar(15.0, int64));
   Session sess(g);
   sess.run(global_variables_initializer());
