@@ -13,6 +13,8 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tapeflow/tensor.h"
@@ -24,48 +26,72 @@ using Grads = std::vector<Tensor>;
 
 namespace autograd {
 
-/// Where a gradient flows: into the record of a computed input, or into a leaf's .grad().
+/// Where a gradient flows: into output `input_nr` of the record of a computed input, or into a
+/// leaf's .grad().
 struct Edge {
   std::shared_ptr<Node> node;
   std::shared_ptr<detail::TensorImpl> leaf;
+  std::uint32_t input_nr = 0;
 };
 
-/// One tape record. The backward closure lives in the same allocation (see FnNode), so
-/// recording an op costs one allocation.
+/// One tape record: an op's backward and the edges to its inputs. An op may have several outputs
+/// (each output tensor knows its index, `output_index`); the backward then gets one gradient per
+/// output, undefined for an output no gradient reached. The backward closure lives in the same
+/// allocation (see FnNode), so recording an op costs one allocation.
 struct Node {
-  Node(const char* name, std::span<const Tensor> inputs, const Tensor& output);
+  Node(const char* name, std::span<const Tensor> inputs, std::span<const Tensor> outputs);
   virtual ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
-  /// Runs the backward closure: the gradients of the inputs from the output's.
-  virtual Grads apply(const Tensor& grad_output) = 0;
+  /// Runs the backward closure: the gradients of the inputs from the outputs' (one per output;
+  /// an undefined one means none arrived, and at least one is defined).
+  virtual Grads apply(std::span<const Tensor> grad_outputs) = 0;
   /// Frees the closure and what it saved.
   virtual void release() = 0;
 
   std::span<Edge> next() { return {edges_.get() ? edges_.get() : inline_, size_}; }
+  std::size_t num_outputs() const { return num_outputs_; }
+  /// The shape and dtype a gradient arriving at output i must have.
+  const Shape& output_shape(std::size_t i) const { return slot(i).shape; }
+  DType output_dtype(std::size_t i) const { return slot(i).dtype; }
+  /// Scratch state of one backward pass: the gradient gathered so far for output i.
+  Tensor& pending_grad(std::size_t i) { return slot(i).pending; }
 
   const char* name;        // the op, for messages ("MatMul")
+  std::shared_ptr<const std::string> name_owner;  // keeps `name` alive when it is not a literal
   std::uint64_t sequence;  // tape order
-  Shape output_shape;      // the shape a gradient arriving here must have
-  DType output_dtype;
   bool released = false;
-  // Scratch state of one backward pass.
-  Tensor pending_grad;
-  std::uint64_t visit_mark = 0;
+  std::uint64_t visit_mark = 0;  // scratch state of one backward pass
 
  private:
+  struct OutputSlot {
+    Shape shape;
+    DType dtype = float32;
+    Tensor pending;
+  };
+  OutputSlot& slot(std::size_t i) { return i == 0 ? out0_ : more_[i - 1]; }
+  const OutputSlot& slot(std::size_t i) const { return i == 0 ? out0_ : more_[i - 1]; }
+
   static constexpr std::size_t kInline = 3;
   Edge inline_[kInline];
   std::unique_ptr<Edge[]> edges_;  // when there are more than kInline inputs
   std::size_t size_ = 0;
+  OutputSlot out0_;
+  std::unique_ptr<OutputSlot[]> more_;  // outputs 1.. of a multi-output op
+  std::size_t num_outputs_ = 1;
 };
 
+/// A record whose backward is the closure `fn`: `Grads(const Tensor& grad_output)` for an op with
+/// one output, `Grads(std::span<const Tensor> grad_outputs)` for several.
 template <class F>
 struct FnNode final : Node {
-  FnNode(const char* n, std::span<const Tensor> inputs, const Tensor& output, F f)
-      : Node(n, inputs, output), fn(std::move(f)) {}
-  Grads apply(const Tensor& g) override { return (*fn)(g); }
+  FnNode(const char* n, std::span<const Tensor> inputs, std::span<const Tensor> outputs, F f)
+      : Node(n, inputs, outputs), fn(std::move(f)) {}
+  Grads apply(std::span<const Tensor> g) override {
+    if constexpr (std::is_invocable_v<F&, const Tensor&>) return (*fn)(g[0]);
+    else return (*fn)(g);
+  }
   void release() override { fn.reset(); }
   std::optional<F> fn;
 };
@@ -79,23 +105,28 @@ void set_grad_enabled(bool enabled);
 
 /// Would an op with these inputs be recorded now? (grad mode on and an input requires grad)
 bool needs_record(std::span<const Tensor> inputs);
-/// Makes `node` the record of `output` (used by record()).
-Tensor attach_record(Tensor output, std::shared_ptr<Node> node);
-
-/// Appends a record producing `output` from `inputs` when grad mode is on and an input requires
-/// grad; otherwise returns `output` untouched. `backward` (Grads(const Tensor& grad_output)) must
-/// capture by value only what it reads (never `output` itself: that is an ownership cycle) and
-/// return one entry per input (undefined where no gradient is needed).
-template <class F>
-Tensor record(Tensor output, std::span<const Tensor> inputs, const char* name, F backward) {
-  if (!needs_record(inputs)) return output;
-  auto node = std::make_shared<FnNode<F>>(name, inputs, output, std::move(backward));
-  return attach_record(std::move(output), std::move(node));
+/// Whether one of `outputs` is float32 or float64.
+inline bool any_floating(std::span<const Tensor> outputs) {
+  for (const Tensor& t : outputs)
+    if (is_floating(t.dtype())) return true;
+  return false;
 }
+/// Makes `node` the record of the floating `outputs` (output i becomes its output i).
+void attach_record(std::span<Tensor> outputs, std::shared_ptr<Node> node);
+
+/// Appends a record producing `outputs` from `inputs` when grad mode is on, an input requires
+/// grad and an output is floating point (only those outputs get the record: an integer or bool
+/// output never requires grad, as in PyTorch); otherwise leaves the outputs untouched. `backward` must capture by value only what it
+/// reads (never an output itself: that is an ownership cycle) and return one entry per input
+/// (undefined where no gradient is needed). Ops call this through the door (lib/autograd/door.h),
+/// never directly.
 template <class F>
-Tensor record(Tensor output, std::initializer_list<Tensor> inputs, const char* name, F backward) {
-  return record(std::move(output), std::span<const Tensor>(inputs.begin(), inputs.size()), name,
-                std::move(backward));
+void record(std::span<Tensor> outputs, std::span<const Tensor> inputs, const char* name, F backward,
+            std::shared_ptr<const std::string> name_owner = nullptr) {
+  if (!needs_record(inputs) || !any_floating(outputs)) return;
+  auto node = std::make_shared<FnNode<F>>(name, inputs, outputs, std::move(backward));
+  node->name_owner = std::move(name_owner);
+  attach_record(outputs, std::move(node));
 }
 
 /// Backpropagates from `outputs` (each with its gradient; a scalar's may be undefined = 1).
@@ -140,18 +171,23 @@ class NoGradGuard {
 ///       [](std::span<const Tensor> x, const Tensor& y, const Tensor& g) {
 ///         return Grads{g * 3.0 * square(x[0])}; });
 ///   Tensor y = cube({x});
+///
+/// With a shape function (the output's shape and dtype from the inputs'), the op also works on
+/// graph tensors (graph mode): a node named after the op, run by Session::run.
 class CustomOp {
  public:
   using Forward = std::function<Tensor(std::span<const Tensor> inputs)>;
   using Backward = std::function<Grads(std::span<const Tensor> inputs, const Tensor& output,
                                        const Tensor& grad_output)>;
-  CustomOp(std::string name, Forward forward, Backward backward);
+  using ShapeFn = std::function<OutputSpec(std::span<const Tensor> inputs)>;
+  CustomOp(std::string name, Forward forward, Backward backward, ShapeFn shape = nullptr);
   Tensor operator()(std::vector<Tensor> inputs) const;
 
  private:
-  std::shared_ptr<const std::string> name_;
+  std::shared_ptr<const std::string> name_;  // shared with the records and nodes that name the op
   Forward forward_;
   Backward backward_;
+  ShapeFn shape_;
 };
 
 /// Tolerances of gradcheck: |analytic - numeric| <= atol + rtol * |numeric|, element-wise.

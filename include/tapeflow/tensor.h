@@ -54,7 +54,8 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;         // accumulated gradient (leaves)
   std::string name;                          // optional, for messages
   // Graph tensors (graph mode) have no storage: they are output `output_index` of a graph node
-  // (index -1: the node itself, as an operation to run). See tapeflow/graph/graph.h.
+  // (index -1: the node itself, as an operation to run). See tapeflow/graph/graph.h. A computed
+  // eager tensor is output `output_index` of its record (grad_fn).
   std::shared_ptr<graph::Node> node;
   int output_index = 0;
 };
@@ -140,6 +141,13 @@ class Tensor {
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+/// The static type of an op's output: its shape (graph mode: possibly with unknown dimensions,
+/// `[?,784]`) and dtype.
+struct OutputSpec {
+  Shape shape;
+  DType dtype = float32;
+};
 
 // ---------------------------------------------------------------------------- factories
 

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "autograd/door.h"
 #include "tapeflow/autograd.h"
 #include "tapeflow/ops/elementwise.h"
 #include "tapeflow/ops/random.h"
@@ -10,36 +11,56 @@
 
 namespace tapeflow {
 
-CustomOp::CustomOp(std::string name, Forward forward, Backward backward)
+using autograd::apply;
+using autograd::Args;
+using autograd::DTypes;
+using autograd::known_value;
+using autograd::with_backward;
+
+CustomOp::CustomOp(std::string name, Forward forward, Backward backward, ShapeFn shape)
     : name_(std::make_shared<const std::string>(std::move(name))), forward_(std::move(forward)),
-      backward_(std::move(backward)) {
+      backward_(std::move(backward)), shape_(std::move(shape)) {
   if (!forward_ || !backward_) throw ValueError(fmt::format("CustomOp '{}': needs both a forward and a backward", *name_));
 }
 
 Tensor CustomOp::operator()(std::vector<Tensor> inputs) const {
-  Tensor out;
-  {
-    NoGradGuard no_grad;
-    out = forward_(inputs);
-  }
-  if (!out.defined()) throw ValueError(fmt::format("CustomOp '{}': forward returned an undefined tensor", *name_));
-  out = out.detach();  // the op's own record replaces whatever forward did
-  std::vector<Tensor> saved;
-  for (const Tensor& t : inputs) saved.push_back(t.detach());
-  return autograd::record(out, inputs, name_->c_str(),
-                          [name = name_, backward = backward_, saved, y = out.detach(),
-                           n = inputs.size()](const Tensor& g) {
-    Grads grads = backward(saved, y, g);
-    if (grads.size() != n)
-      throw AutogradError(fmt::format("CustomOp '{}': backward returned {} gradients for {} inputs", *name,
-                                      grads.size(), n));
-    for (std::size_t i = 0; i < n; ++i)
-      if (grads[i].defined() && grads[i].shape() != saved[i].shape())
-        throw AutogradError(fmt::format("CustomOp '{}': backward returned a gradient of shape {} for input {} of "
-                                        "shape {}",
-                                        *name, grads[i].shape().str(), i, saved[i].shape().str()));
-    return grads;
-  });
+  const char* name = name_->c_str();
+  // The node (and any tape record) keeps the name alive through `owner`, after this object is gone.
+  return apply({name, name, DTypes::Any, "a", nullptr, name_}, inputs, {},
+               [name = name_, shape = shape_](Args in) {
+                 if (shape) return shape(in);
+                 for (const Tensor& t : in)
+                   if (!known_value(t))
+                     throw ValueError(fmt::format("CustomOp '{}': an input is a graph tensor, and without a shape "
+                                                  "function the op's output shape is only known when its forward "
+                                                  "runs; give the CustomOp a shape function (its fourth argument)",
+                                                  *name));
+                 return OutputSpec{};  // eager: the forward's output says
+               },
+               [name = name_, forward = forward_, backward = backward_](Args in, const OutputSpec&) {
+                 Tensor out;
+                 {
+                   NoGradGuard no_grad;
+                   out = forward(in);
+                 }
+                 if (!out.defined())
+                   throw ValueError(fmt::format("CustomOp '{}': forward returned an undefined tensor", *name));
+                 out = out.detach();  // the op's own record replaces whatever forward did
+                 std::vector<Tensor> saved;
+                 for (const Tensor& t : in) saved.push_back(t.detach());
+                 return with_backward(out, [name, backward, saved, y = out.detach()](const Tensor& g) {
+                   Grads grads = backward(saved, y, g);
+                   if (grads.size() != saved.size())
+                     throw AutogradError(fmt::format("CustomOp '{}': backward returned {} gradients for {} inputs",
+                                                     *name, grads.size(), saved.size()));
+                   for (std::size_t i = 0; i < saved.size(); ++i)
+                     if (grads[i].defined() && grads[i].shape() != saved[i].shape())
+                       throw AutogradError(fmt::format("CustomOp '{}': backward returned a gradient of shape {} for "
+                                                       "input {} of shape {}",
+                                                       *name, grads[i].shape().str(), i, saved[i].shape().str()));
+                   return grads;
+                 });
+               });
 }
 
 bool gradcheck(const std::function<Tensor(std::span<const Tensor>)>& fn, std::vector<Tensor> inputs,

@@ -43,17 +43,26 @@ void drain() {
 
 }  // namespace
 
-Node::Node(const char* n, std::span<const Tensor> inputs, const Tensor& output)
-    : name(n), sequence(next_sequence.fetch_add(1, std::memory_order_relaxed)), output_shape(output.shape()),
-      output_dtype(output.dtype()), size_(inputs.size()) {
+Node::Node(const char* n, std::span<const Tensor> inputs, std::span<const Tensor> outputs)
+    : name(n), sequence(next_sequence.fetch_add(1, std::memory_order_relaxed)), size_(inputs.size()),
+      num_outputs_(outputs.size()) {
   live.fetch_add(1, std::memory_order_relaxed);
   if (size_ > kInline) edges_ = std::make_unique<Edge[]>(size_);
   std::span<Edge> e = next();
   for (std::size_t i = 0; i < size_; ++i) {
     const Tensor& t = inputs[i];
     if (!t.defined() || !t.requires_grad()) continue;
-    if (t.grad_fn()) e[i].node = t.grad_fn();
-    else e[i].leaf = t.impl();
+    if (t.grad_fn()) {
+      e[i].node = t.grad_fn();
+      e[i].input_nr = static_cast<std::uint32_t>(t.impl()->output_index);
+    } else {
+      e[i].leaf = t.impl();
+    }
+  }
+  if (num_outputs_ > 1) more_ = std::make_unique<OutputSlot[]>(num_outputs_ - 1);
+  for (std::size_t i = 0; i < num_outputs_; ++i) {
+    slot(i).shape = outputs[i].shape();
+    slot(i).dtype = outputs[i].dtype();
   }
 }
 
@@ -65,7 +74,7 @@ Node::~Node() {
     bury(e.node);
     e.leaf.reset();
   }
-  pending_grad = Tensor();
+  for (std::size_t i = 0; i < num_outputs_; ++i) slot(i).pending = Tensor();
   if (outer) {
     graveyard.draining = false;
     drain();
@@ -83,11 +92,14 @@ bool needs_record(std::span<const Tensor> inputs) {
   return false;
 }
 
-Tensor attach_record(Tensor output, std::shared_ptr<Node> node) {
-  auto& impl = *output.impl();
-  impl.grad_fn = std::move(node);
-  impl.requires_grad = true;
-  return output;
+void attach_record(std::span<Tensor> outputs, std::shared_ptr<Node> node) {
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    if (!is_floating(outputs[i].dtype())) continue;
+    auto& impl = *outputs[i].impl();
+    impl.grad_fn = node;
+    impl.output_index = static_cast<int>(i);
+    impl.requires_grad = true;
+  }
 }
 
 namespace {
@@ -144,7 +156,8 @@ Tensor seed_gradient(const Tensor& out, const Tensor* given) {
 // that receive their gradients instead of .grad().
 struct Capture {
   std::vector<const detail::TensorImpl*> leaves;   // inputs that are leaves
-  std::vector<const Node*> nodes;                  // inputs that are computed (their record)
+  std::vector<const Node*> nodes;                  // inputs that are computed: their record
+  std::vector<std::size_t> outputs;                //   and which of its outputs they are
   std::vector<Tensor>* out;
 };
 
@@ -176,7 +189,7 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
       continue;
     }
     Node* root = out.grad_fn().get();
-    accumulate(root->pending_grad, g);
+    accumulate(root->pending_grad(static_cast<std::size_t>(out.impl()->output_index)), g);
     if (root->visit_mark != mark) {
       root->visit_mark = mark;
       stack.push_back(root);
@@ -195,20 +208,29 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
   }
   std::sort(order.begin(), order.end(), [](const Node* a, const Node* b) { return a->sequence > b->sequence; });
 
+  std::vector<Tensor> grads_in;
   for (Node* n : order) {
-    Tensor g = std::move(n->pending_grad);
-    n->pending_grad = Tensor();
-    if (capture) {
-      for (std::size_t k = 0; k < capture->nodes.size(); ++k)
-        if (capture->nodes[k] == n && g.defined()) accumulate((*capture->out)[k], g);
+    const std::size_t no = n->num_outputs();
+    grads_in.assign(no, Tensor());
+    bool arrived = false;
+    for (std::size_t i = 0; i < no; ++i) {
+      grads_in[i] = std::move(n->pending_grad(i));
+      n->pending_grad(i) = Tensor();
+      if (!grads_in[i].defined()) continue;
+      arrived = true;
+      if (capture) {
+        for (std::size_t k = 0; k < capture->nodes.size(); ++k)
+          if (capture->nodes[k] == n && capture->outputs[k] == i) accumulate((*capture->out)[k], grads_in[i]);
+      }
     }
-    if (!g.defined()) continue;
+    if (!arrived) continue;
     if (n->released)
       throw AutogradError(fmt::format("backward through '{}' a second time: its saved tensors were released by "
                                       "the first backward(); pass retain_graph=true to the first call",
                                       n->name));
-    check_grad_shape(n->name, n->output_shape, n->output_dtype, g);
-    Grads grads = n->apply(g);
+    for (std::size_t i = 0; i < no; ++i)
+      if (grads_in[i].defined()) check_grad_shape(n->name, n->output_shape(i), n->output_dtype(i), grads_in[i]);
+    Grads grads = n->apply(grads_in);
     std::span<Edge> next = n->next();
     if (grads.size() != next.size())
       throw AutogradError(fmt::format("backward of '{}' returned {} gradients for {} inputs", n->name, grads.size(),
@@ -217,7 +239,7 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
       Edge& e = next[i];
       if (!grads[i].defined()) continue;
       if (e.node) {
-        accumulate(e.node->pending_grad, grads[i]);
+        accumulate(e.node->pending_grad(e.input_nr), grads[i]);
       } else if (e.leaf) {
         if (capture) {
           for (std::size_t k = 0; k < capture->leaves.size(); ++k)
@@ -243,14 +265,18 @@ void backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_outp
 std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor> inputs,
                          std::span<const Tensor> grad_outputs, bool retain_graph, bool allow_unused) {
   std::vector<Tensor> result(inputs.size());
-  Capture cap{{}, {}, &result};
+  Capture cap{{}, {}, {}, &result};
   cap.leaves.resize(inputs.size(), nullptr);
   cap.nodes.resize(inputs.size(), nullptr);
+  cap.outputs.resize(inputs.size(), 0);
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     const Tensor& in = inputs[k];
     if (!in.requires_grad())
       throw AutogradError(fmt::format("grad: input {} of shape {} does not require grad", k, in.shape().str()));
-    if (in.grad_fn()) cap.nodes[k] = in.grad_fn().get();
+    if (in.grad_fn()) {
+      cap.nodes[k] = in.grad_fn().get();
+      cap.outputs[k] = static_cast<std::size_t>(in.impl()->output_index);
+    }
     else cap.leaves[k] = in.impl().get();
   }
   run_backward(outputs, grad_outputs, retain_graph, &cap);

@@ -10,6 +10,21 @@
 
 namespace tapeflow::detail {
 
+/// A DTypeError naming `op` unless x is numeric (not bool).
+inline void check_numeric(const char* op, const Tensor& x) {
+  if (x.dtype() == DType::Bool)
+    throw DTypeError(fmt::format("{}: expected a numeric tensor, got bool {}; cast it first (cast(x, float32))", op,
+                                 x.shape().str()));
+}
+
+/// In-place functions write data, which a graph tensor does not have: a ValueError naming `op`.
+inline void check_has_data(const char* op, const Tensor& t) {
+  if (t.defined() && t.is_symbolic())
+    throw ValueError(fmt::format("{}: '{}' ({} {}) is a graph tensor, which has no data to change in place; in graph "
+                                 "mode update a Variable with assign / assign_add / assign_sub",
+                                 op, t.name(), dtype_name(t.dtype()), t.shape().str()));
+}
+
 /// Calls f.template operator()<T>() with T the C++ type of `dt`.
 template <class F>
 decltype(auto) visit_dtype(DType dt, F&& f) {
@@ -40,9 +55,7 @@ decltype(auto) visit_floating(const char* op, const Tensor& x, F&& f) {
 /// Numeric dtypes (no bool).
 template <class F>
 decltype(auto) visit_numeric(const char* op, const Tensor& x, F&& f) {
-  if (x.dtype() == DType::Bool)
-    throw DTypeError(fmt::format("{}: expected a numeric tensor, got bool {}; cast it first (cast(x, float32))",
-                                 op, x.shape().str()));
+  check_numeric(op, x);
   return visit_dtype(x.dtype(), std::forward<F>(f));
 }
 
@@ -52,6 +65,15 @@ inline void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
                                  "(cast(x, {}))",
                                  op, dtype_name(a.dtype()), a.shape().str(), dtype_name(b.dtype()),
                                  b.shape().str(), dtype_name(a.dtype())));
+}
+
+/// A DTypeError naming `op` unless x is float32 or float64 (for composite functions, which check
+/// their inputs before the ops they are made of do).
+inline void check_floating(const char* op, const Tensor& x) {
+  if (!is_floating(x.dtype()))
+    throw DTypeError(fmt::format("{}: expected a float32 or float64 tensor, got {} {}; cast it first "
+                                 "(cast(x, float32))",
+                                 op, dtype_name(x.dtype()), x.shape().str()));
 }
 
 inline void check_defined(const char* op, const Tensor& t) {

@@ -10,10 +10,9 @@
 
 #include <fmt/format.h>
 
-#include "core/symbolic.h"
+#include "autograd/door.h"
 #include "distributed/comm.h"
 #include "distributed/internal.h"
-#include "tapeflow/graph/graph.h"
 
 namespace tapeflow::distributed {
 
@@ -350,50 +349,42 @@ void broadcast(const std::vector<std::pair<std::string, Tensor>>& tensors, int r
 }
 
 Tensor allreduce(const Tensor& tensor, ReduceOp op) {
-  constexpr const char* who = "distributed::allreduce";
-  if (!tensor.defined()) throw ValueError(fmt::format("{}: the tensor is undefined", who));
-  internal::check_reduce_dtype(who, tensor, op);
-  if (detail::any_symbolic(tensor))
-    return detail::graph_op("HorovodAllreduce", {tensor}, tensor.shape(), tensor.dtype(),
-                            [op](detail::Args in) { return allreduce(in[0], op); });
-  internal::require_init(who);
-  internal::check_same_across_ranks(who, internal::entries_of({tensor}));
-  return internal::fused_allreduce({tensor}, op, 0)[0];
+  static constexpr const char* who = "distributed::allreduce";
+  return autograd::apply({"HorovodAllreduce", who, autograd::DTypes::Any, "a", "tensor"}, {tensor},
+                         {{"reduce_op", reduce_op_name(op)}},
+                         [op](autograd::Args in) {
+                           internal::check_reduce_dtype(who, in[0], op);
+                           return OutputSpec{in[0].shape(), in[0].dtype()};
+                         },
+                         [op](autograd::Args in, const OutputSpec&) {
+                           internal::require_init(who);
+                           internal::check_same_across_ranks(who, internal::entries_of({in[0]}));
+                           return internal::fused_allreduce({in[0]}, op, 0)[0];
+                         });
 }
-
-namespace {
-
-std::vector<Tensor> grouped_allreduce_eager(const std::vector<Tensor>& tensors, ReduceOp op,
-                                            std::size_t fusion_threshold, bool check) {
-  constexpr const char* who = "distributed::grouped_allreduce";
-  internal::require_init(who);
-  if (check) internal::check_same_across_ranks(who, internal::entries_of(tensors));
-  return internal::fused_allreduce(tensors, op, fusion_threshold);
-}
-
-}  // namespace
 
 std::vector<Tensor> grouped_allreduce(const std::vector<Tensor>& tensors, ReduceOp op, std::size_t fusion_threshold) {
-  constexpr const char* who = "distributed::grouped_allreduce";
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
-    if (!tensors[i].defined()) throw ValueError(fmt::format("{}: tensor {} is undefined", who, i));
-    internal::check_reduce_dtype(who, tensors[i], op);
-  }
-  if (detail::is_symbolic(tensors)) {
-    std::vector<graph::OutputSpec> outputs;
-    for (const Tensor& t : tensors) outputs.push_back({t.shape(), t.dtype()});
-    // The shapes of a node's inputs are the same at every run: compare them across ranks at the
-    // node's first run only, so a training step costs just the fused allreduces.
-    auto checked = std::make_shared<bool>(false);
-    return detail::graph_op("HorovodGroupedAllreduce", tensors, std::move(outputs),
-                            [op, fusion_threshold, checked](detail::Args in) {
-                              std::vector<Tensor> values(in.begin(), in.end());
-                              auto out = grouped_allreduce_eager(values, op, fusion_threshold, !*checked);
-                              *checked = true;
-                              return out;
-                            });
-  }
-  return grouped_allreduce_eager(tensors, op, fusion_threshold, true);
+  static constexpr const char* who = "distributed::grouped_allreduce";
+  // The shapes of a graph node's inputs are the same at every run: they are compared across
+  // ranks at the node's first run only, so that a training step costs just the fused allreduces.
+  auto checked = std::make_shared<bool>(false);
+  return autograd::apply({"HorovodGroupedAllreduce", who, autograd::DTypes::Any, "a", "tensors"}, tensors,
+                         {{"reduce_op", reduce_op_name(op)}, {"fusion_threshold", fusion_threshold}},
+                         [op](autograd::Args in) {
+                           std::vector<OutputSpec> outputs;
+                           for (const Tensor& t : in) {
+                             internal::check_reduce_dtype(who, t, op);
+                             outputs.push_back({t.shape(), t.dtype()});
+                           }
+                           return outputs;
+                         },
+                         [op, fusion_threshold, checked](autograd::Args in, const std::vector<OutputSpec>&) {
+                           std::vector<Tensor> values(in.begin(), in.end());
+                           internal::require_init(who);
+                           if (!*checked) internal::check_same_across_ranks(who, internal::entries_of(values));
+                           *checked = true;
+                           return internal::fused_allreduce(values, op, fusion_threshold);
+                         });
 }
 
 }  // namespace tapeflow::distributed

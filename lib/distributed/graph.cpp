@@ -31,7 +31,7 @@ Tensor broadcast_global_variables(int root) {
                          });
   std::vector<std::string> names;
   for (const auto& n : nodes) names.push_back(n->name());
-  node->attrs["variables"] = fmt::format("{}", fmt::join(names, ","));
+  node->attrs["variables"] = names;
   return node->as_operation();
 }
 

@@ -1,5 +1,5 @@
-// Graph, Node, name scopes, control dependencies, collections, and the graph side of the
-// dispatcher (graph_op).
+// Graph, Node, name scopes, control dependencies, collections, and the graph side of the door
+// (the node builder it calls when an op's input is a graph tensor).
 #include "tapeflow/graph/graph.h"
 
 #include <algorithm>
@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "core/symbolic.h"
+#include "autograd/door.h"
 
 namespace tapeflow {
 
@@ -105,7 +105,7 @@ DefaultGraphScope::~DefaultGraphScope() { default_graph_override = previous_; }
 
 // ---------------------------------------------------------------------------- Graph
 
-Graph::Graph() = default;
+// Graph::Graph() is below, with the door's builder it installs.
 
 Graph::~Graph() {
   for (auto& n : nodes_) n->graph_ = nullptr;
@@ -290,6 +290,7 @@ std::vector<Tensor> get_collection(const std::string& key, const std::string& sc
 }
 
 Tensor named(const std::string& name, const Tensor& t) {
+  if (t.defined() && !t.is_symbolic()) return t;  // an eager tensor has no node to name
   Node& n = graph::node_of("named", t);
   if (!n.graph()) throw ValueError(fmt::format("named('{}'): the graph of '{}' no longer exists", name, n.name()));
   n.graph()->rename_last(n, name);
@@ -297,54 +298,52 @@ Tensor named(const std::string& name, const Tensor& t) {
   return t;
 }
 
-// ---------------------------------------------------------------------------- graph_op
+// ---------------------------------------------------------------------------- the door's builder
 
-namespace detail {
+namespace {
 
-std::string node_hint(const char* type, std::initializer_list<const Tensor*> inputs) {
+Graph& graph_of_inputs(const char* type, std::span<const Tensor> inputs) {
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.is_symbolic()) return graph_of(t, type);
+  return get_default_graph();
+}
+
+// The node of an op applied to graph tensors (see lib/autograd/door.h): its kernel replays the
+// op's rule and forward through the door with the concrete inputs of each run.
+std::vector<Tensor> build_from_door(autograd::NodeRequest& request) {
+  Graph& g = graph_of_inputs(request.def.type, request.inputs);
+  auto node = g.add_node(request.def.type, "", std::vector<Tensor>(request.inputs.begin(), request.inputs.end()),
+                         std::move(request.outputs),
+                         [replay = std::move(request.replay)](std::span<const Tensor> in, graph::RunContext&) {
+                           return replay(in);
+                         });
+  for (const autograd::Attr& a : request.attrs) node->attrs[a.name()] = a.value();
+  std::vector<Tensor> out;
+  out.reserve(static_cast<std::size_t>(node->num_outputs()));
+  for (int i = 0; i < node->num_outputs(); ++i) out.push_back(node->output(i));
+  return out;
+}
+
+// "while building node 'truediv' (RealDiv) from 'x:0' [?,3], a constant [3]".
+std::string describe_for_door(const char* type, std::span<const Tensor> inputs) {
   Graph* g = nullptr;
-  for (const Tensor* t : inputs)
-    if (is_symbolic(*t) && t->impl()->node->graph()) g = t->impl()->node->graph();
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.is_symbolic() && t.impl()->node->graph()) g = t.impl()->node->graph();
   if (!g) return "";
-  std::string text = fmt::format("\n  while building node '{}' ({}) from ", g->unique_name(default_name_of(type), false),
-                                 type);
+  std::string text =
+      fmt::format("\n  while building node '{}' ({}) from ", g->unique_name(default_name_of(type), false), type);
   bool first = true;
-  for (const Tensor* t : inputs) {
-    if (!t->defined()) continue;
-    text += fmt::format("{}{}{}", first ? "" : ", ", t->is_symbolic() ? "'" + t->impl()->name + "' " : "a constant ",
-                        t->shape().str());
+  for (const Tensor& t : inputs) {
+    if (!t.defined()) continue;
+    text += fmt::format("{}{}{}", first ? "" : ", ", t.is_symbolic() ? "'" + t.name() + "' " : "a constant ",
+                        t.shape().str());
     first = false;
   }
   return text;
 }
 
-namespace {
-Graph& graph_of_inputs(const char* type, const std::vector<Tensor>& inputs) {
-  for (const Tensor& t : inputs)
-    if (is_symbolic(t)) return graph_of(t, type);
-  return get_default_graph();
-}
 }  // namespace
 
-std::vector<Tensor> graph_op(const char* type, std::vector<Tensor> inputs, std::vector<graph::OutputSpec> outputs,
-                             ReplayN replay) {
-  Graph& g = graph_of_inputs(type, inputs);
-  auto node = g.add_node(type, "", std::move(inputs), std::move(outputs),
-                         [replay = std::move(replay)](Args in, graph::RunContext&) { return replay(in); });
-  std::vector<Tensor> out;
-  for (int i = 0; i < node->num_outputs(); ++i) out.push_back(node->output(i));
-  return out;
-}
-
-Tensor graph_op(const char* type, std::vector<Tensor> inputs, const Shape& shape, DType dtype, Replay replay) {
-  Graph& g = graph_of_inputs(type, inputs);
-  auto node = g.add_node(type, "", std::move(inputs), {{shape, dtype}},
-                         [replay = std::move(replay)](Args in, graph::RunContext&) {
-                           return std::vector<Tensor>{replay(in)};
-                         });
-  return node->output(0);
-}
-
-}  // namespace detail
+Graph::Graph() { autograd::install_graph_builder({&build_from_door, &describe_for_door}); }
 
 }  // namespace tapeflow

@@ -56,7 +56,7 @@ std::string scope_name(const std::string& scope, const std::string& default_name
 // The layer's output joins its collections, remembered under the layer's scope name.
 Tensor collect(const Tensor& output, const std::string& alias, const LayerArgs& args) {
   if (args.outputs_collections && !args.outputs_collections->empty()) {
-    graph::node_of("layers", output).attrs["alias"] = alias;
+    graph::node_of("layers", output).attrs["alias"] = std::string(alias);
     add_to_collections(*args.outputs_collections, output);
   }
   return output;
@@ -160,28 +160,6 @@ Tensor dropout(const Tensor& inputs, const Tensor& keep_prob, const Tensor& is_t
   return collect(nn::dropout(inputs, keep), ns.name().substr(0, ns.name().size() - 1), a);
 }
 
-namespace {
-// moving -= (moving - batch) * (1 - decay), when training is true at run time.
-Tensor assign_moving_average(const Tensor& moving, const Tensor& batch, double decay, const Tensor& training) {
-  graph::Node& var = graph::node_of("batch_norm", moving);
-  auto var_node = var.shared_from_this();
-  name_scope ns(var.name() + "/");
-  auto node = var.graph()->add_node(
-      "AssignSub", "AssignMovingAvg", {batch, training}, {{moving.shape(), moving.dtype()}},
-      [var_node, decay](std::span<const Tensor> in, graph::RunContext& ctx) {
-        Tensor v = ctx.session.value(*var_node);
-        if (in[1].item<bool>()) {
-          NoGradGuard no_grad;
-          Tensor delta = (v - in[0].detach()) * (1.0 - decay);
-          axpy_(v, -1.0, delta);
-        }
-        return std::vector<Tensor>{v};
-      });
-  node->attrs["variables"] = var.name();
-  return node->output(0);
-}
-}  // namespace
-
 Tensor batch_norm(const Tensor& inputs, BatchNormArgs args, LayerArgs layer_args) {
   LayerArgs a = resolve(Layer::BatchNorm, std::move(layer_args));
   const std::int64_t c = channels("batch_norm", inputs, 2);
@@ -203,15 +181,17 @@ Tensor batch_norm(const Tensor& inputs, BatchNormArgs args, LayerArgs layer_args
       {.dtype = dt, .initializer = ones_initializer(), .trainable = false,
        .collections = {GraphKeys::GLOBAL_VARIABLES, GraphKeys::MODEL_VARIABLES}});
   Tensor training = args.is_training.defined() ? args.is_training : scalar(1.0, bool_);
-  Tensor y = nn::batch_norm(inputs, gamma, beta, moving_mean, moving_variance, training, args.decay, args.epsilon);
+  // One FusedBatchNorm node (the batch or the moving statistics, as `training` says at run time),
+  // and the moving averages' updates from its batch statistics: the eager BatchNorm's two ops.
+  nn::BatchNormOutput out = nn::fused_batch_norm(inputs, gamma, beta, moving_mean, moving_variance, args.epsilon,
+                                                 training);
+  Tensor y = out.y;
   if (!args.updates_collections.empty()) {
-    std::vector<int> axes;
-    for (int i = 0; i + 1 < inputs.rank(); ++i) axes.push_back(i);
-    nn::Moments batch = nn::moments(inputs, axes);
-    add_to_collection(args.updates_collections,
-                      assign_moving_average(moving_mean, stop_gradient(batch.mean), args.decay, training));
-    add_to_collection(args.updates_collections,
-                      assign_moving_average(moving_variance, stop_gradient(batch.variance), args.decay, training));
+    for (const auto& [moving, batch] : {std::pair{moving_mean, out.batch_mean}, std::pair{moving_variance, out.batch_variance}}) {
+      name_scope scope(graph::node_of("batch_norm", moving).name() + "/");  // "BatchNorm/moving_mean/AssignMovingAvg"
+      add_to_collection(args.updates_collections,
+                        named("AssignMovingAvg", nn::assign_moving_average(moving, batch, args.decay, training)));
+    }
   }
   if (a.activation_fn && *a.activation_fn) y = (*a.activation_fn)(y);
   return collect(y, vs.name(), a);
@@ -236,7 +216,7 @@ std::vector<std::pair<std::string, Tensor>> convert_collection_to_dict(const std
   for (const Tensor& t : get_collection(key)) {
     const graph::Node& n = graph::node_of("convert_collection_to_dict", t);
     auto alias = n.attrs.find("alias");
-    out.emplace_back(alias != n.attrs.end() ? alias->second : n.name(), t);
+    out.emplace_back(alias != n.attrs.end() ? std::get<std::string>(alias->second) : n.name(), t);
   }
   return out;
 }

@@ -247,7 +247,8 @@ void Session::set_value(const Tensor& variable, const Tensor& value, bool valida
     return;
   }
   Tensor v = value.clone();
-  if (n.attrs.count("trainable") && n.attrs.at("trainable") == "true" && is_floating(v.dtype())) v.requires_grad_();
+  auto trainable = n.attrs.find("trainable");
+  if (trainable != n.attrs.end() && std::get<bool>(trainable->second) && is_floating(v.dtype())) v.requires_grad_();
   variables_[&n] = v;
 }
 

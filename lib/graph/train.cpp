@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include "core/symbolic.h"
 #include "graph/internal.h"
 #include "tapeflow/autograd.h"
 #include "tapeflow/graph/session.h"
@@ -132,7 +131,7 @@ Tensor exponential_decay(double learning_rate, const Tensor& global_step, double
     if (staircase) p = floor(p);
     result = pow(scalar(decay_rate), p) * learning_rate;
   }
-  return detail::is_symbolic(result) ? named(scope_name, result) : result;
+  return named(scope_name, result);
 }
 
 // ---------------------------------------------------------------------------- Optimizer
@@ -279,7 +278,7 @@ Tensor Optimizer::apply_gradients(const GradsAndVars& grads_and_vars, const Tens
   }
   for (const auto& n : shared_nodes) written.push_back(n->name());
   if (step_node) written.push_back(step_node->name());
-  node->attrs["variables"] = fmt::format("{}", fmt::join(written, ","));
+  node->attrs["variables"] = std::move(written);
   return named(scope.name(), node->as_operation());
 }
 

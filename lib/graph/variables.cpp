@@ -3,7 +3,7 @@
 
 #include <fmt/format.h>
 
-#include "core/symbolic.h"
+#include "autograd/door.h"
 #include "graph/internal.h"
 #include "tapeflow/autograd.h"
 #include "tapeflow/graph/session.h"
@@ -59,7 +59,7 @@ Tensor variable_update(const char* who, const Tensor& variable, const Tensor& va
   Graph& g = *var.graph();
   name_scope scope(var.name() + "/");
   auto node = g.add_node(type, name, {value}, {{var.outputs()[0].shape, var.outputs()[0].dtype}}, std::move(kernel));
-  node->attrs["variables"] = var.name();
+  node->attrs["variables"] = std::vector<std::string>{var.name()};
   return node->output(0);
 }
 
@@ -73,7 +73,7 @@ Tensor make_variable(Graph& g, const std::string& full_name, const Tensor& initi
                                  shape.str()));
   auto var = add_named(g, full_name, "VariableV2", {}, {{shape, dtype}},
                        [](Args, RunContext& ctx) { return std::vector<Tensor>{ctx.session.value(ctx.node)}; });
-  var->attrs["trainable"] = trainable ? "true" : "false";
+  var->attrs["trainable"] = trainable;
   Tensor handle = var->output(0);
   // The initializer: "<name>/Assign" from the initial value.
   Tensor init_value = initial_value;
@@ -111,7 +111,7 @@ Tensor placeholder_with_default(const Tensor& input, const Shape& shape, const s
   if (!compatible(shape, input.shape()))
     throw ShapeError(fmt::format("placeholder_with_default '{}': the default's shape {} does not fit shape {}", name,
                                  input.shape().str(), shape.str()));
-  Graph& g = detail::is_symbolic(input) ? *graph::node_of("placeholder_with_default", input).graph()
+  Graph& g = (input.defined() && input.is_symbolic()) ? *graph::node_of("placeholder_with_default", input).graph()
                                         : get_default_graph();
   auto node = g.add_node("PlaceholderWithDefault", name, {input}, {{shape, input.dtype()}},
                          [](Args in, RunContext&) { return std::vector<Tensor>{in[0]}; });
@@ -122,7 +122,7 @@ Tensor placeholder_with_default(const Tensor& input, const Shape& shape, const s
 
 Tensor Variable(const Tensor& initial_value, const std::string& name, VariableOptions options) {
   if (!initial_value.defined()) throw ValueError(fmt::format("Variable '{}': the initial value is undefined", name));
-  Graph& g = detail::is_symbolic(initial_value) ? *graph::node_of("Variable", initial_value).graph()
+  Graph& g = (initial_value.defined() && initial_value.is_symbolic()) ? *graph::node_of("Variable", initial_value).graph()
                                                 : get_default_graph();
   // tf.Variable names itself under the current name scope, made unique.
   return make_variable(g, g.unique_name(name, false), initial_value, options.trainable,
@@ -135,7 +135,7 @@ bool is_variable(const Tensor& t) {
 
 Tensor initializer_of(const Tensor& variable) {
   Node& var = variable_node("initializer_of", variable);
-  return var.graph()->get_operation_by_name(var.attrs.at("initializer"))->as_operation();
+  return var.graph()->get_operation_by_name(std::get<std::string>(var.attrs.at("initializer")))->as_operation();
 }
 
 std::vector<Tensor> global_variables() { return get_collection(GraphKeys::GLOBAL_VARIABLES); }
@@ -332,7 +332,7 @@ Tensor assign_sub(const Tensor& variable, const Tensor& value, const std::string
 Tensor group(const std::vector<Tensor>& inputs, const std::string& name) {
   Graph* g = &get_default_graph();
   for (const Tensor& t : inputs)
-    if (detail::is_symbolic(t)) g = graph::node_of("group", t).graph();
+    if ((t.defined() && t.is_symbolic())) g = graph::node_of("group", t).graph();
   DefaultGraphScope scope(*g);
   control_dependencies deps(inputs);
   return g->add_node("NoOp", name, {}, {}, [](Args, RunContext&) { return std::vector<Tensor>{}; })->as_operation();
@@ -341,12 +341,10 @@ Tensor group(const std::vector<Tensor>& inputs, const std::string& name) {
 Tensor no_op(const std::string& name) { return group({}, name); }
 
 Tensor identity(const Tensor& input, const std::string& name) {
-  if (!detail::is_symbolic(input)) return input;
-  return graph::node_of("identity", input)
-      .graph()
-      ->add_node("Identity", name, {input}, {{input.shape(), input.dtype()}},
-                 [](Args in, RunContext&) { return std::vector<Tensor>{in[0]}; })
-      ->output(0);
+  Tensor out = autograd::apply({"Identity", "identity", autograd::DTypes::Any, "a"}, {input}, {},
+                               [](Args in) { return OutputSpec{in[0].shape(), in[0].dtype()}; },
+                               [](Args in, const OutputSpec&) { return in[0]; });
+  return name.empty() ? out : named(name, out);
 }
 
 }  // namespace tapeflow

@@ -16,7 +16,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "core/symbolic.h"
+#include "autograd/door.h"
 #include "nn/bias.h"
 #include "ops/kernels.h"
 
@@ -66,8 +66,8 @@ namespace {
 
 using tapeflow::detail::gemm;
 
-/// Everything conv2d's kernels need to know, from the shape rule.
-struct ConvGeometry {
+/// Everything conv2d's kernels need to know, from the shape rule; the output is [n, oh, ow, oc].
+struct ConvGeometry : OutputSpec {
   std::int64_t n, h, w, c;      // input
   std::int64_t kh, kw, oc;      // filter
   std::int64_t sh, sw;          // strides
@@ -83,12 +83,10 @@ struct ConvGeometry {
   bool transposed_patches() const { return kw * c < 16; }
 };
 
-/// The shape rule: checks the operands and computes the output geometry.
-ConvGeometry conv_geometry(const Tensor& input, const Tensor& filter, const std::vector<int>& strides,
-                           Padding padding) {
+/// The shape rule: checks the operands (and a bias, when defined) and computes the geometry.
+ConvGeometry conv_geometry(const Tensor& input, const Tensor& filter, const Tensor& bias,
+                           const std::vector<int>& strides, Padding padding) {
   const char* op = "conv2d";
-  tapeflow::detail::check_defined(op, input);
-  tapeflow::detail::check_defined(op, filter);
   const Shape &si = input.shape(), &sf = filter.shape();
   if (si.rank() != 4)
     throw ShapeError(fmt::format("conv2d: input must be 4-D [batch, height, width, channels], got {}", si.str()));
@@ -108,7 +106,10 @@ ConvGeometry conv_geometry(const Tensor& input, const Tensor& filter, const std:
     throw ShapeError(fmt::format("conv2d: filter {} ({}x{} window) is larger than the input {} ({}x{}) with VALID "
                                  "padding; use SAME padding or a smaller filter",
                                  sf.str(), sf[0], sf[1], si.str(), si[1], si[2]));
-  tapeflow::detail::check_same_dtype(op, input, filter);
+  if (bias.defined() && (bias.rank() != 1 || (bias.dim(0) != sf[3] && bias.dim(0) >= 0 && sf[3] >= 0)))
+    throw ShapeError(fmt::format("conv2d: bias must be 1-D with one value per output channel ([{}] for the filter "
+                                 "{}), got {}",
+                                 sf[3], sf.str(), bias.shape().str()));
   ConvGeometry g{};
   g.n = si[0], g.h = si[1], g.w = si[2], g.c = si[3];
   g.kh = sf[0], g.kw = sf[1], g.oc = sf[3];
@@ -117,6 +118,8 @@ ConvGeometry conv_geometry(const Tensor& input, const Tensor& filter, const std:
   g.ow = window_output_size(g.w, g.kw, sw, padding);
   g.pad_top = detail::window_pad_before(g.h, g.kh, sh, padding);
   g.pad_left = detail::window_pad_before(g.w, g.kw, sw, padding);
+  g.shape = Shape{g.n, g.oh, g.ow, g.oc};
+  g.dtype = input.dtype();
   return g;
 }
 
@@ -391,109 +394,107 @@ void conv_input_grad(const ConvGeometry& g, const T* dout, const T* f, T* dx) {
 
 namespace {
 
-/// conv2d's shape rule, its errors raised at build time in graph mode (naming the Conv2D node).
-ConvGeometry checked_geometry(const Tensor& input, const Tensor& filter, const std::vector<int>& strides,
-                              Padding padding) {
-  return tapeflow::detail::build_checked("Conv2D", {&input, &filter},
-                                         [&] { return conv_geometry(input, filter, strides, padding); });
-}
+using tapeflow::autograd::Args;
+using tapeflow::autograd::DTypes;
 
-/// The eager convolution, with a fused bias when `bias` is defined (its shape and dtype checked).
-Tensor conv2d_concrete(const ConvGeometry& g, const Tensor& input, const Tensor& filter, const Tensor& bias) {
-  Tensor out = Tensor::empty(Shape{g.n, g.oh, g.ow, g.oc}, input.dtype());
+/// The convolution of concrete operands, with a fused bias when `bias` is defined.
+auto conv2d_forward(const ConvGeometry& g, const Tensor& input, const Tensor& filter, const Tensor& bias) {
+  Tensor out = Tensor::empty(g.shape, input.dtype());
   tapeflow::detail::visit_floating("conv2d", input, [&]<class T>() {
     conv_forward<T>(g, input.data<T>(), filter.data<T>(), bias.defined() ? bias.data<T>() : nullptr, out.data<T>());
   });
   const bool need_input = input.requires_grad(), need_filter = filter.requires_grad();
   const bool need_bias = bias.defined() && bias.requires_grad();
-  std::vector<Tensor> inputs{input, filter};
-  if (bias.defined()) inputs.push_back(bias);
   // The backward pass recomputes the patches from the input rather than keeping them (they are
   // kh*kw times larger than the input).
-  return autograd::record(out, inputs, bias.defined() ? "_FusedConv2D" : "Conv2D",
-                          [g, input = need_filter ? input.detach() : Tensor(), filter = filter.detach(), need_input,
-                           need_filter, need_bias, with_bias = bias.defined()](const Tensor& dout) {
-    Tensor d_input, d_filter, d_bias;
-    tapeflow::detail::visit_floating("Conv2DBackprop", dout, [&]<class T>() {
-      if (need_filter) {
-        d_filter = Tensor::empty(filter.shape(), filter.dtype());
-        conv_filter_grad<T>(g, input.data<T>(), dout.data<T>(), d_filter.data<T>());
-      }
-      if (need_input) {
-        d_input = zeros(Shape{g.n, g.h, g.w, g.c}, dout.dtype());
-        conv_input_grad<T>(g, dout.data<T>(), filter.data<T>(), d_input.data<T>());
-      }
-    });
-    if (need_bias) d_bias = detail::bias_grad(dout, g.oc);
-    return with_bias ? Grads{d_input, d_filter, d_bias} : Grads{d_input, d_filter};
-  });
+  return tapeflow::autograd::with_backward(
+      out, [g, input = need_filter ? input.detach() : Tensor(), filter = filter.detach(), need_input, need_filter,
+            need_bias, with_bias = bias.defined()](const Tensor& dout) {
+        Tensor d_input, d_filter, d_bias;
+        tapeflow::detail::visit_floating("Conv2DBackprop", dout, [&]<class T>() {
+          if (need_filter) {
+            d_filter = Tensor::empty(filter.shape(), filter.dtype());
+            conv_filter_grad<T>(g, input.data<T>(), dout.data<T>(), d_filter.data<T>());
+          }
+          if (need_input) {
+            d_input = zeros(Shape{g.n, g.h, g.w, g.c}, dout.dtype());
+            conv_input_grad<T>(g, dout.data<T>(), filter.data<T>(), d_input.data<T>());
+          }
+        });
+        if (need_bias) d_bias = detail::bias_grad(dout, g.oc);
+        return with_bias ? Grads{d_input, d_filter, d_bias} : Grads{d_input, d_filter};
+      });
+}
+
+/// TensorFlow's strides attribute: [1, h, w, 1].
+std::array<std::int64_t, 4> strides_attr(const std::vector<int>& strides) {
+  auto [h, w] = detail::spatial_pair("conv2d", "strides", strides);
+  return {1, h, w, 1};
 }
 
 }  // namespace
 
 Tensor conv2d(const Tensor& input, const Tensor& filter, const std::vector<int>& strides, Padding padding) {
-  const ConvGeometry g = checked_geometry(input, filter, strides, padding);
-  if (tapeflow::detail::any_symbolic(input, filter)) {
-    tapeflow::detail::visit_floating("conv2d", input, []<class T>() {});
-    return tapeflow::detail::graph_op("Conv2D", {input, filter}, Shape{g.n, g.oh, g.ow, g.oc}, input.dtype(),
-                                      [strides, padding](tapeflow::detail::Args in) {
-                                        return conv2d(in[0], in[1], strides, padding);
-                                      });
-  }
-  return conv2d_concrete(g, input, filter, Tensor());
+  const auto strides4 = strides_attr(strides);
+  return tapeflow::autograd::apply(
+      {"Conv2D", "conv2d", DTypes::Floating, "T", "input,filter"}, {input, filter},
+      {{"strides", strides4}, {"padding", padding_name(padding)}, {"data_format", "NHWC"}},
+      [strides, padding](Args in) { return conv_geometry(in[0], in[1], Tensor(), strides, padding); },
+      [](Args in, const ConvGeometry& g) { return conv2d_forward(g, in[0], in[1], Tensor()); });
 }
 
 Tensor conv2d(const Tensor& input, const Tensor& filter, const Tensor& bias, const std::vector<int>& strides,
               Padding padding) {
-  tapeflow::detail::check_defined("conv2d", bias);
-  // Graph mode: TensorFlow's two nodes. Eager: one op whose GEMM starts from the bias.
-  if (tapeflow::detail::any_symbolic(input, filter, bias)) return bias_add(conv2d(input, filter, strides, padding), bias);
-  const ConvGeometry g = checked_geometry(input, filter, strides, padding);
-  if (bias.rank() != 1 || bias.dim(0) != g.oc)
-    throw ShapeError(fmt::format("conv2d: bias must be 1-D with one value per output channel ([{}] for the filter "
-                                 "{}), got {}",
-                                 g.oc, filter.shape().str(), bias.shape().str()));
-  tapeflow::detail::check_same_dtype("conv2d", input, bias);
-  return conv2d_concrete(g, input, filter, bias);
+  // One op whose GEMM starts from the bias (TensorFlow's _FusedConv2D, which its graph optimizer
+  // makes of Conv2D + BiasAdd), in both modes.
+  static constexpr const char* kFused[] = {"BiasAdd"};
+  const auto strides4 = strides_attr(strides);
+  return tapeflow::autograd::apply(
+      {"_FusedConv2D", "conv2d", DTypes::Floating, "T", "input,filter,bias"}, {input, filter, bias},
+      {{"strides", strides4},
+       {"padding", padding_name(padding)},
+       {"data_format", "NHWC"},
+       {"fused_ops", std::span<const char* const>(kFused)}},
+      [strides, padding](Args in) { return conv_geometry(in[0], in[1], in[2], strides, padding); },
+      [](Args in, const ConvGeometry& g) { return conv2d_forward(g, in[0], in[1], in[2]); });
 }
 
 Tensor bias_add(const Tensor& value, const Tensor& bias) {
-  const char* op = "bias_add";
-  tapeflow::detail::check_defined(op, value);
-  tapeflow::detail::check_defined(op, bias);
-  const Shape &sv = value.shape(), &sb = bias.shape();
-  if (sv.rank() < 2)
-    throw ShapeError(fmt::format("bias_add: value must have at least 2 dimensions [..., channels], got {}", sv.str()));
-  const std::int64_t last = sv[sv.rank() - 1];
-  if (sb.rank() != 1 || (sb[0] != last && sb[0] >= 0 && last >= 0))  // unknown (graph mode) matches any
-    throw ShapeError(fmt::format("bias_add: bias must be 1-D with one value per channel (the last dimension of "
-                                 "value {}, i.e. [{}]), got {}",
-                                 sv.str(), sv[sv.rank() - 1], sb.str()));
-  tapeflow::detail::check_same_dtype(op, value, bias);
-  if (tapeflow::detail::any_symbolic(value, bias)) {
-    tapeflow::detail::visit_floating(op, value, []<class T>() {});
-    Shape out = sv;
-    out[sv.rank() - 1] = last >= 0 ? last : sb[0];
-    return tapeflow::detail::graph_op("BiasAdd", {value, bias}, out, value.dtype(),
-                                      [](tapeflow::detail::Args in) { return bias_add(in[0], in[1]); });
-  }
-  const std::int64_t channels = sb[0], rows = channels == 0 ? 0 : value.numel() / channels;
-  Tensor out = Tensor::empty(sv, value.dtype());
-  tapeflow::detail::visit_floating(op, value, [&]<class T>() {
-    const T* x = value.data<T>();
-    const T* b = bias.data<T>();
-    T* y = out.data<T>();
-    const bool big = value.numel() >= tapeflow::detail::kParallelGrain;
+  return tapeflow::autograd::apply(
+      {"BiasAdd", "bias_add", DTypes::Floating, "T", "value,bias"}, {value, bias}, {{"data_format", "NHWC"}},
+      [](Args in) {
+        const Shape &sv = in[0].shape(), &sb = in[1].shape();
+        if (sv.rank() < 2)
+          throw ShapeError(fmt::format("bias_add: value must have at least 2 dimensions [..., channels], got {}",
+                                       sv.str()));
+        const std::int64_t last = sv[sv.rank() - 1];
+        if (sb.rank() != 1 || (sb[0] != last && sb[0] >= 0 && last >= 0))  // unknown (graph mode) matches any
+          throw ShapeError(fmt::format("bias_add: bias must be 1-D with one value per channel (the last dimension "
+                                       "of value {}, i.e. [{}]), got {}",
+                                       sv.str(), sv[sv.rank() - 1], sb.str()));
+        Shape out = sv;
+        out[sv.rank() - 1] = last >= 0 ? last : sb[0];
+        return OutputSpec{out, in[0].dtype()};
+      },
+      [](Args in, const OutputSpec&) {
+        const Tensor &value = in[0], &bias = in[1];
+        const std::int64_t channels = bias.dim(0), rows = channels == 0 ? 0 : value.numel() / channels;
+        Tensor out = Tensor::empty(value.shape(), value.dtype());
+        tapeflow::detail::visit_floating("bias_add", value, [&]<class T>() {
+          const T* x = value.data<T>();
+          const T* b = bias.data<T>();
+          T* y = out.data<T>();
+          const bool big = value.numel() >= tapeflow::detail::kParallelGrain;
 #pragma omp parallel for schedule(static) if (big)
-    for (std::int64_t r = 0; r < rows; ++r)
-      for (std::int64_t c = 0; c < channels; ++c) y[r * channels + c] = x[r * channels + c] + b[c];
-  });
-  return autograd::record(out, {value, bias}, "BiasAdd",
-                          [channels, need_value = value.requires_grad(),
-                           need_bias = bias.requires_grad()](const Tensor& g) {
-    Tensor d_bias = need_bias ? detail::bias_grad(g, channels) : Tensor();
-    return Grads{need_value ? g : Tensor(), d_bias};
-  });
+          for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t c = 0; c < channels; ++c) y[r * channels + c] = x[r * channels + c] + b[c];
+        });
+        return tapeflow::autograd::with_backward(
+            out, [channels, need_value = value.requires_grad(), need_bias = bias.requires_grad()](const Tensor& g) {
+              Tensor d_bias = need_bias ? detail::bias_grad(g, channels) : Tensor();
+              return Grads{need_value ? g : Tensor(), d_bias};
+            });
+      });
 }
 
 Tensor detail::bias_grad(const Tensor& g, std::int64_t channels) {

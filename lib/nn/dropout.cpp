@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "core/symbolic.h"
+#include "autograd/door.h"
 #include "ops/kernels.h"
 #include "tapeflow/ops/array.h"
 #include "tapeflow/ops/elementwise.h"
@@ -37,10 +37,9 @@ void check_keep_prob(double keep_prob) {
 /// dropout of a concrete x with keep_prob in (0, 1]. `keep_prob_tensor` is the Tensor overload's
 /// scalar (undefined for the double overload); it gets a gradient too:
 ///   y = x * mask / keep_prob  =>  d_keep_prob = -sum(g * y) / keep_prob.
-Tensor dropout_concrete(const Tensor& x, double keep_prob, const Tensor& keep_prob_tensor, Generator* gen) {
+auto dropout_forward(const Tensor& x, double keep_prob, const Tensor& keep_prob_tensor, Generator* gen) {
   const bool need_keep_prob =
       keep_prob_tensor.defined() && keep_prob_tensor.requires_grad() && autograd::is_grad_enabled();
-  if (keep_prob == 1.0 && !need_keep_prob) return x;
   // keep_prob == 1 keeps everything and draws nothing: no mask (y shares x's data).
   Tensor keep, y;
   if (keep_prob < 1.0) {
@@ -55,11 +54,10 @@ Tensor dropout_concrete(const Tensor& x, double keep_prob, const Tensor& keep_pr
     }
     y = apply_mask("dropout", x, keep, keep_prob);
   } else {
-    y = x.detach();
+    y = need_keep_prob ? x.detach() : x;  // keep everything: x itself (unrecorded) unless keep_prob needs a gradient
   }
-  return autograd::record(y, {x, keep_prob_tensor}, "Dropout",
-                          [keep, keep_prob, need_x = x.requires_grad(),
-                           y_value = need_keep_prob ? y.detach() : Tensor()](const Tensor& g) {
+  return autograd::with_backward(y, [keep, keep_prob, need_x = x.requires_grad(),
+                                     y_value = need_keep_prob ? y.detach() : Tensor()](const Tensor& g) {
     Tensor dx, d_keep_prob;
     if (need_x) dx = keep.defined() ? apply_mask("DropoutGrad", g, keep, keep_prob) : g;  // g * mask / keep_prob
     if (y_value.defined()) d_keep_prob = reduce_sum(g * y_value) * (-1.0 / keep_prob);
@@ -70,46 +68,46 @@ Tensor dropout_concrete(const Tensor& x, double keep_prob, const Tensor& keep_pr
 }  // namespace
 
 Tensor dropout(const Tensor& x, double keep_prob, Generator* gen) {
-  detail::check_defined("dropout", x);
   check_keep_prob(keep_prob);
-  detail::visit_floating("dropout", x, []<class T>() {});
-  if (keep_prob == 1.0) return x;
-  if (detail::any_symbolic(x))
-    return detail::graph_op("Dropout", {x}, x.shape(), x.dtype(),
-                            [keep_prob, gen](detail::Args in) { return dropout(in[0], keep_prob, gen); });
-  return dropout_concrete(x, keep_prob, Tensor(), gen);
+  if (keep_prob == 1.0 && x.defined()) return x;  // as tf.nn.dropout with a constant keep_prob of 1
+  return autograd::apply({"Dropout", "dropout", autograd::DTypes::Floating, "Tt", "x,keep_prob"}, {x, Tensor()},
+                         {{"keep_prob", keep_prob}},
+                         [](autograd::Args in) { return OutputSpec{in[0].shape(), in[0].dtype()}; },
+                         [keep_prob, gen](autograd::Args in, const OutputSpec&) {
+                           return dropout_forward(in[0], keep_prob, Tensor(), gen);
+                         });
 }
 
 Tensor dropout(const Tensor& x, const Tensor& keep_prob, Generator* gen) {
-  detail::check_defined("dropout", x);
-  detail::check_defined("dropout", keep_prob);
-  detail::visit_floating("dropout", x, []<class T>() {});
-  if (keep_prob.rank() != 0)
-    throw ShapeError(fmt::format("dropout: keep_prob must be a scalar tensor [] (e.g. placeholder(float32, {{}})), "
-                                 "got shape {}",
-                                 keep_prob.shape().str()));
-  if (keep_prob.dtype() != x.dtype())
-    throw DTypeError(fmt::format("dropout: keep_prob is {} {} but x is {} {}; keep_prob must have x's dtype",
-                                 dtype_name(keep_prob.dtype()), keep_prob.shape().str(), dtype_name(x.dtype()),
-                                 x.shape().str()));
-  if (!detail::is_symbolic(keep_prob)) check_keep_prob(keep_prob.item<double>());
-  if (detail::any_symbolic(x, keep_prob))  // a fed keep_prob is checked when the node runs
-    return detail::graph_op("Dropout", {x, keep_prob}, x.shape(), x.dtype(),
-                            [gen](detail::Args in) { return dropout(in[0], in[1], gen); });
-  return dropout_concrete(x, keep_prob.item<double>(), keep_prob, gen);
+  return autograd::apply({"Dropout", "dropout", autograd::DTypes::Floating, "T", "x,keep_prob"}, {x, keep_prob}, {},
+                         [](autograd::Args in) {
+                           if (in[1].rank() != 0)
+                             throw ShapeError(fmt::format("dropout: keep_prob must be a scalar tensor [] (e.g. "
+                                                          "placeholder(float32, {{}})), got shape {}",
+                                                          in[1].shape().str()));
+                           // A keep_prob with a value is checked now (a graph's fed one when it runs).
+                           if (autograd::known_value(in[1])) check_keep_prob(in[1].item<double>());
+                           return OutputSpec{in[0].shape(), in[0].dtype()};
+                         },
+                         [gen](autograd::Args in, const OutputSpec&) {
+                           return dropout_forward(in[0], in[1].item<double>(), in[1], gen);
+                         });
 }
 
 Tensor flatten(const Tensor& x) {
-  detail::check_defined("flatten", x);
-  if (x.rank() < 1)
-    throw ShapeError(fmt::format("flatten: input must have a batch dimension ([batch, ...]), got the scalar shape {}",
-                                 x.shape().str()));
-  std::int64_t rest = 1;
-  for (int i = 1; i < x.rank(); ++i) rest = rest < 0 || x.dim(i) < 0 ? -1 : rest * x.dim(i);
-  if (detail::any_symbolic(x))  // tf.layers.flatten's Reshape node; an unknown dimension makes rest unknown
-    return detail::graph_op("Reshape", {x}, Shape{x.dim(0), rest}, x.dtype(),
-                            [](detail::Args in) { return flatten(in[0]); });
-  return reshape(x, Shape{x.dim(0), rest});
+  // tf.layers.flatten: one Reshape node to [batch, rest] (rest unknown when a dimension is).
+  return autograd::apply({"Reshape", "flatten", autograd::DTypes::Any}, {x}, {},
+                         [](autograd::Args in) {
+                           const Shape& s = in[0].shape();
+                           if (s.rank() < 1)
+                             throw ShapeError(fmt::format("flatten: input must have a batch dimension ([batch, "
+                                                          "...]), got the scalar shape {}",
+                                                          s.str()));
+                           std::int64_t rest = 1;
+                           for (int i = 1; i < s.rank(); ++i) rest = rest < 0 || s[i] < 0 ? -1 : rest * s[i];
+                           return OutputSpec{Shape{s[0], rest}, in[0].dtype()};
+                         },
+                         [](autograd::Args in, const OutputSpec& s) { return reshape(in[0], s.shape); });
 }
 
 }  // namespace tapeflow::nn

@@ -1,6 +1,6 @@
 #include "tapeflow/nn/linear.h"
 
-#include "core/symbolic.h"
+#include "autograd/door.h"
 #include "nn/bias.h"
 #include "ops/kernels.h"
 #include "tapeflow/nn/conv.h"
@@ -11,37 +11,44 @@
 namespace tapeflow::nn {
 
 Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases) {
-  const char* op = "xw_plus_b";
-  tapeflow::detail::check_defined(op, x);
-  tapeflow::detail::check_defined(op, weights);
-  tapeflow::detail::check_defined(op, biases);
-  if (tapeflow::detail::any_symbolic(x, weights, biases)) return bias_add(matmul(x, weights), biases);
-  const Shape &sx = x.shape(), &sw = weights.shape(), &sb = biases.shape();
-  if (sx.rank() != 2 || sw.rank() != 2 || sx[1] != sw[0])
-    throw ShapeError(fmt::format("xw_plus_b: cannot multiply x {} by weights {}: expected x [N, in] and weights "
-                                 "[in, out] with the same in",
-                                 sx.str(), sw.str()));
-  if (sb.rank() != 1 || sb[0] != sw[1])
-    throw ShapeError(fmt::format("xw_plus_b: biases must be 1-D with one value per output ([{}] for weights {}), "
-                                 "got {}",
-                                 sw[1], sw.str(), sb.str()));
-  tapeflow::detail::check_same_dtype(op, x, weights);
-  tapeflow::detail::check_same_dtype(op, x, biases);
-  const std::int64_t m = sx[0], k = sx[1], n = sw[1];
-  Tensor y = Tensor::empty(Shape{m, n}, x.dtype());
-  tapeflow::detail::visit_floating(op, x, [&]<class T>() {
-    tapeflow::detail::gemm_bias(x.data<T>(), weights.data<T>(), biases.data<T>(), y.data<T>(), m, k, n);
-  });
-  return autograd::record(y, {x, weights, biases}, "XwPlusB",
-                          [x = weights.requires_grad() ? x.detach() : Tensor(),
-                           weights = x.requires_grad() ? weights.detach() : Tensor(),
-                           need_bias = biases.requires_grad(), n](const Tensor& g) {
-    Tensor dx, dw, db;
-    if (weights.defined()) dx = matmul(g, weights, false, true);  // g·Wᵀ
-    if (x.defined()) dw = matmul(x, g, true, false);              // xᵀ·g
-    if (need_bias) db = detail::bias_grad(g, n);
-    return Grads{dx, dw, db};
-  });
+  // One op whose GEMM starts from the biases: TensorFlow's _FusedMatMul (its graph optimizer's
+  // fusion of MatMul + BiasAdd), in both modes.
+  static constexpr const char* kFused[] = {"BiasAdd"};
+  return tapeflow::autograd::apply(
+      {"_FusedMatMul", "xw_plus_b", tapeflow::autograd::DTypes::Floating, "T", "x,weights,biases"},
+      {x, weights, biases},
+      {{"transpose_a", false}, {"transpose_b", false}, {"fused_ops", std::span<const char* const>(kFused)}},
+      [](tapeflow::autograd::Args in) {
+        const Shape &sx = in[0].shape(), &sw = in[1].shape(), &sb = in[2].shape();
+        auto differ = [](std::int64_t a, std::int64_t b) { return a != b && a >= 0 && b >= 0; };
+        if (sx.rank() != 2 || sw.rank() != 2 || differ(sx[1], sw[0]))
+          throw ShapeError(fmt::format("xw_plus_b: cannot multiply x {} by weights {}: expected x [N, in] and "
+                                       "weights [in, out] with the same in",
+                                       sx.str(), sw.str()));
+        if (sb.rank() != 1 || differ(sb[0], sw[1]))
+          throw ShapeError(fmt::format("xw_plus_b: biases must be 1-D with one value per output ([{}] for weights "
+                                       "{}), got {}",
+                                       sw[1], sw.str(), sb.str()));
+        return OutputSpec{Shape{sx[0], sw[1] >= 0 ? sw[1] : sb[0]}, in[0].dtype()};
+      },
+      [](tapeflow::autograd::Args in, const OutputSpec&) {
+        const Tensor &x = in[0], &weights = in[1], &biases = in[2];
+        const std::int64_t m = x.dim(0), k = x.dim(1), n = weights.dim(1);
+        Tensor y = Tensor::empty(Shape{m, n}, x.dtype());
+        tapeflow::detail::visit_floating("xw_plus_b", x, [&]<class T>() {
+          tapeflow::detail::gemm_bias(x.data<T>(), weights.data<T>(), biases.data<T>(), y.data<T>(), m, k, n);
+        });
+        return tapeflow::autograd::with_backward(
+            y, [x = weights.requires_grad() ? x.detach() : Tensor(),
+                weights = x.requires_grad() ? weights.detach() : Tensor(), need_bias = biases.requires_grad(),
+                n](const Tensor& g) {
+              Tensor dx, dw, db;
+              if (weights.defined()) dx = matmul(g, weights, false, true);  // g·Wᵀ
+              if (x.defined()) dw = matmul(x, g, true, false);              // xᵀ·g
+              if (need_bias) db = detail::bias_grad(g, n);
+              return Grads{dx, dw, db};
+            });
+      });
 }
 
 Linear::Linear(std::int64_t in_features, std::int64_t out_features, LinearOptions options)

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/symbolic.h"
+#include "autograd/door.h"
 #include "ops/kernels.h"
 #include "tapeflow/ops/array.h"
 #include "tapeflow/ops/elementwise.h"
@@ -35,6 +35,13 @@ std::vector<double> column_sums(std::int64_t rows, std::int64_t width, int k, F 
   for (const auto& p : partial)  // in thread order; threads the team did not have left none
     for (std::size_t i = 0; i < p.size(); ++i) total[i] += p[i];
   return total;
+}
+
+/// 0, 1, ..., rank - 1.
+std::vector<int> all_axes(int rank) {
+  std::vector<int> axes(static_cast<std::size_t>(rank));
+  for (int i = 0; i < rank; ++i) axes[static_cast<std::size_t>(i)] = i;
+  return axes;
 }
 
 /// A [n] tensor of dtype T from doubles.
@@ -246,65 +253,69 @@ void check_channel_vector(const char* what, const Tensor& t, const Tensor& x) {
 
 }  // namespace
 
+using autograd::Args;
+using autograd::DTypes;
+using autograd::with_backward;
+
 // ------------------------------------------------------------------------------------------- LRN
 
 Tensor local_response_normalization(const Tensor& input, std::int64_t depth_radius, double bias, double alpha,
                                     double beta) {
-  const char* op = "local_response_normalization";
-  detail::check_defined(op, input);
-  if (input.rank() != 4)
-    throw ShapeError(fmt::format("{}: input must be 4-D [batch, height, width, channels] (NHWC), got {} of rank {}; "
-                                 "reshape it, e.g. reshape(x, {{-1, 1, 1, C}}) for [batch, C] features",
-                                 op, input.shape().str(), input.rank()));
+  static constexpr const char* op = "local_response_normalization";
   if (depth_radius < 0) throw ValueError(fmt::format("{}: depth_radius must be >= 0, got {}", op, depth_radius));
-  if (detail::any_symbolic(input)) {
-    detail::visit_floating(op, input, []<class T>() {});
-    return detail::graph_op("LRN", {input}, input.shape(), input.dtype(),
-                            [depth_radius, bias, alpha, beta](detail::Args in) {
-                              return local_response_normalization(in[0], depth_radius, bias, alpha, beta);
-                            });
-  }
-  const LrnParams params{input.numel() / std::max<std::int64_t>(1, input.dim(3)), input.dim(3),
-                         depth_radius, bias, alpha, beta};
-  Tensor y = Tensor::empty(input.shape(), input.dtype());
-  Tensor norm = Tensor::empty(input.shape(), input.dtype());  // bias + alpha * sqr_sum, for the backward
-  detail::visit_floating(op, input, [&]<class T>() {
-    lrn_forward<T>(input.data<T>(), y.data<T>(), norm.data<T>(), params);
-  });
-  return autograd::record(y, {input}, "LRN", [x = input.detach(), norm, params](const Tensor& g) {
-    Tensor dx = Tensor::empty(x.shape(), x.dtype());
-    detail::visit_floating("LRNGrad", x, [&]<class T>() {
-      lrn_backward<T>(g.data<T>(), x.data<T>(), norm.data<T>(), dx.data<T>(), params);
-    });
-    return Grads{dx};
-  });
+  return autograd::apply(
+      {"LRN", op, DTypes::Floating, "T", "input"}, {input},
+      {{"depth_radius", depth_radius}, {"bias", bias}, {"alpha", alpha}, {"beta", beta}},
+      [](Args in) {
+        if (in[0].rank() != 4)
+          throw ShapeError(fmt::format("{}: input must be 4-D [batch, height, width, channels] (NHWC), got {} of "
+                                       "rank {}; reshape it, e.g. reshape(x, {{-1, 1, 1, C}}) for [batch, C] features",
+                                       op, in[0].shape().str(), in[0].rank()));
+        return OutputSpec{in[0].shape(), in[0].dtype()};
+      },
+      [depth_radius, bias, alpha, beta](Args in, const OutputSpec&) {
+        const Tensor& input = in[0];
+        const LrnParams params{input.numel() / std::max<std::int64_t>(1, input.dim(3)), input.dim(3), depth_radius,
+                               bias, alpha, beta};
+        Tensor y = Tensor::empty(input.shape(), input.dtype());
+        Tensor norm = Tensor::empty(input.shape(), input.dtype());  // bias + alpha * sqr_sum, for the backward
+        detail::visit_floating(op, input, [&]<class T>() {
+          lrn_forward<T>(input.data<T>(), y.data<T>(), norm.data<T>(), params);
+        });
+        return with_backward(y, [x = input.detach(), norm, params](const Tensor& g) {
+          Tensor dx = Tensor::empty(x.shape(), x.dtype());
+          detail::visit_floating("LRNGrad", x, [&]<class T>() {
+            lrn_backward<T>(g.data<T>(), x.data<T>(), norm.data<T>(), dx.data<T>(), params);
+          });
+          return Grads{dx};
+        });
+      });
 }
 
 // ------------------------------------------------------------------------ moments, batch_normalization
 
-Moments moments(const Tensor& x, const std::vector<int>& axes, bool keep_dims) {
+Moments moments(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  // A composite of other ops, as TensorFlow's: its own checks first, so that errors name it.
   detail::check_defined("moments", x);
-  detail::visit_floating("moments", x, []<class T>() {});
+  detail::check_floating("moments", x);
   Tensor mean = reduce_mean(x, axes, true);
   // As TensorFlow: the deviations use stop_gradient(mean); the gradient is the same (the
   // variance is stationary in the mean) and the backward is shorter.
-  Tensor variance = reduce_mean(square(x - stop_gradient(mean)), axes, keep_dims);
-  if (keep_dims) return {mean, variance};
-  // Graph mode: the mean without the reduced axes is its own Mean node (the graph then needs
-  // only reductions and element-wise nodes); eager, a reshape shares the data of the one above.
-  if (detail::any_symbolic(x)) return {reduce_mean(x, axes, false), variance};
-  return {reshape(mean, variance.shape()), variance};
+  Tensor variance = reduce_mean(square(x - stop_gradient(mean)), axes, keepdims);
+  if (keepdims) return {mean, variance};
+  return {squeeze(mean, axes.empty() ? all_axes(x.rank()) : axes), variance};
 }
 
 Tensor batch_normalization(const Tensor& x, const Tensor& mean, const Tensor& variance, const Tensor& offset,
                            const Tensor& scale, double variance_epsilon) {
+  // A composite of element-wise ops, as TensorFlow's: its own checks first, so that errors name it.
   const char* op = "batch_normalization";
   detail::check_defined(op, x);
   if (!mean.defined() || !variance.defined())
     throw ValueError(fmt::format("{}: mean and variance are required (got an undefined {}); only offset and scale "
                                  "may be left out",
                                  op, mean.defined() ? "variance" : "mean"));
-  detail::visit_floating(op, x, []<class T>() {});
+  detail::check_floating(op, x);
   const std::pair<const char*, const Tensor*> params[] = {
       {"mean", &mean}, {"variance", &variance}, {"offset", &offset}, {"scale", &scale}};
   for (const auto& [what, t] : params) {
@@ -324,104 +335,140 @@ Tensor batch_normalization(const Tensor& x, const Tensor& mean, const Tensor& va
 
 namespace {
 
-/// batch_norm's argument checks (both overloads; again at each graph-mode run, where unknown
-/// dimensions become known).
-void check_batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& moving_mean,
-                      const Tensor& moving_variance, double decay, double epsilon) {
-  const char* op = "batch_norm";
-  detail::check_defined(op, x);
-  detail::visit_floating(op, x, []<class T>() {});
+/// The checks of the batch-norm ops' operands: x [..., C] with rank >= 2, the others [C].
+void check_batch_norm_operands(Args in) {
+  const Tensor& x = in[0];
   if (x.rank() < 2)
-    throw ShapeError(fmt::format("{}: x must have rank >= 2 ([batch, ..., channels], e.g. NHWC), got {}", op,
+    throw ShapeError(fmt::format("batch_norm: x must have rank >= 2 ([batch, ..., channels], e.g. NHWC), got {}",
                                  x.shape().str()));
-  if (!moving_mean.defined() || !moving_variance.defined())
-    throw ValueError(fmt::format("{}: moving_mean and moving_variance are required; create them as zeros({{{}}}) "
-                                 "and ones({{{}}}) of x's dtype",
-                                 op, x.dim(-1), x.dim(-1)));
-  if (scale.defined()) check_channel_vector("scale (gamma)", scale, x);
-  if (offset.defined()) check_channel_vector("offset (beta)", offset, x);
-  check_channel_vector("moving_mean", moving_mean, x);
-  check_channel_vector("moving_variance", moving_variance, x);
-  if (!(decay >= 0.0 && decay <= 1.0)) throw ValueError(fmt::format("{}: decay must be in [0, 1], got {}", op, decay));
-  if (!(epsilon >= 0.0)) throw ValueError(fmt::format("{}: epsilon must be >= 0, got {}", op, epsilon));
+  const char* what[] = {"x", "scale (gamma)", "offset (beta)", "mean (moving_mean)", "variance (moving_variance)"};
+  for (std::size_t i = 1; i < 5 && i < in.size(); ++i)
+    if (in[i].defined()) check_channel_vector(what[i], in[i], x);
 }
 
-/// batch_norm on checked concrete inputs. `update_moving` moves the moving statistics towards the
-/// batch's in training mode (eager); a graph-mode run normalises only.
-Tensor batch_norm_checked(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& moving_mean,
-                          const Tensor& moving_variance, bool training, double decay, double epsilon,
-                          bool update_moving) {
-  const char* op = "batch_norm";
-  if (!training) {
-    // Copies of the [C] statistics: a later training step updates the moving ones in place, and
-    // the backward of this output must not see that. (The moving statistics get no gradient.)
-    return batch_normalization(x, moving_mean.clone(), moving_variance.clone(), offset, scale, epsilon);
-  }
-  if (x.numel() == 0)
-    throw ValueError(fmt::format("{}: x {} is empty; batch statistics need at least one row (or use inference mode)",
-                                 op, x.shape().str()));
-
-  Tensor y;
-  BatchStats stats = detail::visit_floating(op, x, [&]<class T>() {
-    return batch_norm_forward<T>(x, scale, offset, epsilon, y);
-  });
-  if (update_moving) {
-    NoGradGuard no_grad;
-    Tensor mm = moving_mean, mv = moving_variance;
-    scale_(mm, decay);
-    axpy_(mm, 1.0 - decay, stats.mean);
-    scale_(mv, decay);
-    axpy_(mv, 1.0 - decay, stats.variance);
-  }
-  const bool need_x = x.requires_grad(), need_scale = scale.defined() && scale.requires_grad(),
-             need_offset = offset.defined() && offset.requires_grad();
-  return autograd::record(
-      y, {x, scale, offset}, "FusedBatchNorm",
-      [xs = x.detach(), mean = stats.mean, inv = stats.inv_std, gamma = scale.defined() ? scale.detach() : Tensor(),
-       need_x, need_scale, need_offset](const Tensor& g) {
-        return detail::visit_floating("FusedBatchNormGrad", xs, [&]<class T>() {
-          return batch_norm_backward<T>(g, xs, mean, inv, gamma, need_x, need_scale, need_offset);
+/// Training-mode batch normalization as one op with TensorFlow's three outputs: y, the batch mean
+/// and the batch variance (biased), with one fused kernel each way.
+BatchNormOutput batch_norm_training(const Tensor& x, const Tensor& scale, const Tensor& offset, double epsilon) {
+  std::vector<Tensor> out = autograd::apply(
+      {"FusedBatchNorm", "fused_batch_norm", DTypes::Floating, "Ttt", "x,scale,offset"}, {x, scale, offset},
+      {{"epsilon", epsilon}, {"is_training", true}, {"data_format", "NHWC"}},
+      [](Args in) {
+        check_batch_norm_operands(in);
+        const OutputSpec stat{Shape{in[0].dim(-1)}, in[0].dtype()};
+        return std::vector<OutputSpec>{{in[0].shape(), in[0].dtype()}, stat, stat};
+      },
+      [epsilon](Args in, const std::vector<OutputSpec>&) {
+        const Tensor &x = in[0], &scale = in[1], &offset = in[2];
+        if (x.numel() == 0)
+          throw ValueError(fmt::format("batch_norm: x {} is empty; batch statistics need at least one row (or use "
+                                       "inference mode)",
+                                       x.shape().str()));
+        Tensor y;
+        BatchStats stats = detail::visit_floating("batch_norm", x, [&]<class T>() {
+          return batch_norm_forward<T>(x, scale, offset, epsilon, y);
         });
+        const bool need_x = x.requires_grad(), need_scale = scale.defined() && scale.requires_grad(),
+                   need_offset = offset.defined() && offset.requires_grad();
+        return with_backward(
+            std::vector<Tensor>{y, stats.mean, stats.variance},
+            [xs = x.detach(), mean = stats.mean, inv = stats.inv_std, gamma = scale.defined() ? scale.detach() : Tensor(),
+             need_x, need_scale, need_offset](std::span<const Tensor> g) {
+              Grads grads(3);
+              if (g[0].defined())
+                grads = detail::visit_floating("FusedBatchNormGrad", xs, [&]<class T>() {
+                  return batch_norm_backward<T>(g[0], xs, mean, inv, gamma, need_x, need_scale, need_offset);
+                });
+              // The batch statistics' own gradients: d mean / dx = 1 / M, d var / dx = 2 (x - mean) / M.
+              if (need_x && (g[1].defined() || g[2].defined())) {
+                const double rows = static_cast<double>(xs.numel() / xs.dim(-1));
+                Tensor extra = zeros_like(xs);
+                if (g[1].defined()) extra = extra + g[1] / rows;
+                if (g[2].defined()) extra = extra + (xs - mean) * (g[2] * (2.0 / rows));
+                grads[0] = grads[0].defined() ? grads[0] + extra : extra;
+              }
+              return grads;
+            });
       });
-}
-
-/// The value of batch_norm's `training` tensor: a bool scalar.
-void check_training(const Tensor& training) {
-  detail::check_defined("batch_norm", training);
-  if (training.dtype() != bool_ || training.rank() != 0)
-    throw DTypeError(fmt::format("batch_norm: training must be a bool scalar tensor [] (e.g. placeholder(bool_, {{}}) "
-                                 "or scalar(1, bool_)), got {} {}",
-                                 dtype_name(training.dtype()), training.shape().str()));
+  return {out[0], out[1], out[2]};
 }
 
 }  // namespace
 
+BatchNormOutput fused_batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& mean,
+                                 const Tensor& variance, double epsilon, const Tensor& is_training) {
+  if (!(epsilon >= 0.0)) throw ValueError(fmt::format("batch_norm: epsilon must be >= 0, got {}", epsilon));
+  std::vector<Tensor> out = autograd::apply(
+      {"FusedBatchNorm", "fused_batch_norm", DTypes::Floating, "TttTTb",
+       "x,scale (gamma),offset (beta),mean (moving_mean),variance (moving_variance),training"},
+      {x, scale, offset, mean, variance, is_training}, {{"epsilon", epsilon}, {"data_format", "NHWC"}},
+      [](Args in) {
+        check_batch_norm_operands(in);
+        if (in[5].rank() != 0)
+          throw ShapeError(fmt::format("batch_norm: training must be a bool scalar tensor [] (e.g. "
+                                       "placeholder(bool_, {{}}) or scalar(1, bool_)), got {} {}",
+                                       dtype_name(in[5].dtype()), in[5].shape().str()));
+        const OutputSpec stat{Shape{in[0].dim(-1)}, in[0].dtype()};
+        return std::vector<OutputSpec>{{in[0].shape(), in[0].dtype()}, stat, stat};
+      },
+      [epsilon](Args in, const std::vector<OutputSpec>&) -> std::vector<Tensor> {
+        // The training flag's value picks the statistics (a graph's is fed per run): a composite
+        // of the training op above or of batch_normalization, which record themselves.
+        if (in[5].item<bool>()) {
+          BatchNormOutput o = batch_norm_training(in[0], in[1], in[2], epsilon);
+          return {o.y, o.batch_mean, o.batch_variance};
+        }
+        // Copies of the [C] statistics: a later training step updates the moving ones in place,
+        // and the backward of this output must not see that. (They get no gradient.)
+        Tensor m = in[3].clone(), v = in[4].clone();
+        return {batch_normalization(in[0], m, v, in[2], in[1], epsilon), m, v};
+      });
+  return {out[0], out[1], out[2]};
+}
+
+BatchNormOutput fused_batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& mean,
+                                 const Tensor& variance, double epsilon, bool is_training) {
+  return fused_batch_norm(x, scale, offset, mean, variance, epsilon, scalar(is_training ? 1 : 0, bool_));
+}
+
+Tensor assign_moving_average(const Tensor& moving, const Tensor& value, double decay, const Tensor& training) {
+  if (!(decay >= 0.0 && decay <= 1.0))
+    throw ValueError(fmt::format("batch_norm: decay must be in [0, 1], got {}", decay));
+  return autograd::apply(
+      {"AssignSub", "assign_moving_average", DTypes::Floating, "TTb", "moving,value,training"},
+      {moving, value, training}, {{"decay", decay}},
+      [](Args in) {
+        if (in[1].shape() != in[0].shape() && in[1].shape().is_fully_known() && in[0].shape().is_fully_known())
+          throw ShapeError(fmt::format("assign_moving_average: value {} must have the shape of moving {}",
+                                       in[1].shape().str(), in[0].shape().str()));
+        return OutputSpec{in[0].shape(), in[0].dtype()};
+      },
+      [decay](Args in, const OutputSpec&) {
+        Tensor moving = in[0];
+        if (in[2].item<bool>()) {
+          NoGradGuard no_grad;
+          axpy_(moving, -1.0, (moving - in[1].detach()) * (1.0 - decay));  // moving -= (moving - value) * (1 - decay)
+        }
+        return moving;
+      });
+}
+
 Tensor batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& moving_mean,
                   const Tensor& moving_variance, bool training, double decay, double epsilon) {
-  check_batch_norm(x, scale, offset, moving_mean, moving_variance, decay, epsilon);
-  if (detail::any_symbolic(x, scale, offset, moving_mean, moving_variance))
-    return detail::graph_op("FusedBatchNorm", {x, scale, offset, moving_mean, moving_variance}, x.shape(), x.dtype(),
-                            [training, decay, epsilon](detail::Args in) {
-                              check_batch_norm(in[0], in[1], in[2], in[3], in[4], decay, epsilon);
-                              return batch_norm_checked(in[0], in[1], in[2], in[3], in[4], training, decay, epsilon,
-                                                        false);
-                            });
-  return batch_norm_checked(x, scale, offset, moving_mean, moving_variance, training, decay, epsilon, true);
+  return batch_norm(x, scale, offset, moving_mean, moving_variance, scalar(training ? 1 : 0, bool_), decay, epsilon);
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& moving_mean,
                   const Tensor& moving_variance, const Tensor& training, double decay, double epsilon) {
-  check_batch_norm(x, scale, offset, moving_mean, moving_variance, decay, epsilon);
-  check_training(training);
-  if (detail::any_symbolic(x, scale, offset, moving_mean, moving_variance, training))
-    return detail::graph_op("FusedBatchNorm", {x, scale, offset, moving_mean, moving_variance, training}, x.shape(),
-                            x.dtype(), [decay, epsilon](detail::Args in) {
-                              check_batch_norm(in[0], in[1], in[2], in[3], in[4], decay, epsilon);
-                              return batch_norm_checked(in[0], in[1], in[2], in[3], in[4], in[5].item<bool>(), decay,
-                                                        epsilon, false);
-                            });
-  return batch_norm_checked(x, scale, offset, moving_mean, moving_variance, training.item<bool>(), decay, epsilon,
-                            true);
+  if (!moving_mean.defined() || !moving_variance.defined())
+    throw ValueError(fmt::format("batch_norm: moving_mean and moving_variance are required; create them as "
+                                 "zeros({{{0}}}) and ones({{{0}}}) of x's dtype",
+                                 x.defined() && x.rank() > 0 ? fmt::format("{}", x.dim(-1)) : std::string("C")));
+  if (!(decay >= 0.0 && decay <= 1.0))
+    throw ValueError(fmt::format("batch_norm: decay must be in [0, 1], got {}", decay));
+  BatchNormOutput out = fused_batch_norm(x, scale, offset, moving_mean, moving_variance, epsilon, training);
+  assign_moving_average(moving_mean, out.batch_mean, decay, training);
+  assign_moving_average(moving_variance, out.batch_variance, decay, training);
+  return out.y;
 }
 
 }  // namespace tapeflow::nn

@@ -9,14 +9,14 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "core/symbolic.h"
+#include "autograd/door.h"
 #include "ops/kernels.h"
 
 namespace tapeflow::nn {
 namespace {
 
-/// Everything the pooling kernels need to know, from the shape rule.
-struct PoolGeometry {
+/// Everything the pooling kernels need to know, from the shape rule; the output is [n, oh, ow, c].
+struct PoolGeometry : OutputSpec {
   std::int64_t n, h, w, c;  // input
   std::int64_t kh, kw;      // window
   std::int64_t sh, sw;      // strides
@@ -28,7 +28,6 @@ struct PoolGeometry {
 /// The shape rule of both pools.
 PoolGeometry pool_geometry(const char* op, const Tensor& value, const std::vector<int>& ksize,
                            const std::vector<int>& strides, Padding padding) {
-  tapeflow::detail::check_defined(op, value);
   const Shape& s = value.shape();
   if (s.rank() != 4)
     throw ShapeError(fmt::format("{}: value must be 4-D [batch, height, width, channels], got {}", op, s.str()));
@@ -46,7 +45,15 @@ PoolGeometry pool_geometry(const char* op, const Tensor& value, const std::vecto
   g.ow = window_output_size(g.w, kw, sw, padding);
   g.pad_top = detail::window_pad_before(g.h, kh, sh, padding);
   g.pad_left = detail::window_pad_before(g.w, kw, sw, padding);
+  g.shape = Shape{g.n, g.oh, g.ow, g.c};
+  g.dtype = value.dtype();
   return g;
+}
+
+/// TensorFlow's [1, h, w, 1] form of a window or strides attribute.
+std::array<std::int64_t, 4> nhwc_attr(const char* op, const char* what, const std::vector<int>& v) {
+  auto [h, w] = detail::spatial_pair(op, what, v);
+  return {1, h, w, 1};
 }
 
 /// The part of one window inside the input: rows [h0, h1), columns [w0, w1) (never empty: with
@@ -110,91 +117,93 @@ void max_pool_forward(const PoolGeometry& g, const T* x, T* y, I* arg) {
 
 }  // namespace
 
+namespace {
+using tapeflow::autograd::Args;
+using tapeflow::autograd::DTypes;
+}  // namespace
+
 Tensor max_pool(const Tensor& value, const std::vector<int>& ksize, const std::vector<int>& strides,
                 Padding padding) {
-  const PoolGeometry g = tapeflow::detail::build_checked(
-      "MaxPool", {&value}, [&] { return pool_geometry("max_pool", value, ksize, strides, padding); });
-  if (tapeflow::detail::any_symbolic(value)) {
-    tapeflow::detail::visit_floating("max_pool", value, []<class T>() {});
-    return tapeflow::detail::graph_op("MaxPool", {value}, Shape{g.n, g.oh, g.ow, g.c}, value.dtype(),
-                                      [ksize, strides, padding](tapeflow::detail::Args in) {
-                                        return max_pool(in[0], ksize, strides, padding);
-                                      });
-  }
-  Tensor out = Tensor::empty(Shape{g.n, g.oh, g.ow, g.c}, value.dtype());
-  // argmax[o] = position (ih * w + iw) within its image of the maximum that output o took.
-  const bool wide = g.h * g.w > std::numeric_limits<std::int32_t>::max();
-  Tensor argmax = Tensor::empty(out.shape(), wide ? int64 : int32);
-  tapeflow::detail::visit_floating("max_pool", value, [&]<class T>() {
-    if (wide) max_pool_forward<T>(g, value.data<T>(), out.data<T>(), argmax.data<std::int64_t>());
-    else max_pool_forward<T>(g, value.data<T>(), out.data<T>(), argmax.data<std::int32_t>());
-  });
-  if (!autograd::is_grad_enabled() || !value.requires_grad()) return out;
-  return autograd::record(out, {value}, "MaxPool", [g, argmax, wide](const Tensor& dout) {
-    // d_value[argmax] += dout: each output's gradient goes to the maximum it took.
-    Tensor d_value = zeros(Shape{g.n, g.h, g.w, g.c}, dout.dtype());
-    tapeflow::detail::visit_floating("MaxPoolGrad", dout, [&]<class T>() {
-      const T* gy = dout.data<T>();
-      T* dx = d_value.data<T>();
-      auto scatter = [&](const auto* arg) {
-        for_each_window(g, true, [&](std::int64_t n, std::int64_t, std::int64_t, const Window&, std::int64_t o) {
-          T* img = dx + n * g.h * g.w * g.c;
-          for (std::int64_t c = 0; c < g.c; ++c) img[static_cast<std::int64_t>(arg[o + c]) * g.c + c] += gy[o + c];
-        });
-      };
-      if (wide) scatter(argmax.data<std::int64_t>());
-      else scatter(argmax.data<std::int32_t>());
+  const auto ksize4 = nhwc_attr("max_pool", "ksize", ksize), strides4 = nhwc_attr("max_pool", "strides", strides);
+  return tapeflow::autograd::apply(
+      {"MaxPool", "max_pool", DTypes::Floating, "T", "value"}, {value},
+      {{"ksize", ksize4}, {"strides", strides4}, {"padding", padding_name(padding)}, {"data_format", "NHWC"}},
+      [ksize, strides, padding](Args in) { return pool_geometry("max_pool", in[0], ksize, strides, padding); },
+      [](Args in, const PoolGeometry& g) {
+    const Tensor& value = in[0];
+    Tensor out = Tensor::empty(Shape{g.n, g.oh, g.ow, g.c}, value.dtype());
+    // argmax[o] = position (ih * w + iw) within its image of the maximum that output o took.
+    const bool wide = g.h * g.w > std::numeric_limits<std::int32_t>::max();
+    Tensor argmax = Tensor::empty(out.shape(), wide ? int64 : int32);
+    tapeflow::detail::visit_floating("max_pool", value, [&]<class T>() {
+      if (wide) max_pool_forward<T>(g, value.data<T>(), out.data<T>(), argmax.data<std::int64_t>());
+      else max_pool_forward<T>(g, value.data<T>(), out.data<T>(), argmax.data<std::int32_t>());
     });
-    return Grads{d_value};
+    return tapeflow::autograd::with_backward(out, [g, argmax, wide](const Tensor& dout) {
+      // d_value[argmax] += dout: each output's gradient goes to the maximum it took.
+      Tensor d_value = zeros(Shape{g.n, g.h, g.w, g.c}, dout.dtype());
+      tapeflow::detail::visit_floating("MaxPoolGrad", dout, [&]<class T>() {
+        const T* gy = dout.data<T>();
+        T* dx = d_value.data<T>();
+        auto scatter = [&](const auto* arg) {
+          for_each_window(g, true, [&](std::int64_t n, std::int64_t, std::int64_t, const Window&, std::int64_t o) {
+            T* img = dx + n * g.h * g.w * g.c;
+            for (std::int64_t c = 0; c < g.c; ++c) img[static_cast<std::int64_t>(arg[o + c]) * g.c + c] += gy[o + c];
+          });
+        };
+        if (wide) scatter(argmax.data<std::int64_t>());
+        else scatter(argmax.data<std::int32_t>());
+      });
+      return Grads{d_value};
+    });
   });
 }
 
 Tensor avg_pool(const Tensor& value, const std::vector<int>& ksize, const std::vector<int>& strides,
                 Padding padding) {
-  const PoolGeometry g = tapeflow::detail::build_checked(
-      "AvgPool", {&value}, [&] { return pool_geometry("avg_pool", value, ksize, strides, padding); });
-  if (tapeflow::detail::any_symbolic(value)) {
-    tapeflow::detail::visit_floating("avg_pool", value, []<class T>() {});
-    return tapeflow::detail::graph_op("AvgPool", {value}, Shape{g.n, g.oh, g.ow, g.c}, value.dtype(),
-                                      [ksize, strides, padding](tapeflow::detail::Args in) {
-                                        return avg_pool(in[0], ksize, strides, padding);
-                                      });
-  }
-  Tensor out = Tensor::empty(Shape{g.n, g.oh, g.ow, g.c}, value.dtype());
-  tapeflow::detail::visit_floating("avg_pool", value, [&]<class T>() {
-    const T* x = value.data<T>();
-    T* y = out.data<T>();
-    for_each_window(g, false, [&](std::int64_t n, std::int64_t, std::int64_t, const Window& win, std::int64_t o) {
-      const T* img = x + n * g.h * g.w * g.c;
-      T* sum = y + o;
-      std::fill_n(sum, g.c, T(0));
-      for (std::int64_t ih = win.h0; ih < win.h1; ++ih)
-        for (std::int64_t iw = win.w0; iw < win.w1; ++iw) {
-          const T* v = img + (ih * g.w + iw) * g.c;
-          for (std::int64_t c = 0; c < g.c; ++c) sum[c] += v[c];
-        }
-      const T count = static_cast<T>(win.count());
-      for (std::int64_t c = 0; c < g.c; ++c) sum[c] /= count;
-    });
-  });
-  return autograd::record(out, {value}, "AvgPool", [g](const Tensor& dout) {
-    Tensor d_value = zeros(Shape{g.n, g.h, g.w, g.c}, dout.dtype());
-    tapeflow::detail::visit_floating("AvgPoolGrad", dout, [&]<class T>() {
-      const T* gy = dout.data<T>();
-      T* dx = d_value.data<T>();
-      // d_value[window] += dout / count, for every window.
-      for_each_window(g, true, [&](std::int64_t n, std::int64_t, std::int64_t, const Window& win, std::int64_t o) {
-        T* img = dx + n * g.h * g.w * g.c;
-        const T count = static_cast<T>(win.count());
-        const T* gv = gy + o;
+  const auto ksize4 = nhwc_attr("avg_pool", "ksize", ksize), strides4 = nhwc_attr("avg_pool", "strides", strides);
+  return tapeflow::autograd::apply(
+      {"AvgPool", "avg_pool", DTypes::Floating, "T", "value"}, {value},
+      {{"ksize", ksize4}, {"strides", strides4}, {"padding", padding_name(padding)}, {"data_format", "NHWC"}},
+      [ksize, strides, padding](Args in) { return pool_geometry("avg_pool", in[0], ksize, strides, padding); },
+      [](Args in, const PoolGeometry& g) {
+    const Tensor& value = in[0];
+    Tensor out = Tensor::empty(Shape{g.n, g.oh, g.ow, g.c}, value.dtype());
+    tapeflow::detail::visit_floating("avg_pool", value, [&]<class T>() {
+      const T* x = value.data<T>();
+      T* y = out.data<T>();
+      for_each_window(g, false, [&](std::int64_t n, std::int64_t, std::int64_t, const Window& win, std::int64_t o) {
+        const T* img = x + n * g.h * g.w * g.c;
+        T* sum = y + o;
+        std::fill_n(sum, g.c, T(0));
         for (std::int64_t ih = win.h0; ih < win.h1; ++ih)
           for (std::int64_t iw = win.w0; iw < win.w1; ++iw) {
-            T* d = img + (ih * g.w + iw) * g.c;
-            for (std::int64_t c = 0; c < g.c; ++c) d[c] += gv[c] / count;
+            const T* v = img + (ih * g.w + iw) * g.c;
+            for (std::int64_t c = 0; c < g.c; ++c) sum[c] += v[c];
           }
+        const T count = static_cast<T>(win.count());
+        for (std::int64_t c = 0; c < g.c; ++c) sum[c] /= count;
       });
     });
-    return Grads{d_value};
+    return tapeflow::autograd::with_backward(out, [g](const Tensor& dout) {
+      Tensor d_value = zeros(Shape{g.n, g.h, g.w, g.c}, dout.dtype());
+      tapeflow::detail::visit_floating("AvgPoolGrad", dout, [&]<class T>() {
+        const T* gy = dout.data<T>();
+        T* dx = d_value.data<T>();
+        // d_value[window] += dout / count, for every window.
+        for_each_window(g, true, [&](std::int64_t n, std::int64_t, std::int64_t, const Window& win, std::int64_t o) {
+          T* img = dx + n * g.h * g.w * g.c;
+          const T count = static_cast<T>(win.count());
+          const T* gv = gy + o;
+          for (std::int64_t ih = win.h0; ih < win.h1; ++ih)
+            for (std::int64_t iw = win.w0; iw < win.w1; ++iw) {
+              T* d = img + (ih * g.w + iw) * g.c;
+              for (std::int64_t c = 0; c < g.c; ++c) d[c] += gv[c] / count;
+            }
+        });
+      });
+      return Grads{d_value};
+    });
   });
 }
 

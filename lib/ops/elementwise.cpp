@@ -6,7 +6,7 @@
 #include <limits>
 #include <optional>
 
-#include "core/symbolic.h"
+#include "autograd/door.h"
 #include "ops/kernels.h"
 #include "tapeflow/ops/array.h"
 #include "tapeflow/ops/reduce.h"
@@ -19,25 +19,17 @@ using detail::unary_float;
 using detail::visit_floating;
 using detail::visit_numeric;
 
+using autograd::apply;
+using autograd::Args;
+using autograd::DTypes;
+using autograd::with_backward;
+
 namespace {
 
 /// Same-shape element-wise f(a, b) of one floating dtype: the building block of backward kernels.
 template <class F>
 Tensor zip(const char* op, const Tensor& a, const Tensor& b, F f) {
   return visit_floating(op, a, [&]<class T>() { return broadcast_binary<T>(a, b, a.shape(), a.dtype(), f); });
-}
-
-struct BinaryPrep {
-  Shape out;
-};
-
-BinaryPrep prep_binary(const char* op, const Tensor& a, const Tensor& b) {
-  detail::check_defined(op, a);
-  detail::check_defined(op, b);
-  return detail::build_checked(op, {&a, &b}, [&] {
-    check_same_dtype(op, a, b);
-    return BinaryPrep{broadcast_shapes(op, a.shape(), b.shape())};
-  });
 }
 
 template <class F>
@@ -52,281 +44,275 @@ Tensor float_binary(const char* op, const Tensor& a, const Tensor& b, const Shap
 
 Tensor maybe(bool needed, auto&& compute) { return needed ? Tensor(compute()) : Tensor(); }
 
-using detail::Args;
-
-// Graph mode: a node of op `type` with x's shape and `dtype` (x's when absent), after the eager
-// op's dtype rule (`floating`: float32/float64 only; else any numeric dtype).
-Tensor unary_node(const char* type, const char* op, const Tensor& x, bool floating, detail::Replay replay,
-                  std::optional<DType> dtype = std::nullopt) {
-  detail::check_defined(op, x);
-  if (floating) visit_floating(op, x, []<class T>() {});
-  else visit_numeric(op, x, []<class T>() {});
-  return detail::graph_op(type, {x}, x.shape(), dtype.value_or(x.dtype()), std::move(replay));
+/// The rule of a binary element-wise op: numpy broadcasting of the shapes, a's dtype.
+auto broadcast_rule(const char* op) {
+  return [op](Args in) { return OutputSpec{broadcast_shapes(op, in[0].shape(), in[1].shape()), in[0].dtype()}; };
 }
 
-// Graph mode of a binary op: an arithmetic one (no `dtype`: the result has a's) takes numeric
-// dtypes only, as the eager kernel; a comparison gives `dtype` (bool) for any.
-Tensor binary_node(const char* type, const char* op, const Tensor& a, const Tensor& b, const Shape& out,
-                   detail::Replay replay, std::optional<DType> dtype = std::nullopt) {
-  if (!dtype) visit_numeric(op, a, []<class T>() {});
-  return detail::graph_op(type, {a, b}, out, dtype.value_or(a.dtype()), std::move(replay));
-}
-
-/// In-place ops write data, which a graph tensor does not have.
-void check_eager(const char* op, const Tensor& t) {
-  if (detail::is_symbolic(t))
-    throw ValueError(fmt::format("{}: '{}' ({} {}) is a graph tensor, which has no data to change in place; in graph "
-                                 "mode update a Variable with assign / assign_add / assign_sub",
-                                 op, t.impl()->name, dtype_name(t.dtype()), t.shape().str()));
-}
+/// The rule of a unary element-wise op: x's shape and dtype.
+OutputSpec same_as_input(Args in) { return {in[0].shape(), in[0].dtype()}; }
 
 }  // namespace
 
 // ---------------------------------------------------------------------------- binary
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  auto [out] = prep_binary("add", a, b);
-  if (detail::any_symbolic(a, b))
-    return binary_node("Add", "add", a, b, out, [](Args in) { return add(in[0], in[1]); });
-  Tensor c = numeric_binary("add", a, b, out, [](auto x, auto y) { return x + y; });
-  return autograd::record(c, {a, b}, "Add", [sa = a.shape(), sb = b.shape(), ga = a.requires_grad(),
-                                             gb = b.requires_grad()](const Tensor& g) {
-    return Grads{maybe(ga, [&] { return sum_to(g, sa); }), maybe(gb, [&] { return sum_to(g, sb); })};
+  return apply({"Add", "add"}, {a, b}, {}, broadcast_rule("add"), [](Args in, const OutputSpec& s) {
+    Tensor c = numeric_binary("add", in[0], in[1], s.shape, [](auto x, auto y) { return x + y; });
+    return with_backward(c, [sa = in[0].shape(), sb = in[1].shape(), ga = in[0].requires_grad(),
+                             gb = in[1].requires_grad()](const Tensor& g) {
+      return Grads{maybe(ga, [&] { return sum_to(g, sa); }), maybe(gb, [&] { return sum_to(g, sb); })};
+    });
   });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  auto [out] = prep_binary("sub", a, b);
-  if (detail::any_symbolic(a, b))
-    return binary_node("Sub", "sub", a, b, out, [](Args in) { return sub(in[0], in[1]); });
-  Tensor c = numeric_binary("sub", a, b, out, [](auto x, auto y) { return x - y; });
-  return autograd::record(c, {a, b}, "Sub", [sa = a.shape(), sb = b.shape(), ga = a.requires_grad(),
-                                             gb = b.requires_grad()](const Tensor& g) {
-    return Grads{maybe(ga, [&] { return sum_to(g, sa); }), maybe(gb, [&] { return sum_to(neg(g), sb); })};
+  return apply({"Sub", "sub"}, {a, b}, {}, broadcast_rule("sub"), [](Args in, const OutputSpec& s) {
+    Tensor c = numeric_binary("sub", in[0], in[1], s.shape, [](auto x, auto y) { return x - y; });
+    return with_backward(c, [sa = in[0].shape(), sb = in[1].shape(), ga = in[0].requires_grad(),
+                             gb = in[1].requires_grad()](const Tensor& g) {
+      return Grads{maybe(ga, [&] { return sum_to(g, sa); }), maybe(gb, [&] { return sum_to(neg(g), sb); })};
+    });
   });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  auto [out] = prep_binary("mul", a, b);
-  if (detail::any_symbolic(a, b))
-    return binary_node("Mul", "mul", a, b, out, [](Args in) { return mul(in[0], in[1]); });
-  Tensor c = numeric_binary("mul", a, b, out, [](auto x, auto y) { return x * y; });
-  return autograd::record(c, {a, b}, "Mul", [a, b](const Tensor& g) {  // dA = g*b, dB = g*a
-    return Grads{maybe(a.requires_grad(), [&] { return sum_to(g * b, a.shape()); }),
-                 maybe(b.requires_grad(), [&] { return sum_to(g * a, b.shape()); })};
+  return apply({"Mul", "mul"}, {a, b}, {}, broadcast_rule("mul"), [](Args in, const OutputSpec& s) {
+    Tensor c = numeric_binary("mul", in[0], in[1], s.shape, [](auto x, auto y) { return x * y; });
+    return with_backward(c, [a = in[0], b = in[1]](const Tensor& g) {  // dA = g*b, dB = g*a
+      return Grads{maybe(a.requires_grad(), [&] { return sum_to(g * b, a.shape()); }),
+                   maybe(b.requires_grad(), [&] { return sum_to(g * a, b.shape()); })};
+    });
   });
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  auto [out] = prep_binary("div", a, b);
-  if (detail::any_symbolic(a, b))
-    return binary_node("RealDiv", "div", a, b, out, [](Args in) { return div(in[0], in[1]); });
-  Tensor c = numeric_binary("div", a, b, out, [](auto x, auto y) { return x / y; });
-  return autograd::record(c, {a, b}, "RealDiv", [a, b](const Tensor& g) {  // dA = g/b, dB = -g*a/b^2
-    return Grads{maybe(a.requires_grad(), [&] { return sum_to(g / b, a.shape()); }),
-                 maybe(b.requires_grad(), [&] { return sum_to(neg(g * a / square(b)), b.shape()); })};
+  return apply({"RealDiv", "div"}, {a, b}, {}, broadcast_rule("div"), [](Args in, const OutputSpec& s) {
+    Tensor c = numeric_binary("div", in[0], in[1], s.shape, [](auto x, auto y) { return x / y; });
+    return with_backward(c, [a = in[0], b = in[1]](const Tensor& g) {  // dA = g/b, dB = -g*a/b^2
+      return Grads{maybe(a.requires_grad(), [&] { return sum_to(g / b, a.shape()); }),
+                   maybe(b.requires_grad(), [&] { return sum_to(neg(g * a / square(b)), b.shape()); })};
+    });
   });
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
-  auto [out] = prep_binary("pow", a, b);
-  if (detail::any_symbolic(a, b)) {
-    visit_floating("pow", a, []<class T>() {});
-    return binary_node("Pow", "pow", a, b, out, [](Args in) { return pow(in[0], in[1]); });
-  }
-  Tensor c = float_binary("pow", a, b, out, [](auto x, auto y) { return std::pow(x, y); });
-  return autograd::record(c, {a, b}, "Pow", [a, b, c = c.detach()](const Tensor& g) {
-    // dA = g * b * a^(b-1); dB = g * a^b * log(a)
-    return Grads{maybe(a.requires_grad(), [&] { return sum_to(g * b * pow(a, b - 1.0), a.shape()); }),
-                 maybe(b.requires_grad(), [&] { return sum_to(g * c * log(a), b.shape()); })};
+  return apply({"Pow", "pow", DTypes::Floating}, {a, b}, {}, broadcast_rule("pow"), [](Args in, const OutputSpec& s) {
+    Tensor c = float_binary("pow", in[0], in[1], s.shape, [](auto x, auto y) { return std::pow(x, y); });
+    return with_backward(c, [a = in[0], b = in[1], c = c.detach()](const Tensor& g) {
+      // dA = g * b * a^(b-1); dB = g * a^b * log(a)
+      return Grads{maybe(a.requires_grad(), [&] { return sum_to(g * b * pow(a, b - 1.0), a.shape()); }),
+                   maybe(b.requires_grad(), [&] { return sum_to(g * c * log(a), b.shape()); })};
+    });
   });
 }
 
-Tensor pow(const Tensor& a, double exponent) { return pow(a, scalar(exponent, a.dtype())); }
+Tensor pow(const Tensor& a, double exponent) {
+  detail::check_defined("pow", a);
+  return pow(a, scalar(exponent, a.dtype()));
+}
+
+namespace {
+/// maximum / minimum: `take_a(a, b)` says where the value (and the gradient) comes from a.
+template <class Pick>
+Tensor extremum(const char* type, const char* op, const Tensor& a, const Tensor& b, Pick pick,
+                Tensor (*take_a)(const Tensor&, const Tensor&)) {
+  return apply({type, op}, {a, b}, {}, broadcast_rule(op), [op, pick, take_a](Args in, const OutputSpec& s) {
+    Tensor c = numeric_binary(op, in[0], in[1], s.shape, pick);
+    return with_backward(c, [a = in[0], b = in[1], take_a](const Tensor& g) {
+      Tensor from_a = take_a(a, b);
+      return Grads{maybe(a.requires_grad(), [&] { return sum_to(where(from_a, g, zeros_like(g)), a.shape()); }),
+                   maybe(b.requires_grad(), [&] { return sum_to(where(from_a, zeros_like(g), g), b.shape()); })};
+    });
+  });
+}
+}  // namespace
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
-  auto [out] = prep_binary("maximum", a, b);
-  if (detail::any_symbolic(a, b))
-    return binary_node("Maximum", "maximum", a, b, out, [](Args in) { return maximum(in[0], in[1]); });
-  Tensor c = numeric_binary("maximum", a, b, out, [](auto x, auto y) { return x >= y ? x : y; });
-  return autograd::record(c, {a, b}, "Maximum", [a, b](const Tensor& g) {
-    Tensor take_a = greater_equal(a, b);
-    return Grads{maybe(a.requires_grad(), [&] { return sum_to(where(take_a, g, zeros_like(g)), a.shape()); }),
-                 maybe(b.requires_grad(), [&] { return sum_to(where(take_a, zeros_like(g), g), b.shape()); })};
-  });
+  return extremum("Maximum", "maximum", a, b, [](auto x, auto y) { return x >= y ? x : y; }, greater_equal);
 }
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
-  auto [out] = prep_binary("minimum", a, b);
-  if (detail::any_symbolic(a, b))
-    return binary_node("Minimum", "minimum", a, b, out, [](Args in) { return minimum(in[0], in[1]); });
-  Tensor c = numeric_binary("minimum", a, b, out, [](auto x, auto y) { return x <= y ? x : y; });
-  return autograd::record(c, {a, b}, "Minimum", [a, b](const Tensor& g) {
-    Tensor take_a = less_equal(a, b);
-    return Grads{maybe(a.requires_grad(), [&] { return sum_to(where(take_a, g, zeros_like(g)), a.shape()); }),
-                 maybe(b.requires_grad(), [&] { return sum_to(where(take_a, zeros_like(g), g), b.shape()); })};
-  });
+  return extremum("Minimum", "minimum", a, b, [](auto x, auto y) { return x <= y ? x : y; }, less_equal);
 }
 
 // ---------------------------------------------------------------------------- unary
 
 Tensor neg(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Neg", "neg", x, false, [](Args in) { return neg(in[0]); });
-  detail::check_defined("neg", x);
-  Tensor y = visit_numeric("neg", x, [&]<class T>() {
-    Tensor out = Tensor::empty(x.shape(), x.dtype());
-    const T* p = x.data<T>();
-    T* o = out.data<T>();
-    for (std::int64_t i = 0, end = x.numel(); i < end; ++i) o[i] = static_cast<T>(-p[i]);
-    return out;
+  return apply({"Neg", "neg"}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    const Tensor& x = in[0];
+    Tensor y = visit_numeric("neg", x, [&]<class T>() {
+      Tensor out = Tensor::empty(x.shape(), x.dtype());
+      const T* p = x.data<T>();
+      T* o = out.data<T>();
+      for (std::int64_t i = 0, end = x.numel(); i < end; ++i) o[i] = static_cast<T>(-p[i]);
+      return out;
+    });
+    return with_backward(y, [](const Tensor& g) { return Grads{neg(g)}; });
   });
-  return autograd::record(y, {x}, "Neg", [](const Tensor& g) { return Grads{neg(g)}; });
 }
 
 Tensor exp(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Exp", "exp", x, true, [](Args in) { return exp(in[0]); });
-  Tensor y = unary_float("exp", x, [](const auto& a) { return a.exp(); });
-  return autograd::record(y, {x}, "Exp", [y = y.detach()](const Tensor& g) { return Grads{g * y}; });
+  return apply({"Exp", "exp", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("exp", in[0], [](const auto& a) { return a.exp(); });
+    return with_backward(y, [y = y.detach()](const Tensor& g) { return Grads{g * y}; });
+  });
 }
 
 Tensor log(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Log", "log", x, true, [](Args in) { return log(in[0]); });
-  Tensor y = unary_float("log", x, [](const auto& a) { return a.log(); });
-  return autograd::record(y, {x}, "Log", [x](const Tensor& g) { return Grads{g / x}; });
+  return apply({"Log", "log", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("log", in[0], [](const auto& a) { return a.log(); });
+    return with_backward(y, [x = in[0]](const Tensor& g) { return Grads{g / x}; });
+  });
 }
 
 Tensor sqrt(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Sqrt", "sqrt", x, true, [](Args in) { return sqrt(in[0]); });
-  Tensor y = unary_float("sqrt", x, [](const auto& a) { return a.sqrt(); });
-  return autograd::record(y, {x}, "Sqrt", [y = y.detach()](const Tensor& g) {  // g / (2 sqrt(x))
-    return Grads{zip("SqrtGrad", g, y, [](auto gv, auto yv) { return gv * decltype(gv)(0.5) / yv; })};
+  return apply({"Sqrt", "sqrt", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("sqrt", in[0], [](const auto& a) { return a.sqrt(); });
+    return with_backward(y, [y = y.detach()](const Tensor& g) {  // g / (2 sqrt(x))
+      return Grads{zip("SqrtGrad", g, y, [](auto gv, auto yv) { return gv * decltype(gv)(0.5) / yv; })};
+    });
   });
 }
 
 Tensor rsqrt(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Rsqrt", "rsqrt", x, true, [](Args in) { return rsqrt(in[0]); });
-  Tensor y = unary_float("rsqrt", x, [](const auto& a) { return a.rsqrt(); });
-  return autograd::record(y, {x}, "Rsqrt", [y = y.detach()](const Tensor& g) {  // -g y^3 / 2
-    return Grads{zip("RsqrtGrad", g, y, [](auto gv, auto yv) { return gv * decltype(gv)(-0.5) * yv * yv * yv; })};
+  return apply({"Rsqrt", "rsqrt", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("rsqrt", in[0], [](const auto& a) { return a.rsqrt(); });
+    return with_backward(y, [y = y.detach()](const Tensor& g) {  // -g y^3 / 2
+      return Grads{zip("RsqrtGrad", g, y, [](auto gv, auto yv) { return gv * decltype(gv)(-0.5) * yv * yv * yv; })};
+    });
   });
 }
 
 Tensor square(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Square", "square", x, false, [](Args in) { return square(in[0]); });
-  detail::check_defined("square", x);
-  Tensor y = numeric_binary("square", x, x, x.shape(), [](auto a, auto) { return a * a; });
-  return autograd::record(y, {x}, "Square", [x](const Tensor& g) {
-    return Grads{zip("SquareGrad", g, x, [](auto gv, auto xv) { return gv * decltype(gv)(2) * xv; })};
+  return apply({"Square", "square"}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    const Tensor& x = in[0];
+    Tensor y = numeric_binary("square", x, x, x.shape(), [](auto a, auto) { return a * a; });
+    return with_backward(y, [x](const Tensor& g) {
+      return Grads{zip("SquareGrad", g, x, [](auto gv, auto xv) { return gv * decltype(gv)(2) * xv; })};
+    });
   });
 }
 
 Tensor abs(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Abs", "abs", x, false, [](Args in) { return abs(in[0]); });
-  detail::check_defined("abs", x);
-  Tensor y = numeric_binary("abs", x, x, x.shape(), [](auto a, auto) {
-    using T = decltype(a);
-    if constexpr (std::is_unsigned_v<T>) return a;
-    else return a < T(0) ? T(-a) : a;
+  return apply({"Abs", "abs"}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    const Tensor& x = in[0];
+    Tensor y = numeric_binary("abs", x, x, x.shape(), [](auto a, auto) {
+      using T = decltype(a);
+      if constexpr (std::is_unsigned_v<T>) return a;
+      else return a < T(0) ? T(-a) : a;
+    });
+    return with_backward(y, [x](const Tensor& g) { return Grads{g * sign(x)}; });
   });
-  return autograd::record(y, {x}, "Abs", [x](const Tensor& g) { return Grads{g * sign(x)}; });
 }
 
 Tensor sign(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Sign", "sign", x, false, [](Args in) { return sign(in[0]); });
-  detail::check_defined("sign", x);
-  Tensor y = numeric_binary("sign", x, x, x.shape(), [](auto a, auto) {
-    using T = decltype(a);
-    if constexpr (std::is_unsigned_v<T>) return static_cast<T>(a != T(0));
-    else return static_cast<T>((T(0) < a) - (a < T(0)));
+  return apply({"Sign", "sign"}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    const Tensor& x = in[0];
+    Tensor y = numeric_binary("sign", x, x, x.shape(), [](auto a, auto) {
+      using T = decltype(a);
+      if constexpr (std::is_unsigned_v<T>) return static_cast<T>(a != T(0));
+      else return static_cast<T>((T(0) < a) - (a < T(0)));
+    });
+    return with_backward(y, [](const Tensor& g) { return Grads{zeros_like(g)}; });
   });
-  return autograd::record(y, {x}, "Sign", [](const Tensor& g) { return Grads{zeros_like(g)}; });
 }
 
 Tensor floor(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Floor", "floor", x, true, [](Args in) { return floor(in[0]); });
-  Tensor y = unary_float("floor", x, [](const auto& a) { return a.floor(); });
-  return autograd::record(y, {x}, "Floor", [](const Tensor& g) { return Grads{zeros_like(g)}; });
+  return apply({"Floor", "floor", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("floor", in[0], [](const auto& a) { return a.floor(); });
+    return with_backward(y, [](const Tensor& g) { return Grads{zeros_like(g)}; });
+  });
 }
 
 Tensor clip(const Tensor& x, double lo, double hi) {
   if (lo > hi) throw ValueError(fmt::format("clip_by_value: clip_value_min {} is greater than clip_value_max {}", lo, hi));
-  if (detail::any_symbolic(x))
-    return unary_node("ClipByValue", "clip_by_value", x, false, [lo, hi](Args in) { return clip(in[0], lo, hi); });
-  Tensor y = visit_numeric("clip_by_value", x, [&]<class T>() {
-    Tensor out = Tensor::empty(x.shape(), x.dtype());
-    const T *p = x.data<T>(), l = static_cast<T>(lo), h = static_cast<T>(hi);
-    T* o = out.data<T>();
-    for (std::int64_t i = 0, end = x.numel(); i < end; ++i) o[i] = p[i] < l ? l : (p[i] > h ? h : p[i]);
-    return out;
-  });
-  return autograd::record(y, {x}, "ClipByValue", [x, lo, hi](const Tensor& g) {
-    return Grads{zip("ClipGrad", g, x, [lo, hi](auto gv, auto xv) {
-      return (xv >= lo && xv <= hi) ? gv : decltype(gv)(0);
-    })};
+  return apply({"ClipByValue", "clip_by_value"}, {x}, {{"clip_value_min", lo}, {"clip_value_max", hi}}, same_as_input,
+               [lo, hi](Args in, const OutputSpec&) {
+    const Tensor& x = in[0];
+    Tensor y = visit_numeric("clip_by_value", x, [&]<class T>() {
+      Tensor out = Tensor::empty(x.shape(), x.dtype());
+      const T *p = x.data<T>(), l = static_cast<T>(lo), h = static_cast<T>(hi);
+      T* o = out.data<T>();
+      for (std::int64_t i = 0, end = x.numel(); i < end; ++i) o[i] = p[i] < l ? l : (p[i] > h ? h : p[i]);
+      return out;
+    });
+    return with_backward(y, [x, lo, hi](const Tensor& g) {
+      return Grads{zip("ClipGrad", g, x, [lo, hi](auto gv, auto xv) {
+        return (xv >= lo && xv <= hi) ? gv : decltype(gv)(0);
+      })};
+    });
   });
 }
 
 // ---------------------------------------------------------------------------- activations
 
 Tensor relu(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Relu", "relu", x, true, [](Args in) { return relu(in[0]); });
-  Tensor y = unary_float("relu", x, [](const auto& a) { return a.max(0); });
-  return autograd::record(y, {x}, "Relu", [y = y.detach()](const Tensor& g) {
-    return Grads{zip("ReluGrad", g, y, [](auto gv, auto yv) { return yv > 0 ? gv : decltype(gv)(0); })};
+  return apply({"Relu", "relu", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("relu", in[0], [](const auto& a) { return a.max(0); });
+    return with_backward(y, [y = y.detach()](const Tensor& g) {
+      return Grads{zip("ReluGrad", g, y, [](auto gv, auto yv) { return yv > 0 ? gv : decltype(gv)(0); })};
+    });
   });
 }
 
 Tensor relu6(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Relu6", "relu6", x, true, [](Args in) { return relu6(in[0]); });
-  Tensor y = unary_float("relu6", x, [](const auto& a) { return a.max(0).min(6); });
-  return autograd::record(y, {x}, "Relu6", [x](const Tensor& g) {
-    return Grads{zip("Relu6Grad", g, x, [](auto gv, auto xv) { return (xv > 0 && xv < 6) ? gv : decltype(gv)(0); })};
+  return apply({"Relu6", "relu6", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("relu6", in[0], [](const auto& a) { return a.max(0).min(6); });
+    return with_backward(y, [x = in[0]](const Tensor& g) {
+      return Grads{zip("Relu6Grad", g, x, [](auto gv, auto xv) { return (xv > 0 && xv < 6) ? gv : decltype(gv)(0); })};
+    });
   });
 }
 
 Tensor leaky_relu(const Tensor& x, double alpha) {
-  if (detail::any_symbolic(x))
-    return unary_node("LeakyRelu", "leaky_relu", x, true, [alpha](Args in) { return leaky_relu(in[0], alpha); });
-  Tensor y = unary_float("leaky_relu", x, [alpha](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::Scalar;
-    return (a > 0).select(a, a * static_cast<T>(alpha));
-  });
-  return autograd::record(y, {x}, "LeakyRelu", [x, alpha](const Tensor& g) {
-    return Grads{zip("LeakyReluGrad", g, x, [alpha](auto gv, auto xv) {
-      return xv > 0 ? gv : static_cast<decltype(gv)>(gv * alpha);
-    })};
+  return apply({"LeakyRelu", "leaky_relu", DTypes::Floating}, {x}, {{"alpha", alpha}}, same_as_input,
+               [alpha](Args in, const OutputSpec&) {
+    Tensor y = unary_float("leaky_relu", in[0], [alpha](const auto& a) {
+      using T = typename std::decay_t<decltype(a)>::Scalar;
+      return (a > 0).select(a, a * static_cast<T>(alpha));
+    });
+    return with_backward(y, [x = in[0], alpha](const Tensor& g) {
+      return Grads{zip("LeakyReluGrad", g, x, [alpha](auto gv, auto xv) {
+        return xv > 0 ? gv : static_cast<decltype(gv)>(gv * alpha);
+      })};
+    });
   });
 }
 
 Tensor elu(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Elu", "elu", x, true, [](Args in) { return elu(in[0]); });
-  Tensor y = unary_float("elu", x, [](const auto& a) { return (a > 0).select(a, a.exp() - 1); });
-  return autograd::record(y, {x}, "Elu", [x, y = y.detach()](const Tensor& g) {
-    Tensor gx = zip("EluGrad", g, y, [](auto gv, auto yv) { return gv * (yv + 1); });  // d/dx (e^x - 1) = y + 1
-    return Grads{where(greater(x, zeros(Shape{}, x.dtype())), g, gx)};
+  return apply({"Elu", "elu", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("elu", in[0], [](const auto& a) { return (a > 0).select(a, a.exp() - 1); });
+    return with_backward(y, [x = in[0], y = y.detach()](const Tensor& g) {
+      Tensor gx = zip("EluGrad", g, y, [](auto gv, auto yv) { return gv * (yv + 1); });  // d/dx (e^x - 1) = y + 1
+      return Grads{where(greater(x, zeros(Shape{}, x.dtype())), g, gx)};
+    });
   });
 }
 
 Tensor softplus(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Softplus", "softplus", x, true, [](Args in) { return softplus(in[0]); });
-  // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|.
-  Tensor y = unary_float("softplus", x, [](const auto& a) { return a.max(0) + (-a.abs()).exp().log1p(); });
-  return autograd::record(y, {x}, "Softplus", [x](const Tensor& g) { return Grads{g * sigmoid(x)}; });
+  return apply({"Softplus", "softplus", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|.
+    Tensor y = unary_float("softplus", in[0], [](const auto& a) { return a.max(0) + (-a.abs()).exp().log1p(); });
+    return with_backward(y, [x = in[0]](const Tensor& g) { return Grads{g * sigmoid(x)}; });
+  });
 }
 
 Tensor sigmoid(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Sigmoid", "sigmoid", x, true, [](Args in) { return sigmoid(in[0]); });
-  Tensor y = unary_float("sigmoid", x, [](const auto& a) { return a.logistic(); });
-  return autograd::record(y, {x}, "Sigmoid", [y = y.detach()](const Tensor& g) {
-    return Grads{zip("SigmoidGrad", g, y, [](auto gv, auto yv) { return gv * yv * (1 - yv); })};
+  return apply({"Sigmoid", "sigmoid", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("sigmoid", in[0], [](const auto& a) { return a.logistic(); });
+    return with_backward(y, [y = y.detach()](const Tensor& g) {
+      return Grads{zip("SigmoidGrad", g, y, [](auto gv, auto yv) { return gv * yv * (1 - yv); })};
+    });
   });
 }
 
 Tensor tanh(const Tensor& x) {
-  if (detail::any_symbolic(x)) return unary_node("Tanh", "tanh", x, true, [](Args in) { return tanh(in[0]); });
-  Tensor y = unary_float("tanh", x, [](const auto& a) { return a.tanh(); });
-  return autograd::record(y, {x}, "Tanh", [y = y.detach()](const Tensor& g) {
-    return Grads{zip("TanhGrad", g, y, [](auto gv, auto yv) { return gv * (1 - yv * yv); })};
+  return apply({"Tanh", "tanh", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("tanh", in[0], [](const auto& a) { return a.tanh(); });
+    return with_backward(y, [y = y.detach()](const Tensor& g) {
+      return Grads{zip("TanhGrad", g, y, [](auto gv, auto yv) { return gv * (1 - yv * yv); })};
+    });
   });
 }
 
@@ -334,113 +320,116 @@ Tensor tanh(const Tensor& x) {
 
 namespace {
 template <class F>
-Tensor compare(const char* op, const char* type, const Tensor& a, const Tensor& b, F f, Tensor (*self)(const Tensor&, const Tensor&)) {
-  auto [out] = prep_binary(op, a, b);
-  if (detail::any_symbolic(a, b))
-    return binary_node(type, op, a, b, out, [self](Args in) { return self(in[0], in[1]); }, bool_);
-  return detail::visit_dtype(a.dtype(), [&]<class T>() { return broadcast_binary<T, bool>(a, b, out, bool_, f); });
+Tensor compare(const char* type, const char* op, const Tensor& a, const Tensor& b, F f) {
+  return apply({type, op, DTypes::Any}, {a, b}, {},
+               [op](Args in) { return OutputSpec{broadcast_shapes(op, in[0].shape(), in[1].shape()), bool_}; },
+               [f](Args in, const OutputSpec& s) {
+                 return detail::visit_dtype(in[0].dtype(), [&]<class T>() {
+                   return broadcast_binary<T, bool>(in[0], in[1], s.shape, bool_, f);
+                 });
+               });
 }
 }  // namespace
 
-Tensor equal(const Tensor& a, const Tensor& b) { return compare("equal", "Equal", a, b, [](auto x, auto y) { return x == y; }, equal); }
-Tensor not_equal(const Tensor& a, const Tensor& b) { return compare("not_equal", "NotEqual", a, b, [](auto x, auto y) { return x != y; }, not_equal); }
-Tensor less(const Tensor& a, const Tensor& b) { return compare("less", "Less", a, b, [](auto x, auto y) { return x < y; }, less); }
-Tensor less_equal(const Tensor& a, const Tensor& b) { return compare("less_equal", "LessEqual", a, b, [](auto x, auto y) { return x <= y; }, less_equal); }
-Tensor greater(const Tensor& a, const Tensor& b) { return compare("greater", "Greater", a, b, [](auto x, auto y) { return x > y; }, greater); }
+Tensor equal(const Tensor& a, const Tensor& b) { return compare("Equal", "equal", a, b, [](auto x, auto y) { return x == y; }); }
+Tensor not_equal(const Tensor& a, const Tensor& b) { return compare("NotEqual", "not_equal", a, b, [](auto x, auto y) { return x != y; }); }
+Tensor less(const Tensor& a, const Tensor& b) { return compare("Less", "less", a, b, [](auto x, auto y) { return x < y; }); }
+Tensor less_equal(const Tensor& a, const Tensor& b) { return compare("LessEqual", "less_equal", a, b, [](auto x, auto y) { return x <= y; }); }
+Tensor greater(const Tensor& a, const Tensor& b) { return compare("Greater", "greater", a, b, [](auto x, auto y) { return x > y; }); }
 Tensor greater_equal(const Tensor& a, const Tensor& b) {
-  return compare("greater_equal", "GreaterEqual", a, b, [](auto x, auto y) { return x >= y; }, greater_equal);
+  return compare("GreaterEqual", "greater_equal", a, b, [](auto x, auto y) { return x >= y; });
 }
 
 Tensor logical_not(const Tensor& x) {
-  if (x.dtype() != bool_)
-    throw DTypeError(fmt::format("logical_not: expected a bool tensor, got {} {}", dtype_name(x.dtype()), x.shape().str()));
-  if (detail::any_symbolic(x))
-    return detail::graph_op("LogicalNot", {x}, x.shape(), bool_, [](Args in) { return logical_not(in[0]); });
-  Tensor out = Tensor::empty(x.shape(), bool_);
-  const bool* p = x.data<bool>();
-  bool* o = out.data<bool>();
-  for (std::int64_t i = 0, end = x.numel(); i < end; ++i) o[i] = !p[i];
-  return out;
+  return apply({"LogicalNot", "logical_not", DTypes::Any, "b"}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    const Tensor& x = in[0];
+    Tensor out = Tensor::empty(x.shape(), bool_);
+    const bool* p = x.data<bool>();
+    bool* o = out.data<bool>();
+    for (std::int64_t i = 0, end = x.numel(); i < end; ++i) o[i] = !p[i];
+    return out;
+  });
 }
 
 Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y) {
-  detail::check_defined("where", cond);
-  if (cond.dtype() != bool_)
-    throw DTypeError(fmt::format("where: the condition must be bool, got {} {}; compare first (greater(x, y))",
-                                 dtype_name(cond.dtype()), cond.shape().str()));
-  auto [xy] = prep_binary("where", x, y);
-  Shape out = broadcast_shapes("where", cond.shape(), xy);
-  if (detail::any_symbolic(cond, x, y))
-    return detail::graph_op("Select", {cond, x, y}, out, x.dtype(), [](Args in) { return where(in[0], in[1], in[2]); });
-  Tensor c = broadcast_to(cond, out);
-  Tensor r = detail::visit_dtype(x.dtype(), [&]<class T>() {
-    // Pick x where true, via two broadcasting passes over the materialised condition.
-    Tensor res = broadcast_binary<T>(x, y, out, x.dtype(), [](T a, T) { return a; });
-    Tensor alt = broadcast_binary<T>(x, y, out, x.dtype(), [](T, T b) { return b; });
-    T* o = res.data<T>();
-    const T* q = alt.data<T>();
-    const bool* m = c.data<bool>();
-    for (std::int64_t i = 0, end = res.numel(); i < end; ++i)
-      if (!m[i]) o[i] = q[i];
-    return res;
-  });
-  return autograd::record(r, {x, y}, "Select", [c, sx = x.shape(), sy = y.shape(), gx = x.requires_grad(),
-                                                gy = y.requires_grad()](const Tensor& g) {
-    Tensor z = zeros(Shape{}, g.dtype());
-    return Grads{maybe(gx, [&] { return sum_to(where(c, g, z), sx); }),
-                 maybe(gy, [&] { return sum_to(where(c, z, g), sy); })};
+  return apply({"Select", "where", DTypes::Any, "bTT", "the condition,x,y"}, {cond, x, y}, {},
+               [](Args in) {
+                 const Shape xy = broadcast_shapes("where", in[1].shape(), in[2].shape());
+                 return OutputSpec{broadcast_shapes("where", in[0].shape(), xy), in[1].dtype()};
+               },
+               [](Args in, const OutputSpec& s) {
+    const Tensor &x = in[1], &y = in[2];
+    Tensor c = broadcast_to(in[0], s.shape);
+    Tensor r = detail::visit_dtype(x.dtype(), [&]<class T>() {
+      // Pick x where true, via two broadcasting passes over the materialised condition.
+      Tensor res = broadcast_binary<T>(x, y, s.shape, x.dtype(), [](T a, T) { return a; });
+      Tensor alt = broadcast_binary<T>(x, y, s.shape, x.dtype(), [](T, T b) { return b; });
+      T* o = res.data<T>();
+      const T* q = alt.data<T>();
+      const bool* m = c.data<bool>();
+      for (std::int64_t i = 0, end = res.numel(); i < end; ++i)
+        if (!m[i]) o[i] = q[i];
+      return res;
+    });
+    return with_backward(r, [c, sx = x.shape(), sy = y.shape(), gx = x.requires_grad(),
+                             gy = y.requires_grad()](const Tensor& g) {
+      Tensor z = zeros(Shape{}, g.dtype());
+      return Grads{Tensor(), maybe(gx, [&] { return sum_to(where(c, g, z), sx); }),
+                   maybe(gy, [&] { return sum_to(where(c, z, g), sy); })};
+    });
   });
 }
 
 Tensor cast(const Tensor& x, DType dtype) {
-  detail::check_defined("cast", x);
-  if (x.dtype() == dtype) return x;  // as tf.cast: the same tensor
-  if (detail::any_symbolic(x))
-    return detail::graph_op("Cast", {x}, x.shape(), dtype, [dtype](Args in) { return cast(in[0], dtype); });
-  Tensor y = Tensor::empty(x.shape(), dtype);
-  const std::int64_t n = x.numel();
-  detail::visit_dtype(x.dtype(), [&]<class S>() {
-    detail::visit_dtype(dtype, [&]<class D>() {
-      const S* p = x.data<S>();
-      D* o = y.data<D>();
-      for (std::int64_t i = 0; i < n; ++i) {
-        if constexpr (std::is_same_v<D, bool>) o[i] = p[i] != S(0);
-        else o[i] = static_cast<D>(p[i]);
-      }
+  if (x.defined() && x.dtype() == dtype) return x;  // as tf.cast: the same tensor
+  return apply({"Cast", "cast", DTypes::Any, "a"}, {x}, {{"DstT", dtype}},
+               [dtype](Args in) { return OutputSpec{in[0].shape(), dtype}; },
+               [dtype](Args in, const OutputSpec&) {
+    const Tensor& x = in[0];
+    Tensor y = Tensor::empty(x.shape(), dtype);
+    const std::int64_t n = x.numel();
+    detail::visit_dtype(x.dtype(), [&]<class S>() {
+      detail::visit_dtype(dtype, [&]<class D>() {
+        const S* p = x.data<S>();
+        D* o = y.data<D>();
+        for (std::int64_t i = 0; i < n; ++i) {
+          if constexpr (std::is_same_v<D, bool>) o[i] = p[i] != S(0);
+          else o[i] = static_cast<D>(p[i]);
+        }
+      });
     });
+    // Differentiable between floating dtypes only: the door records no integer output.
+    return with_backward(y, [from = x.dtype()](const Tensor& g) { return Grads{cast(g, from)}; });
   });
-  if (!is_floating(dtype) || !is_floating(x.dtype())) return y;  // not differentiable
-  return autograd::record(y, {x}, "Cast", [from = x.dtype()](const Tensor& g) { return Grads{cast(g, from)}; });
 }
 
 Tensor stop_gradient(const Tensor& x) {
-  if (detail::any_symbolic(x))
-    return detail::graph_op("StopGradient", {x}, x.shape(), x.dtype(), [](Args in) { return in[0].detach(); });
-  return x.detach();
+  return apply({"StopGradient", "stop_gradient", DTypes::Any, "a"}, {x}, {}, same_as_input,
+               [](Args in, const OutputSpec&) { return in[0].detach(); });
 }
 
 // ---------------------------------------------------------------------------- add_n
 
 Tensor add_n(const std::vector<Tensor>& inputs) {
   if (inputs.empty()) throw ValueError("add_n: needs at least one tensor");
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    detail::check_defined("add_n", inputs[i]);
-    check_same_dtype("add_n", inputs[0], inputs[i]);
-    if (!(inputs[i].shape() == inputs[0].shape()) &&
-        broadcast_shapes("add_n", inputs[0].shape(), inputs[i].shape()) != inputs[0].shape())
-      throw ShapeError(fmt::format("add_n: all inputs must have one shape, got {} (input 0) and {} (input {})",
-                                   inputs[0].shape().str(), inputs[i].shape().str(), i));
-  }
-  if (detail::is_symbolic(inputs)) {
-    Shape out = inputs[0].shape();
-    for (const Tensor& t : inputs) out = broadcast_shapes("add_n", out, t.shape());
-    return detail::graph_op("AddN", inputs, out, inputs[0].dtype(), [](Args in) {
-      return add_n(std::vector<Tensor>(in.begin(), in.end()));
-    });
-  }
-  Tensor sum = inputs[0];
-  for (std::size_t i = 1; i < inputs.size(); ++i) sum = add(sum, inputs[i]);
-  return sum;
+  return apply({"AddN", "add_n"}, inputs, {{"N", static_cast<std::int64_t>(inputs.size())}},
+               [](Args in) {
+                 Shape out = in[0].shape();
+                 for (std::size_t i = 1; i < in.size(); ++i) {
+                   if (in[i].shape() != in[0].shape() &&
+                       broadcast_shapes("add_n", in[0].shape(), in[i].shape()) != in[0].shape())
+                     throw ShapeError(fmt::format("add_n: all inputs must have one shape, got {} (input 0) and {} "
+                                                  "(input {})",
+                                                  in[0].shape().str(), in[i].shape().str(), i));
+                   out = broadcast_shapes("add_n", out, in[i].shape());
+                 }
+                 return OutputSpec{out, in[0].dtype()};
+               },
+               [](Args in, const OutputSpec&) {
+                 Tensor sum = in[0];
+                 for (std::size_t i = 1; i < in.size(); ++i) sum = add(sum, in[i]);
+                 return sum;
+               });
 }
 
 // ---------------------------------------------------------------------------- operators
@@ -480,8 +469,8 @@ Tensor operator/(double a, const Tensor& b) { return div(scalar_like("div", a, b
 // ---------------------------------------------------------------------------- in place
 
 void add_(Tensor& a, const Tensor& b) {
-  check_eager("add_", a);
-  check_eager("add_", b);
+  detail::check_has_data("add_", a);
+  detail::check_has_data("add_", b);
   check_same_dtype("add_", a, b);
   if (broadcast_shapes("add_", a.shape(), b.shape()) != a.shape())
     throw ShapeError(fmt::format("add_: cannot add {} into {} in place: the result would have another shape",
@@ -493,8 +482,8 @@ void add_(Tensor& a, const Tensor& b) {
 }
 
 void axpy_(Tensor& a, double alpha, const Tensor& b) {
-  check_eager("axpy_", a);
-  check_eager("axpy_", b);
+  detail::check_has_data("axpy_", a);
+  detail::check_has_data("axpy_", b);
   check_same_dtype("axpy_", a, b);
   if (a.shape() != b.shape())
     throw ShapeError(fmt::format("axpy_: shapes {} and {} differ", a.shape().str(), b.shape().str()));
@@ -502,13 +491,13 @@ void axpy_(Tensor& a, double alpha, const Tensor& b) {
 }
 
 void scale_(Tensor& a, double s) {
-  check_eager("scale_", a);
+  detail::check_has_data("scale_", a);
   visit_numeric("scale_", a, [&]<class T>() { detail::amap<T>(a) *= static_cast<T>(s); });
 }
 
 void copy_(Tensor& a, const Tensor& b) {
-  check_eager("copy_", a);
-  check_eager("copy_", b);
+  detail::check_has_data("copy_", a);
+  detail::check_has_data("copy_", b);
   check_same_dtype("copy_", a, b);
   if (a.shape() == b.shape()) {
     if (a.raw_data() != b.raw_data()) std::memcpy(a.raw_data(), b.raw_data(), a.nbytes());
@@ -519,7 +508,7 @@ void copy_(Tensor& a, const Tensor& b) {
 }
 
 void fill_(Tensor& a, double value) {
-  check_eager("fill_", a);
+  detail::check_has_data("fill_", a);
   detail::visit_dtype(a.dtype(), [&]<class T>() {
     T* p = a.data<T>();
     const T v = static_cast<T>(value);

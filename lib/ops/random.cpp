@@ -7,13 +7,6 @@
 
 namespace tapeflow {
 
-Generator& default_generator() {
-  static Generator g;
-  return g;
-}
-
-void manual_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
-
 namespace {
 template <class Draw>
 Tensor fill_random(const char* op, const Shape& shape, DType dtype, Draw draw) {

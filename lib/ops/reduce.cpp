@@ -5,24 +5,29 @@
 #include <algorithm>
 #include <limits>
 
-#include "core/symbolic.h"
+#include "autograd/door.h"
 #include "ops/kernels.h"
 #include "tapeflow/ops/array.h"
 #include "tapeflow/ops/elementwise.h"
 
 namespace tapeflow {
+
+using autograd::Args;
+using autograd::DTypes;
+using autograd::with_backward;
+
 namespace {
 
-struct ReducePlan {
+/// A reduction's rule: the output (`shape`, as requested) and what the kernel needs.
+struct ReducePlan : OutputSpec {
   std::vector<int> axes;  // sorted, unique, normalised
   Shape keep;             // output shape with reduced axes kept as 1
-  Shape out;              // output shape as requested (keepdims or not)
   std::int64_t count = 1; // elements reduced into each output
 };
 
 ReducePlan plan_reduce(const char* op, const Tensor& x, const Axes& axes, bool keepdims) {
-  detail::check_defined(op, x);
   ReducePlan p;
+  p.dtype = x.dtype();
   const int r = x.rank();
   if (axes.empty()) {
     for (int i = 0; i < r; ++i) p.axes.push_back(i);
@@ -36,7 +41,7 @@ ReducePlan plan_reduce(const char* op, const Tensor& x, const Axes& axes, bool k
     bool red = std::binary_search(p.axes.begin(), p.axes.end(), i);
     p.keep.push_back(red ? 1 : x.shape()[i]);
     if (red) p.count *= x.shape()[i];
-    if (!red || keepdims) p.out.push_back(red ? 1 : x.shape()[i]);
+    if (!red || keepdims) p.shape.push_back(red ? 1 : x.shape()[i]);
   }
   return p;
 }
@@ -135,53 +140,47 @@ Tensor raw_extreme(const char* op, const Tensor& x, const ReducePlan& p, bool is
   });
 }
 
-Tensor extreme(const char* op, const char* node, const Tensor& x, const Axes& axes, bool keepdims, bool is_max) {
-  ReducePlan p = plan_reduce(op, x, axes, keepdims);
-  if (detail::any_symbolic(x)) {
-    detail::visit_numeric(op, x, []<class T>() {});
-    return detail::graph_op(node, {x}, p.out, x.dtype(), [axes, keepdims, is_max](detail::Args in) {
-      return is_max ? reduce_max(in[0], axes, keepdims) : reduce_min(in[0], axes, keepdims);
+Tensor extreme(const char* op, const char* type, const Tensor& x, const Axes& axes, bool keepdims, bool is_max) {
+  return autograd::apply({type, op}, {x}, {{"axis", axes}, {"keep_dims", keepdims}},
+                         [op, axes, keepdims](Args in) { return plan_reduce(op, in[0], axes, keepdims); },
+                         [op, is_max](Args in, const ReducePlan& p) {
+    const Tensor& x = in[0];
+    Tensor y = is_max ? raw_extreme(op, x, p, true, MaxOp{}) : raw_extreme(op, x, p, false, MinOp{});
+    Tensor y_keep = y.detach();
+    return with_backward(reshape(y, p.shape), [x, p, y_keep](const Tensor& g) {
+      // Split the gradient evenly among the positions that attain the extreme (as TensorFlow).
+      Tensor mask = cast(equal(x, y_keep), g.dtype());
+      Tensor ties = reduce_sum(mask, p.axes, true);
+      return Grads{mask * (reshape(g, p.keep) / ties)};
     });
-  }
-  Tensor y = is_max ? raw_extreme(op, x, p, true, MaxOp{}) : raw_extreme(op, x, p, false, MinOp{});
-  Tensor y_keep = y.detach();
-  return autograd::record(reshape(y, p.out), {x}, node, [x, p, y_keep](const Tensor& g) {
-    // Split the gradient evenly among the positions that attain the extreme (as TensorFlow).
-    Tensor mask = cast(equal(x, y_keep), g.dtype());
-    Tensor ties = reduce_sum(mask, p.axes, true);
-    return Grads{mask * (reshape(g, p.keep) / ties)};
   });
 }
 
 }  // namespace
 
 Tensor reduce_sum(const Tensor& x, const Axes& axes, bool keepdims) {
-  ReducePlan p = plan_reduce("reduce_sum", x, axes, keepdims);
-  if (detail::any_symbolic(x)) {
-    detail::visit_numeric("reduce_sum", x, []<class T>() {});
-    return detail::graph_op("Sum", {x}, p.out, x.dtype(),
-                            [axes, keepdims](detail::Args in) { return reduce_sum(in[0], axes, keepdims); });
-  }
-  Tensor y = reshape(raw_sum(x, p), p.out);
-  return autograd::record(y, {x}, "Sum", [keep = p.keep, shape = x.shape()](const Tensor& g) {
-    return Grads{broadcast_to(reshape(g, keep), shape)};
+  return autograd::apply({"Sum", "reduce_sum"}, {x}, {{"axis", axes}, {"keep_dims", keepdims}},
+                         [axes, keepdims](Args in) { return plan_reduce("reduce_sum", in[0], axes, keepdims); },
+                         [](Args in, const ReducePlan& p) {
+    Tensor y = reshape(raw_sum(in[0], p), p.shape);
+    return with_backward(y, [keep = p.keep, shape = in[0].shape()](const Tensor& g) {
+      return Grads{broadcast_to(reshape(g, keep), shape)};
+    });
   });
 }
 
 Tensor reduce_mean(const Tensor& x, const Axes& axes, bool keepdims) {
-  ReducePlan p = plan_reduce("reduce_mean", x, axes, keepdims);
-  if (detail::any_symbolic(x)) {
-    detail::visit_numeric("reduce_mean", x, []<class T>() {});
-    return detail::graph_op("Mean", {x}, p.out, x.dtype(),
-                            [axes, keepdims](detail::Args in) { return reduce_mean(in[0], axes, keepdims); });
-  }
-  Tensor y = reshape(raw_sum(x, p), p.out);
-  if (p.count > 0) {
-    if (is_floating(y.dtype())) scale_(y, 1.0 / static_cast<double>(p.count));
-    else y = div(y, scalar(static_cast<double>(p.count), y.dtype()));  // integers truncate, as TensorFlow
-  }
-  return autograd::record(y, {x}, "Mean", [keep = p.keep, shape = x.shape(), n = p.count](const Tensor& g) {
-    return Grads{broadcast_to(reshape(g, keep), shape) / static_cast<double>(n)};
+  return autograd::apply({"Mean", "reduce_mean"}, {x}, {{"axis", axes}, {"keep_dims", keepdims}},
+                         [axes, keepdims](Args in) { return plan_reduce("reduce_mean", in[0], axes, keepdims); },
+                         [](Args in, const ReducePlan& p) {
+    Tensor y = reshape(raw_sum(in[0], p), p.shape);
+    if (p.count > 0) {
+      if (is_floating(y.dtype())) scale_(y, 1.0 / static_cast<double>(p.count));
+      else y = div(y, scalar(static_cast<double>(p.count), y.dtype()));  // integers truncate, as TensorFlow
+    }
+    return with_backward(y, [keep = p.keep, shape = in[0].shape(), n = p.count](const Tensor& g) {
+      return Grads{broadcast_to(reshape(g, keep), shape) / static_cast<double>(n)};
+    });
   });
 }
 
@@ -194,8 +193,10 @@ Tensor reduce_min(const Tensor& x, const Axes& axes, bool keepdims) {
 }
 
 Tensor reduce_logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
-  ReducePlan p = plan_reduce("reduce_logsumexp", x, axes, keepdims);  // errors name this op
-  detail::visit_floating("reduce_logsumexp", x, []<class T>() { return 0; });
+  // A composite of other ops, as TensorFlow's: its own checks first, so that errors name it.
+  detail::check_defined("reduce_logsumexp", x);
+  detail::check_floating("reduce_logsumexp", x);
+  ReducePlan p = plan_reduce("reduce_logsumexp", x, axes, keepdims);
   // m + log(sum(exp(x - m))) with m = max(x) held constant: exact, and no overflow.
   Tensor m = stop_gradient(reduce_max(x, axes, true));
   Tensor infinite_m = equal(abs(m), full(Shape{}, INFINITY, x.dtype()));
@@ -208,46 +209,52 @@ Tensor reduce_logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
 }
 
 namespace {
-Tensor arg_extreme(const char* op, const Tensor& x, int axis, bool is_max) {
-  detail::check_defined(op, x);
-  if (x.rank() == 0) throw ValueError(fmt::format("{}: needs a tensor of rank >= 1, got a scalar", op));
-  int ax = normalize_axis(op, axis, x.rank());
-  const Shape& s = x.shape();
-  if (s[ax] == 0) throw ValueError(fmt::format("{}: axis {} of shape {} is empty", op, axis, s.str()));
-  std::int64_t outer = 1, n = s[ax], inner = 1;
-  Shape os;
-  for (int i = 0; i < s.rank(); ++i) {
-    if (i < ax) outer *= s[i];
-    if (i > ax) inner *= s[i];
-    if (i != ax) os.push_back(s[i]);
-  }
-  if (detail::any_symbolic(x)) {
-    detail::visit_numeric(op, x, []<class T>() {});
-    return detail::graph_op(is_max ? "ArgMax" : "ArgMin", {x}, os, int64, [axis, is_max](detail::Args in) {
-      return is_max ? argmax(in[0], axis) : argmin(in[0], axis);
-    });
-  }
-  Tensor out = Tensor::empty(os, int64);
-  std::int64_t* o = out.data<std::int64_t>();
-  detail::visit_numeric(op, x, [&]<class T>() {
-    const T* p = x.data<T>();
-    for (std::int64_t ob = 0; ob < outer; ++ob)
-      for (std::int64_t i = 0; i < inner; ++i) {
-        std::int64_t best = 0;
-        T bv = p[ob * n * inner + i];
-        for (std::int64_t k = 1; k < n; ++k) {
-          T v = p[(ob * n + k) * inner + i];
-          if (is_max ? v > bv : v < bv) { bv = v; best = k; }
+Tensor arg_extreme(const char* type, const char* op, const Tensor& x, int axis, bool is_max) {
+  struct ArgPlan : OutputSpec {
+    std::int64_t outer = 1, n = 0, inner = 1;
+  };
+  return autograd::apply({type, op}, {x}, {{"axis", axis}, {"output_type", int64}},
+                         [op, axis](Args in) {
+    const Shape& s = in[0].shape();
+    if (s.rank() == 0) throw ValueError(fmt::format("{}: needs a tensor of rank >= 1, got a scalar", op));
+    const int ax = normalize_axis(op, axis, s.rank());
+    if (s[ax] == 0) throw ValueError(fmt::format("{}: axis {} of shape {} is empty", op, axis, s.str()));
+    ArgPlan p;
+    p.dtype = int64;
+    p.n = s[ax];
+    for (int i = 0; i < s.rank(); ++i) {
+      if (i < ax) p.outer *= s[i];
+      if (i > ax) p.inner *= s[i];
+      if (i != ax) p.shape.push_back(s[i]);
+    }
+    return p;
+  },
+                         [op, is_max](Args in, const ArgPlan& p) {
+    Tensor out = Tensor::empty(p.shape, int64);
+    std::int64_t* o = out.data<std::int64_t>();
+    detail::visit_numeric(op, in[0], [&]<class T>() {
+      const T* x = in[0].data<T>();
+      for (std::int64_t ob = 0; ob < p.outer; ++ob)
+        for (std::int64_t i = 0; i < p.inner; ++i) {
+          std::int64_t best = 0;
+          T bv = x[ob * p.n * p.inner + i];
+          for (std::int64_t k = 1; k < p.n; ++k) {
+            T v = x[(ob * p.n + k) * p.inner + i];
+            if (is_max ? v > bv : v < bv) {
+              bv = v;
+              best = k;
+            }
+          }
+          o[ob * p.inner + i] = best;
         }
-        o[ob * inner + i] = best;
-      }
+    });
+    return out;
   });
-  return out;
 }
 }  // namespace
 
-Tensor argmax(const Tensor& x, int axis) { return arg_extreme("argmax", x, axis, true); }
-Tensor argmin(const Tensor& x, int axis) { return arg_extreme("argmin", x, axis, false); }
+Tensor argmax(const Tensor& x, int axis) { return arg_extreme("ArgMax", "argmax", x, axis, true); }
+Tensor argmin(const Tensor& x, int axis) { return arg_extreme("ArgMin", "argmin", x, axis, false); }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;

@@ -58,7 +58,7 @@ std::string scalar_summary(const std::string& tag, double value) {
 }
 
 double scalar_value(const std::string& who, const Tensor& value) {
-  detail::visit_numeric(who.c_str(), value, []<class T>() {});
+  detail::check_numeric(who.c_str(), value);
   if (value.numel() != 1)
     throw ShapeError(fmt::format("{}: expected one value, got a tensor of shape {} ({} values); reduce it first "
                                  "(reduce_mean) or pick one element",

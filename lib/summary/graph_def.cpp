@@ -1,5 +1,5 @@
 // A Graph as TensorFlow's GraphDef, for TensorBoard's Graphs tab.
-#include <ranges>
+#include <variant>
 
 #include <fmt/format.h>
 
@@ -23,6 +23,25 @@ std::string input_name(const Tensor& t) {
   return index == 0 ? producer.name() : fmt::format("{}:{}", producer.name(), index);
 }
 
+// The door's attributes as TensorFlow's AttrValue fields.
+void set_attr(pb::AttrValue& out, const AttrValue& value) {
+  std::visit(
+      [&](const auto& v) {
+        using V = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, bool>) out.set_b(v);
+        else if constexpr (std::is_same_v<V, std::int64_t>) out.set_i(v);
+        else if constexpr (std::is_same_v<V, double>) out.set_f(static_cast<float>(v));
+        else if constexpr (std::is_same_v<V, DType>) out.set_type(data_type_of(v));
+        else if constexpr (std::is_same_v<V, std::string>) out.set_s(v);
+        else if constexpr (std::is_same_v<V, Shape>) set_shape(out.mutable_shape(), v);
+        else if constexpr (std::is_same_v<V, std::vector<std::int64_t>>)
+          for (std::int64_t i : v) out.mutable_list()->add_i(i);
+        else
+          for (const std::string& s : v) out.mutable_list()->add_s(s);
+      },
+      value);
+}
+
 bool declares_shape(const std::string& type) {
   return type == "Placeholder" || type == "PlaceholderWithDefault" || type == "VariableV2";
 }
@@ -40,8 +59,7 @@ std::string graph_def(const Graph& graph) {
     // inputs in tapeflow (they reach them through the Session); TensorFlow's take them as their
     // first inputs, which draws the edges from the variables.
     if (auto it = node->attrs.find("variables"); it != node->attrs.end())
-      for (const auto& name : std::views::split(it->second, ','))
-        out->add_input(std::string(name.begin(), name.end()));
+      for (const auto& name : std::get<std::vector<std::string>>(it->second)) out->add_input(name);
     const Tensor* first_input = nullptr;
     for (const Tensor& in : node->inputs()) {
       if (!in.defined()) continue;
@@ -63,7 +81,7 @@ std::string graph_def(const Graph& graph) {
       for (const auto& o : outputs) set_shape(shapes->add_shape(), o.shape);
     }
     for (const auto& [key, value] : node->attrs)
-      if (key != "variables" && !attrs.contains(key)) attrs[key].set_s(value);
+      if (key != "variables" && !attrs.contains(key)) set_attr(attrs[key], value);
   }
   return serialize(def);
 }

@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "core/dispatch.h"
-#include "core/symbolic.h"
 #include "summary/encode.h"
 
 namespace tapeflow::summary {
@@ -22,7 +21,7 @@ const graph::OutputSpec kSerializedSummary{Shape{-1}, uint8};
 
 Graph& graph_for(const char* who, const std::vector<Tensor>& inputs) {
   for (const Tensor& t : inputs) {
-    if (!detail::is_symbolic(t)) continue;
+    if (!(t.defined() && t.is_symbolic())) continue;
     graph::Node& n = graph::node_of(who, t);
     if (!n.graph())
       throw ValueError(fmt::format("{}: '{}' belongs to a Graph that no longer exists", who, t.impl()->name));
@@ -67,7 +66,7 @@ Tensor scalar(const std::string& name, const Tensor& tensor, const std::vector<s
   Graph& g = graph_for("summary::scalar", {tensor});
   const std::string clean = summary_name("summary::scalar", name);
   const std::string who = fmt::format("summary::scalar '{}'", g.unique_name(clean, false));
-  detail::visit_numeric(who.c_str(), tensor, []<class T>() {});
+  detail::check_numeric(who.c_str(), tensor);
   if (tensor.rank() != 0)
     throw ShapeError(fmt::format("{}: the value must be a scalar (shape []), got shape {}; reduce it first "
                                  "(reduce_mean) or reshape it to []",
@@ -82,7 +81,7 @@ Tensor histogram(const std::string& name, const Tensor& values, const std::vecto
   Graph& g = graph_for("summary::histogram", {values});
   const std::string clean = summary_name("summary::histogram", name);
   const std::string who = fmt::format("summary::histogram '{}'", g.unique_name(clean, false));
-  detail::visit_numeric(who.c_str(), values, []<class T>() {});
+  detail::check_numeric(who.c_str(), values);
   return summary_node(g, "HistogramSummary", clean, values, collections,
                       [](const std::string& tag, const Tensor& v) {
                         return histogram_summary(fmt::format("summary::histogram '{}'", tag), tag, v);

@@ -128,7 +128,7 @@ BOOST_AUTO_TEST_CASE(bad_arguments) {
   TF_CHECK_THROWS_WITH(dist::allreduce(tensor({1, 0}, bool_), dist::ReduceOp::sum), DTypeError,
                        "cannot sum a bool tensor [2]", "ReduceOp::max");
   TF_CHECK_THROWS_WITH(dist::grouped_allreduce({scalar(1.0), Tensor()}), ValueError,
-                       "distributed::grouped_allreduce", "tensor 1 is undefined");
+                       "distributed::grouped_allreduce", "input 1 is an undefined tensor");
   TF_CHECK_THROWS_WITH(dist::DistributedOptimizer(std::unique_ptr<optim::Optimizer>()), ValueError,
                        "the optimizer to wrap is null");
   Regression r;

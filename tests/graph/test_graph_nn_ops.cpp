@@ -44,11 +44,14 @@ BOOST_AUTO_TEST_CASE(conv2d_shapes_types_and_run) {
   Tensor f = placeholder(float32, {-1, -1, 1, 8});
   BOOST_TEST(nn::conv2d(x, f, {2, 2}, nn::Padding::Same).shape().str() == "[?,14,14,8]");
   BOOST_TEST(nn::conv2d(x, f, {2, 2}, nn::Padding::Valid).shape().str() == "[?,?,?,8]");
-  // The bias overload: a Conv2D node, then a BiasAdd node.
+  // The bias overload: one _FusedConv2D node (TensorFlow's fusion of Conv2D + BiasAdd), as eagerly.
   Tensor biased = nn::conv2d(x, w, b, {1, 1}, nn::Padding::Same);
   BOOST_TEST(biased.shape().str() == "[?,28,28,32]");
-  BOOST_TEST(type_of(biased) == "BiasAdd");
-  BOOST_TEST(type_of(biased.impl()->node->inputs()[0]) == "Conv2D");
+  BOOST_TEST(type_of(biased) == "_FusedConv2D");
+  BOOST_TEST(biased.impl()->node->inputs().size() == 3u);
+  BOOST_TEST(attr_text(biased.impl()->node->attrs.at("strides")) == "[1,1,1,1]");
+  BOOST_TEST(attr_text(biased.impl()->node->attrs.at("padding")) == "SAME");
+  BOOST_TEST(attr_text(biased.impl()->node->attrs.at("fused_ops")) == "[BiasAdd]");
 
   Session sess(g);
   Tensor xv = uniform({2, 28, 28, 1}, 3);
@@ -183,7 +186,8 @@ BOOST_AUTO_TEST_CASE(moments_and_batch_normalization_graph) {
   nn::Moments m = nn::moments(x, {0, 1, 2});
   BOOST_TEST(m.mean.shape().str() == "[3]");
   BOOST_TEST(m.variance.shape().str() == "[3]");
-  BOOST_TEST(type_of(m.mean) == "Mean");
+  BOOST_TEST(type_of(m.mean) == "Squeeze");  // of the kept-dims mean, as TensorFlow's moments
+  BOOST_TEST(type_of(m.mean.impl()->node->inputs()[0]) == "Mean");
   BOOST_TEST(type_of(m.variance) == "Mean");
   BOOST_TEST(type_of(m.variance.impl()->node->inputs()[0]) == "Square");
   nn::Moments kept = nn::moments(x, {0, 1, 2}, true);
@@ -268,8 +272,8 @@ BOOST_AUTO_TEST_CASE(batch_norm_graph_errors) {
   TF_CHECK_THROWS_WITH(nn::batch_norm(x, c3, c3, zeros({3}, float64), mv, training), DTypeError, "batch_norm",
                        "moving_mean", "float64");
   TF_CHECK_THROWS_WITH(nn::batch_norm(x, c3, c3, mm, mv, placeholder(float32, {})), DTypeError, "batch_norm",
-                       "training must be a bool scalar", "float32 []");
-  TF_CHECK_THROWS_WITH(nn::batch_norm(x, c3, c3, mm, mv, placeholder(bool_, {2})), DTypeError, "batch_norm",
+                       "training must be bool", "float32 []");
+  TF_CHECK_THROWS_WITH(nn::batch_norm(x, c3, c3, mm, mv, placeholder(bool_, {2})), ShapeError, "batch_norm",
                        "training must be a bool scalar", "bool [2]");
   TF_CHECK_THROWS_WITH(nn::batch_norm(x, c3, c3, mm, mv, training, 1.5), ValueError, "decay", "1.5");
   TF_CHECK_THROWS_WITH(nn::batch_norm(x, c3, c3, mm, mv, Tensor()), ValueError, "batch_norm", "undefined");
@@ -298,8 +302,8 @@ BOOST_AUTO_TEST_CASE(batch_norm_tensor_training_eager_matches_bool) {
   }
   Tensor x = ones({2, 3});
   TF_CHECK_THROWS_WITH(nn::batch_norm(x, Tensor(), Tensor(), zeros({3}), ones({3}), scalar(1.0)), DTypeError,
-                       "batch_norm", "training must be a bool scalar", "float32 []");
-  TF_CHECK_THROWS_WITH(nn::batch_norm(x, Tensor(), Tensor(), zeros({3}), ones({3}), ones({1}, bool_)), DTypeError,
+                       "batch_norm", "training must be bool", "float32 []");
+  TF_CHECK_THROWS_WITH(nn::batch_norm(x, Tensor(), Tensor(), zeros({3}), ones({3}), ones({1}, bool_)), ShapeError,
                        "training must be a bool scalar", "bool [1]");
 }
 

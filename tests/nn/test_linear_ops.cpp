@@ -19,7 +19,7 @@ BOOST_AUTO_TEST_CASE(xw_plus_b_values) {
   w.requires_grad_();
   b.requires_grad_();
   Tensor y = nn::xw_plus_b(x, w, b);
-  BOOST_TEST(std::string(y.grad_fn()->name) == "XwPlusB");
+  BOOST_TEST(std::string(y.grad_fn()->name) == "_FusedMatMul");
   reduce_sum(y).backward();
   tft::check_close(x.grad(), {0, 3, 0, 3, 0, 3});  // row sums of w
   tft::check_close(w.grad(), {9, 9, 9, 12, 12, 12});  // column sums of x
@@ -49,14 +49,18 @@ BOOST_AUTO_TEST_CASE(xw_plus_b_equals_matmul_plus_bias_add) {
   for (std::size_t i = 0; i < 3; ++i) BOOST_TEST(reduce_max(abs(grads[i] - expected[i])).item<double>() < 1e-4);
 }
 
-BOOST_AUTO_TEST_CASE(xw_plus_b_in_graph_mode_is_matmul_then_bias_add) {
+BOOST_AUTO_TEST_CASE(xw_plus_b_in_graph_mode_is_one_fused_matmul) {
   Graph g;
   auto scope = g.as_default();
   Tensor x = placeholder(float32, {-1, 3}, "x");
   Tensor w = Variable(ones({3, 2}), "w"), b = Variable(tensor({1.0f, 2.0f}), "b");
   Tensor y = nn::xw_plus_b(x, w, b);
   BOOST_TEST(y.shape().str() == "[?,2]");
-  BOOST_TEST(y.impl()->node->type() == "BiasAdd");
+  // TensorFlow's fused op (its graph optimizer's MatMul + BiasAdd), with the attributes it has.
+  const graph::Node& node = *y.impl()->node;
+  BOOST_TEST(node.type() == "_FusedMatMul");
+  BOOST_TEST(attr_text(node.attrs.at("fused_ops")) == "[BiasAdd]");
+  BOOST_TEST(attr_text(node.attrs.at("transpose_a")) == "false");
   Session sess(g);
   sess.run(global_variables_initializer());
   const FeedDict feed = {{x, reshape(tensor({1.0f, 2, 3, 4, 5, 6}), {2, 3})}};
@@ -69,7 +73,7 @@ BOOST_AUTO_TEST_CASE(linear_module_uses_it) {
   nn::Linear lin(4, 3);
   Tensor x = random_uniform({5, 4});
   Tensor y = lin(x);
-  BOOST_TEST(std::string(y.grad_fn()->name) == "XwPlusB");
+  BOOST_TEST(std::string(y.grad_fn()->name) == "_FusedMatMul");
   BOOST_TEST(reduce_max(abs(y - (matmul(x, lin.weight()) + lin.bias()))).item<double>() < 1e-6);
   nn::Linear no_bias(4, 3, {.bias = false});
   BOOST_TEST(std::string(no_bias(x).grad_fn()->name) == "MatMul");

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "tapeflow/ops/random.h"
+#include "tapeflow/generator.h"
 #include "tapeflow/tensor.h"
 
 namespace tapeflow::data {

@@ -32,6 +32,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tapeflow/attr.h"
 #include "tapeflow/tensor.h"
 
 namespace tapeflow {
@@ -52,11 +53,8 @@ struct RunContext {
 /// A node's run-time behaviour: outputs from concrete inputs (one per output of the node).
 using Kernel = std::function<std::vector<Tensor>(std::span<const Tensor> inputs, RunContext& context)>;
 
-/// The static type of one output.
-struct OutputSpec {
-  Shape shape;
-  DType dtype = float32;
-};
+/// The static type of one output (the door's, in core).
+using tapeflow::OutputSpec;
 
 /// One node of a Graph (TensorFlow's tf.Operation). Immutable once added, except its name
 /// (see `named`).
@@ -87,7 +85,7 @@ class Node : public std::enable_shared_from_this<Node> {
   bool records_tape = false;
   /// Extra information for messages and for writing the graph (e.g. a variable's initializer;
   /// "variables": the comma-separated names of the variables an update node writes).
-  std::map<std::string, std::string> attrs;
+  AttrMap attrs;
 
  private:
   friend class tapeflow::Graph;
@@ -255,7 +253,8 @@ std::vector<Tensor> get_collection(const std::string& key, const std::string& sc
 /// Gives the node of `t` (the last node built, not yet used by another) the name `name` under
 /// the current scope, as TensorFlow's `name=` argument: named("l1", reduce_sum(abs(w))).
 /// A name ending in "/" (a name_scope's name()) is used exactly, without the slash.
-/// Returns t. ValueError when t is not the last node of its graph.
+/// Returns t. ValueError when t is not the last node of its graph. An eager tensor has no node:
+/// it is returned as it is (as TensorFlow's eager mode ignores names).
 Tensor named(const std::string& name, const Tensor& t);
 
 }  // namespace tapeflow

@@ -29,9 +29,10 @@ struct Moments {
 };
 /// tf.nn.moments: mean and biased variance (divided by the count, not count - 1) of x over
 /// `axes` (all axes when empty). Output shape: x's without the reduced axes (kept as 1 when
-/// `keep_dims`). Differentiable. Composed of reductions and element-wise ops (graph mode: "Mean",
-/// "StopGradient", "Sub", "Square" nodes, and a second "Mean" for the mean without `keep_dims`).
-Moments moments(const Tensor& x, const std::vector<int>& axes = {}, bool keep_dims = false);
+/// `keepdims`). Differentiable. Composed of reductions and element-wise ops, as TensorFlow's
+/// (graph mode: "Mean", "StopGradient", "Sub", "Square" nodes, and a "Squeeze" of the mean
+/// without `keepdims`).
+Moments moments(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
 
 /// tf.nn.batch_normalization: scale * (x - mean) / sqrt(variance + variance_epsilon) + offset.
 /// mean, variance, offset and scale broadcast against x (e.g. [C] against [N,H,W,C]); offset and
@@ -41,27 +42,54 @@ Moments moments(const Tensor& x, const std::vector<int>& axes = {}, bool keep_di
 Tensor batch_normalization(const Tensor& x, const Tensor& mean, const Tensor& variance, const Tensor& offset,
                            const Tensor& scale, double variance_epsilon);
 
-/// tf.contrib.layers.batch_norm: x [..., C] (rank >= 2, e.g. NHWC [N,H,W,C] or [N,C]) normalised
-/// per channel over all axes but the last -> same shape.
-///   training: uses the batch mean and biased variance (tf.nn.moments over all axes but the last),
-///             and updates moving_mean / moving_variance in place (they are shared handles), not
-///             recorded on the tape:  moving = moving * decay + batch * (1 - decay).
-///             Gradients flow through the batch statistics (one fused kernel each way).
-///   inference: uses moving_mean / moving_variance (batch_normalization with them).
-/// scale (gamma) and offset (beta) are [C] or undefined (absent: 1 and 0; TF's center/scale
-/// flags). moving_mean and moving_variance are [C], of x's dtype. decay in [0, 1], epsilon >= 0.
-///
-/// Graph mode (any input a graph tensor): a "FusedBatchNorm" node [?,...,C] that only normalises,
-/// with the batch statistics when training and the moving ones otherwise: it does NOT update
-/// moving_mean / moving_variance (in a graph those are variables, and their moving-average
-/// updates are separate assign ops). Gradients flow as in eager mode.
+/// What fused_batch_norm returns (tf.nn.fused_batch_norm's three outputs).
+struct BatchNormOutput {
+  Tensor y;               // x normalised: x's shape
+  Tensor batch_mean;      // [C]
+  Tensor batch_variance;  // [C]
+};
+
+/// tf.nn.fused_batch_norm: x [..., C] (rank >= 2, e.g. NHWC [N,H,W,C] or [N,C]) normalised per
+/// channel over all axes but the last; one op ("FusedBatchNorm", three outputs) in both modes.
+/// scale (gamma) and offset (beta) are [C] or undefined (absent: 1 and 0); mean and variance are
+/// the population (moving) statistics, [C] of x's dtype.
+///   training true:  y uses the batch mean and the *biased* batch variance (divided by the count,
+///                   as tf.nn.moments), which batch_mean / batch_variance return. One fused kernel
+///                   each way; gradients flow through the batch statistics (and from gradients
+///                   of batch_mean / batch_variance, if any).
+///   training false: y uses mean and variance (batch_normalization); batch_mean / batch_variance
+///                   are copies of them, and they get no gradient.
+/// `training` is a bool scalar tensor [] (in graph mode a placeholder, fed per run) or a bool.
+/// Which variance feeds the moving average is a TensorFlow choice: TF's fused kernel hands out
+/// the Bessel-corrected batch variance (n / (n - 1) times the biased one), while the unfused path
+/// of tf.contrib.layers.batch_norm (fused=False, the default of TF 1.0-1.3, the version of this
+/// project's seed tutorials) feeds the moving average tf.nn.moments' biased variance. tapeflow
+/// follows the seeds: batch_variance is the biased variance, in eager and graph mode alike.
+BatchNormOutput fused_batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& mean,
+                                 const Tensor& variance, double epsilon, const Tensor& training);
+BatchNormOutput fused_batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& mean,
+                                 const Tensor& variance, double epsilon = 0.001, bool training = true);
+
+/// TensorFlow's assign_moving_average (without zero debiasing), in place and unrecorded, when the
+/// bool scalar `training` is true:  moving -= (moving - value) * (1 - decay).  Returns moving.
+/// An op ("AssignSub"): in graph mode a node that updates the variable `moving` when it runs
+/// (layers::batch_norm puts two in the update_ops collection); eagerly it updates at once.
+Tensor assign_moving_average(const Tensor& moving, const Tensor& value, double decay, const Tensor& training);
+
+/// tf.contrib.layers.batch_norm's computation as one function: fused_batch_norm with the moving
+/// statistics, then assign_moving_average of each with the batch's (decay in [0, 1], epsilon
+/// >= 0):
+///   training: the batch statistics normalise, and moving_mean / moving_variance move towards
+///             them in place (they are shared handles): the module nn::BatchNorm's step.
+///   inference: the moving statistics normalise.
+/// In graph mode the same two ops are built, but nothing runs the update nodes unless they are
+/// fetched: layers::batch_norm is the graph-mode layer, with its update ops in a collection.
+/// moving_mean and moving_variance are required ([C], x's dtype).
 Tensor batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& moving_mean,
                   const Tensor& moving_variance, bool training, double decay = 0.999, double epsilon = 0.001);
 
 /// batch_norm with `training` a bool scalar tensor [] (TensorFlow's is_training tensor; in graph
-/// mode a placeholder, fed per run, chooses batch or moving statistics). Eager: the same as the
-/// bool overload with training.item<bool>() (including the moving-statistics update). Graph mode:
-/// as above (no update). DTypeError when training is not a bool scalar.
+/// mode a placeholder, fed per run, chooses batch or moving statistics).
 Tensor batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& moving_mean,
                   const Tensor& moving_variance, const Tensor& training, double decay = 0.999,
                   double epsilon = 0.001);

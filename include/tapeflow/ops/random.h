@@ -1,27 +1,11 @@
 #pragma once
-/// Random numbers from a seedable Generator (a 64-bit Mersenne Twister).
+/// Random tensors drawn from a Generator (tapeflow/generator.h; the default one when none is given).
 #include <cstdint>
-#include <memory>
-#include <random>
 
+#include "tapeflow/generator.h"
 #include "tapeflow/tensor.h"
 
 namespace tapeflow {
-
-class Generator {
- public:
-  explicit Generator(std::uint64_t seed = 5489u) : engine_(seed) {}
-  void manual_seed(std::uint64_t seed) { engine_.seed(seed); }
-  std::mt19937_64& engine() { return engine_; }
-
- private:
-  std::mt19937_64 engine_;
-};
-
-/// The process-wide generator used when none is given.
-Generator& default_generator();
-/// Reseeds the default generator (torch.manual_seed / tf.set_random_seed).
-void manual_seed(std::uint64_t seed);
 
 /// Uniform in [minval, maxval).
 Tensor random_uniform(const Shape& shape, double minval = 0.0, double maxval = 1.0, DType dtype = float32,
