@@ -214,9 +214,10 @@ int main(int argc, char** argv) try {
                distributed ? fmt::format(" x {} processes of {} examples per step", tf::distributed::size(), local_batch)
                            : "");
 
-  // Optional: TensorBoard logs and a checkpoint of the weights after each epoch.
+  // Optional: TensorBoard logs and a checkpoint of the weights after each epoch, written by rank 0
+  // only (io::save and summary::Writer write in every process that calls them).
   std::optional<tf::summary::Writer> log;
-  if (!log_dir.empty()) log.emplace(log_dir);
+  if (!log_dir.empty() && root) log.emplace(log_dir);
   const std::string checkpoint = checkpoint_dir.empty() ? "" : checkpoint_dir + "/model.safetensors";
   if (!checkpoint.empty() && !fine_tuning && root) std::filesystem::create_directories(checkpoint_dir);
   if (fine_tuning) {
@@ -270,7 +271,7 @@ int main(int argc, char** argv) try {
       log->image("filters", tf::transpose(net.weights()[0], {3, 0, 1, 2}), step, static_cast<int>(C1));
       log->flush();
     }
-    if (!checkpoint.empty())
+    if (!checkpoint.empty() && root)
       tf::io::save(checkpoint, net.state_dict(),
                    {{"epoch", std::to_string(epoch)}, {"step", std::to_string(step)},
                     {"test_accuracy", fmt::format("{:.4f}", test_accuracy)}});
