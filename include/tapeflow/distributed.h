@@ -68,7 +68,8 @@ bool initialized();
 int rank();
 /// The number of processes of the job: 1 before init().
 int size();
-/// rank() == 0: the process that writes summaries and checkpoints.
+/// rank() == 0. io::save, summary::Writer/FileWriter and train::Saver write in every process that
+/// calls them; a program picks the one that writes with this: `if (distributed::is_root()) ...`.
 bool is_root();
 /// The rank among the processes on this machine, and their number (to share its cores: e.g.
 /// set_num_threads(cores / local_size())). 0 and 1 before init().

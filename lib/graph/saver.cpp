@@ -8,7 +8,6 @@
 
 #include <fmt/format.h>
 
-#include "tapeflow/distributed.h"
 #include "tapeflow/graph/variables.h"
 #include "tapeflow/io/checkpoint.h"
 
@@ -62,22 +61,19 @@ std::string Saver::save(Session& sess, const std::string& save_path, std::int64_
   const std::string path = global_step >= 0 ? fmt::format("{}-{}", save_path, global_step) : save_path;
   io::NamedTensors values;
   for (const Tensor& v : vars_) values.emplace_back(graph::node_of("Saver", v).name(), sess.value(v));
-  const bool writes = options_.all_ranks || distributed::rank() == 0;
   const fs::path dir = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : fs::path(".");
   std::error_code ec;
-  if (writes) {
-    fs::create_directories(dir, ec);
-    if (ec) throw IOError(fmt::format("Saver::save: cannot create directory '{}': {}", dir.string(), ec.message()));
-    io::save(data_file(path), values, {{"format", "tapeflow checkpoint"}}, {.all_ranks = true});
-  }
+  fs::create_directories(dir, ec);
+  if (ec) throw IOError(fmt::format("Saver::save: cannot create directory '{}': {}", dir.string(), ec.message()));
+  io::save(data_file(path), values, {{"format", "tapeflow checkpoint"}});
 
   last_.erase(std::remove(last_.begin(), last_.end(), path), last_.end());
   last_.push_back(path);
   while (options_.max_to_keep > 0 && static_cast<int>(last_.size()) > options_.max_to_keep) {
-    if (writes) fs::remove(data_file(last_.front()), ec);
+    fs::remove(data_file(last_.front()), ec);
     last_.erase(last_.begin());
   }
-  if (writes) write_index(dir, last_);
+  write_index(dir, last_);
   return path;
 }
 

@@ -15,8 +15,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "tapeflow/distributed.h"
-
 namespace tapeflow::io {
 
 namespace {
@@ -117,8 +115,7 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
   }
 }
 
-void save(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata,
-          SaveOptions options) {
+void save(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata) {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string> names;
@@ -136,7 +133,6 @@ void save(const std::string& path, const NamedTensors& tensors, const std::map<s
     header[name] = {{"dtype", code_of(t.dtype())}, {"shape", shape}, {"data_offsets", {offset, offset + t.nbytes()}}};
     offset += t.nbytes();
   }
-  if (!options.all_ranks && distributed::rank() != 0) return;  // the root writes
   std::string head = header.dump();
   head.append((8 - head.size() % 8) % 8, ' ');  // keep the data 8-byte aligned, as the format recommends
   std::string bytes(8, '\0');

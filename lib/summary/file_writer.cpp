@@ -22,7 +22,6 @@
 #include <fmt/format.h>
 
 #include "summary/encode.h"
-#include "tapeflow/distributed.h"
 #include "tapeflow/graph/graph.h"
 #include "tapeflow/summary/record.h"
 
@@ -55,7 +54,6 @@ struct FileWriter::State {
   Clock::time_point last_write;
   std::exception_ptr background_error;  // a failed background write, reported by the next call
   std::jthread flusher;                 // writes pending records every flush_secs
-  bool inactive = false;                // a rank other than 0 in a distributed job: writes nothing
 
   // Writes `bytes` (whole records) to the file in one write call (more only if the system
   // writes part of it).
@@ -132,7 +130,6 @@ struct FileWriter::State {
   }
 
   void add(std::string record) {
-    if (inactive) return;
     std::lock_guard lock(mutex);
     rethrow_background_error_locked();
     if (fd < 0)
@@ -177,8 +174,6 @@ FileWriter::FileWriter(const std::string& logdir, const Graph* graph, FileWriter
                                  options.filename_suffix));
   state_->logdir = logdir;
   state_->options = std::move(options);
-  state_->inactive = !state_->options.all_ranks && distributed::rank() != 0;
-  if (state_->inactive) return;
   state_->open();
   if (!graph) return;
   try {
@@ -239,7 +234,6 @@ void FileWriter::add_summary(const Tensor& serialized_summary, std::int64_t glob
 
 void FileWriter::add_graph(const Graph& graph, std::int64_t global_step) {
   State& s = live("add_graph");
-  if (s.inactive) return;
   pb::Event event;
   event.set_wall_time(wall_time_now());
   event.set_step(global_step);
@@ -263,7 +257,6 @@ void FileWriter::close() {
 
 void FileWriter::reopen() {
   State& s = live("reopen");
-  if (s.inactive) return;
   {
     std::lock_guard lock(s.mutex);
     if (s.fd >= 0) return;

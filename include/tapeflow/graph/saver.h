@@ -9,6 +9,9 @@
 /// Python's safetensors opens it), keyed by the variables' names ("hidden1/weights"). Next to it,
 /// a text file "checkpoint" in TensorFlow's format names the latest and all kept checkpoints.
 /// Both are written atomically: a crash while saving leaves the previous checkpoint intact.
+///
+/// save() writes in every process that calls it. In a job of N processes (tapeflow/distributed.h)
+/// save from rank 0 only: `if (distributed::is_root()) saver.save(sess, prefix, step);`.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,10 +24,6 @@ namespace tapeflow::train {
 struct SaverOptions {
   /// How many recent checkpoints to keep; older ones are deleted. 0 keeps all.
   int max_to_keep = 5;
-  /// In a distributed job (tapeflow/distributed.h), only rank 0 writes (and deletes)
-  /// checkpoints; save() on the other ranks returns the same path and keeps the same
-  /// last_checkpoints() without touching any file. true: every rank writes.
-  bool all_ranks = false;
 };
 
 class Saver {

@@ -10,6 +10,9 @@
 ///
 ///   tapeflow::io::save("model.safetensors", net.state_dict());
 ///   net.load_state_dict(tapeflow::io::load("model.safetensors"));
+///
+/// save writes in every process that calls it. In a job of N processes (tapeflow/distributed.h)
+/// the program decides who writes, at the call: `if (distributed::is_root()) io::save(...)`.
 #include <map>
 #include <string>
 #include <string_view>
@@ -23,17 +26,10 @@ namespace tapeflow::io {
 /// (name, tensor) pairs; names are unique.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
-struct SaveOptions {
-  /// In a distributed job (tapeflow/distributed.h), only rank 0 writes the file; the other ranks
-  /// check the arguments and return. true: every rank writes (to its own path, presumably).
-  bool all_ranks = false;
-};
-
 /// Writes `tensors` (eager, defined, unique non-empty names) and `metadata` to `path`
-/// atomically (on rank 0 only in a distributed job, see SaveOptions). Throws ValueError for a
-/// bad name or tensor, IOError when the file cannot be written.
-void save(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata = {},
-          SaveOptions options = {});
+/// atomically. Throws ValueError for a bad name or tensor, IOError when the file cannot be
+/// written.
+void save(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata = {});
 
 /// Reads every tensor of a safetensors file, in the order of their data. Throws IOError naming
 /// the file for a missing, truncated or corrupt file (bad header length, invalid JSON, unknown

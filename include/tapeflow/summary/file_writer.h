@@ -15,6 +15,11 @@
 /// `max_queue` are pending, every `flush_secs` (by a background thread), and on close() or
 /// destruction. Each record is written whole, so TensorBoard reading the file meanwhile never
 /// sees half a record.
+///
+/// A FileWriter writes in every process that creates one. In a job of N processes
+/// (tapeflow/distributed.h) create it on the process that should write, usually rank 0 only:
+///   std::optional<summary::FileWriter> writer;
+///   if (distributed::is_root()) writer.emplace("logs/run1", sess.graph());
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,11 +41,6 @@ struct FileWriterOptions {
   double flush_secs = 120;
   /// Appended to the event file's name.
   std::string filename_suffix = "";
-  /// In a distributed job (tapeflow/distributed.h; create writers after distributed::init), only
-  /// rank 0 writes: on the other ranks the writer creates no directory or file, every add,
-  /// flush, close and reopen does nothing (adds still check their arguments) and path() is "".
-  /// true: every rank writes its own event file.
-  bool all_ranks = false;
 };
 
 class FileWriter {

@@ -9,8 +9,9 @@
 ///   }
 ///
 /// Values are encoded exactly as the graph summary ops encode them (ops.h), with the tag given.
-/// In a distributed job only rank 0 writes (FileWriterOptions::all_ranks): the same code runs on
-/// every rank, the other ranks' writers do nothing.
+/// Every Writer writes its own event file: in a job of N processes (tapeflow/distributed.h),
+/// create one on rank 0 only (`if (distributed::is_root()) writer.emplace(logdir);` with a
+/// std::optional<Writer>), as Horovod's examples do.
 #include <cstdint>
 #include <string>
 
