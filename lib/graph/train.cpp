@@ -8,6 +8,7 @@
 
 #include "core/symbolic.h"
 #include "graph/internal.h"
+#include "optim/checks.h"
 #include "tapeflow/autograd.h"
 #include "tapeflow/graph/session.h"
 #include "tapeflow/graph/variables.h"

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ops/kernels.h"
+#include "optim/checks.h"
 
 namespace tapeflow::optim {
 

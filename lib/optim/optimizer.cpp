@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "ops/kernels.h"
+#include "optim/checks.h"
 #include "tapeflow/autograd.h"
 
 namespace tapeflow::optim {

@@ -1,6 +1,7 @@
 #include "tapeflow/optim/rmsprop.h"
 
 #include "ops/kernels.h"
+#include "optim/checks.h"
 
 namespace tapeflow::optim {
 
