@@ -52,4 +52,13 @@ void RMSProp::update(std::size_t index, Tensor& param, const Tensor& grad) {
   rmsprop_update(param, grad, mutable_state<RMSPropState>(index), options_, lr());
 }
 
+std::vector<Optimizer::StateField> RMSProp::state_fields(OptimizerState& state) const {
+  auto& s = static_cast<RMSPropState&>(state);
+  std::vector<StateField> fields{{.name = "ms", .slot = &s.ms}, {.name = "mom", .slot = &s.mom}};
+  if (options_.centered) fields.push_back({.name = "mg", .slot = &s.mg});  // mg exists only when centered
+  return fields;
+}
+
+std::unique_ptr<OptimizerState> RMSProp::new_state() const { return std::make_unique<RMSPropState>(); }
+
 }  // namespace tapeflow::optim
