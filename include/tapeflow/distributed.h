@@ -43,11 +43,8 @@
 #include <utility>
 #include <vector>
 
+#include "tapeflow/optim/optimizer.h"
 #include "tapeflow/tensor.h"
-
-namespace tapeflow::optim {
-class Optimizer;
-}
 
 namespace tapeflow::distributed {
 
@@ -149,32 +146,44 @@ struct DistributedOptions {
 ///
 /// The first step checks that every rank wraps the same parameters (count, shapes, dtypes;
 /// ShapeError / DTypeError otherwise). In a single process the gradients are left as they are.
-class DistributedOptimizer {
+///
+/// It is an optim::Optimizer, so it goes wherever one is expected (a training loop taking an
+/// `optim::Optimizer&`): everything but step() is the inner optimizer's (zero_grad, lr, set_lr,
+/// parameters, state<S>(), state_dict, load_state_dict), so a state dict saved through the
+/// wrapper loads into the bare inner optimizer and back. name() is "DistributedOptimizer(Adam)".
+class DistributedOptimizer : public optim::Optimizer {
  public:
   /// Wraps `inner`, which must outlive this object.
   explicit DistributedOptimizer(optim::Optimizer& inner, DistributedOptions options = {});
   /// Wraps and owns `inner` (ValueError when null).
   explicit DistributedOptimizer(std::unique_ptr<optim::Optimizer> inner, DistributedOptions options = {});
-  ~DistributedOptimizer();
-  DistributedOptimizer(const DistributedOptimizer&) = delete;
-  DistributedOptimizer& operator=(const DistributedOptimizer&) = delete;
+  ~DistributedOptimizer() override;
 
   /// The inner optimizer's zero_grad().
-  void zero_grad();
+  void zero_grad() override;
   /// Averages the gradients over the ranks, in place of each parameter's gradient (Horovod's
   /// synchronize(): call it before clipping gradients, then step()).
   void synchronize();
   /// synchronize() (unless it was called since the last step), then the inner step().
-  void step();
+  void step() override;
 
-  double lr() const;
-  void set_lr(double lr);
-  const std::vector<Tensor>& parameters() const;
+  /// The inner optimizer's.
+  double lr() const override;
+  void set_lr(double lr) override;
+  optim::NamedTensors state_dict() const override;
+  void load_state_dict(const optim::NamedTensors& state) override;
+
   optim::Optimizer& inner() { return *inner_; }
   const DistributedOptions& options() const { return options_; }
 
   /// MPI_Allreduce calls this optimizer has made (the test hook for tensor fusion).
   std::int64_t allreduce_calls() const { return allreduce_calls_; }
+
+ protected:
+  /// The inner optimizer's state.
+  const optim::OptimizerState* state_at(std::size_t index) const override;
+  /// Not used: step() hands every update to the inner optimizer (throws if called).
+  void update(std::size_t index, Tensor& param, const Tensor& grad) override;
 
  private:
   std::unique_ptr<optim::Optimizer> owned_;

@@ -40,11 +40,11 @@ Tensor broadcast_global_variables(int root) {
 namespace train {
 
 DistributedOptimizer::DistributedOptimizer(Optimizer& inner, distributed::DistributedOptions options)
-    : inner_(&inner), options_(options), name_("Distributed" + inner.name()) {
+    : Optimizer("Distributed" + inner.name()), inner_(&inner), options_(options) {
   if (options_.op != distributed::ReduceOp::average && options_.op != distributed::ReduceOp::sum)
     throw ValueError(fmt::format("{}: gradients are combined with ReduceOp::average or ReduceOp::sum, got "
                                  "ReduceOp::{}",
-                                 name_, distributed::reduce_op_name(options_.op)));
+                                 name(), distributed::reduce_op_name(options_.op)));
 }
 
 DistributedOptimizer::DistributedOptimizer(std::unique_ptr<Optimizer> inner, distributed::DistributedOptions options)
@@ -61,6 +61,7 @@ GradsAndVars DistributedOptimizer::compute_gradients(const Tensor& loss, std::ve
 
 Tensor DistributedOptimizer::apply_gradients(const GradsAndVars& grads_and_vars, const Tensor& global_step,
                                              const std::string& name) {
+  const std::string& who = Optimizer::name();  // the parameter `name` hides name()
   std::vector<Tensor> grads;
   std::vector<std::size_t> where;
   for (std::size_t i = 0; i < grads_and_vars.size(); ++i) {
@@ -69,16 +70,16 @@ Tensor DistributedOptimizer::apply_gradients(const GradsAndVars& grads_and_vars,
     if (!grad.is_symbolic())
       throw ValueError(fmt::format("{}.apply_gradients: the gradient of variable {} is an eager tensor; pass graph "
                                    "tensors (compute_gradients, gradients())",
-                                   name_, i));
+                                   who, i));
     grads.push_back(grad);
     where.push_back(i);
   }
   GradsAndVars averaged = grads_and_vars;
   if (!grads.empty()) {
     Graph* g = graph::node_of("DistributedOptimizer", grads[0]).graph();
-    if (!g) throw ValueError(fmt::format("{}.apply_gradients: the graph of the gradients no longer exists", name_));
+    if (!g) throw ValueError(fmt::format("{}.apply_gradients: the graph of the gradients no longer exists", who));
     DefaultGraphScope in_graph(*g);
-    name_scope scope(name_);
+    name_scope scope(who);
     std::vector<Tensor> reduced = distributed::grouped_allreduce(grads, options_.op, options_.fusion_threshold);
     for (std::size_t k = 0; k < where.size(); ++k) averaged[where[k]].first = reduced[k];
   }
@@ -86,9 +87,9 @@ Tensor DistributedOptimizer::apply_gradients(const GradsAndVars& grads_and_vars,
   return inner_->apply_gradients(averaged, global_step, name);
 }
 
-Tensor DistributedOptimizer::minimize(const Tensor& loss, const Tensor& global_step, std::vector<Tensor> var_list,
-                                      const std::string& name) {
-  return apply_gradients(compute_gradients(loss, std::move(var_list)), global_step, name);
+Optimizer::Update DistributedOptimizer::update() const {
+  throw Error(
+      fmt::format("{}: update() is not used: apply_gradients hands the update to the inner optimizer", name()));
 }
 
 }  // namespace train

@@ -19,17 +19,25 @@ void check_options(const DistributedOptions& options) {
                                  reduce_op_name(options.op)));
 }
 
+optim::Optimizer& not_null(const std::unique_ptr<optim::Optimizer>& inner) {
+  if (!inner) throw ValueError("DistributedOptimizer: the optimizer to wrap is null");
+  return *inner;
+}
+
 }  // namespace
 
+// The base holds handles to the inner optimizer's parameters (the same tensors), so parameters()
+// is theirs; everything else that has state is handed to the inner optimizer.
 DistributedOptimizer::DistributedOptimizer(optim::Optimizer& inner, DistributedOptions options)
-    : inner_(&inner), options_(options) {
+    : optim::Optimizer(inner.parameters(), fmt::format("DistributedOptimizer({})", inner.name()), inner.lr()),
+      inner_(&inner),
+      options_(options) {
   check_options(options_);
 }
 
 DistributedOptimizer::DistributedOptimizer(std::unique_ptr<optim::Optimizer> inner, DistributedOptions options)
-    : owned_(std::move(inner)), inner_(owned_.get()), options_(options) {
-  if (!inner_) throw ValueError("DistributedOptimizer: the optimizer to wrap is null");
-  check_options(options_);
+    : DistributedOptimizer(not_null(inner), options) {
+  owned_ = std::move(inner);
 }
 
 DistributedOptimizer::~DistributedOptimizer() = default;
@@ -37,7 +45,7 @@ DistributedOptimizer::~DistributedOptimizer() = default;
 void DistributedOptimizer::zero_grad() { inner_->zero_grad(); }
 
 void DistributedOptimizer::synchronize() {
-  const std::string who = fmt::format("DistributedOptimizer({})", inner_->name());
+  const std::string& who = name();
   internal::require_init(who.c_str());
   if (comm::size() == 1) {
     synchronized_ = true;
@@ -99,6 +107,15 @@ void DistributedOptimizer::step() {
 
 double DistributedOptimizer::lr() const { return inner_->lr(); }
 void DistributedOptimizer::set_lr(double lr) { inner_->set_lr(lr); }
-const std::vector<Tensor>& DistributedOptimizer::parameters() const { return inner_->parameters(); }
+optim::NamedTensors DistributedOptimizer::state_dict() const { return inner_->state_dict(); }
+void DistributedOptimizer::load_state_dict(const optim::NamedTensors& state) { inner_->load_state_dict(state); }
+
+const optim::OptimizerState* DistributedOptimizer::state_at(std::size_t index) const {
+  return inner_->state<optim::OptimizerState>(index);
+}
+
+void DistributedOptimizer::update(std::size_t, Tensor&, const Tensor&) {
+  throw Error(fmt::format("{}: update() is not used: step() hands every update to the inner optimizer", name()));
+}
 
 }  // namespace tapeflow::distributed

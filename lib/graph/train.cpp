@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "graph/internal.h"
+#include "optim/checks.h"
 #include "tapeflow/autograd.h"
 #include "tapeflow/graph/session.h"
 #include "tapeflow/graph/variables.h"

@@ -1,6 +1,7 @@
 #include "tapeflow/optim/adagrad.h"
 
 #include "ops/kernels.h"
+#include "optim/checks.h"
 
 namespace tapeflow::optim {
 
@@ -35,5 +36,11 @@ Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions options)
 void Adagrad::update(std::size_t index, Tensor& param, const Tensor& grad) {
   adagrad_update(param, grad, mutable_state<AdagradState>(index), options_, lr());
 }
+
+std::vector<Optimizer::StateField> Adagrad::state_fields(OptimizerState& state) const {
+  return {{.name = "accum", .slot = &static_cast<AdagradState&>(state).accum}};
+}
+
+std::unique_ptr<OptimizerState> Adagrad::new_state() const { return std::make_unique<AdagradState>(); }
 
 }  // namespace tapeflow::optim

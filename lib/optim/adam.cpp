@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ops/kernels.h"
+#include "optim/checks.h"
 
 namespace tapeflow::optim {
 
@@ -63,5 +64,12 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options)
 void Adam::update(std::size_t index, Tensor& param, const Tensor& grad) {
   adam_update(param, grad, mutable_state<AdamState>(index), options_, lr());
 }
+
+std::vector<Optimizer::StateField> Adam::state_fields(OptimizerState& state) const {
+  auto& s = static_cast<AdamState&>(state);
+  return {{.name = "m", .slot = &s.m}, {.name = "v", .slot = &s.v}, {.name = "step", .count = &s.step}};
+}
+
+std::unique_ptr<OptimizerState> Adam::new_state() const { return std::make_unique<AdamState>(); }
 
 }  // namespace tapeflow::optim

@@ -1,6 +1,7 @@
 #include "tapeflow/optim/momentum.h"
 
 #include "ops/kernels.h"
+#include "optim/checks.h"
 
 namespace tapeflow::optim {
 
@@ -38,5 +39,11 @@ Momentum::Momentum(std::vector<Tensor> params, MomentumOptions options)
 void Momentum::update(std::size_t index, Tensor& param, const Tensor& grad) {
   momentum_update(param, grad, mutable_state<MomentumState>(index), options_, lr());
 }
+
+std::vector<Optimizer::StateField> Momentum::state_fields(OptimizerState& state) const {
+  return {{.name = "accum", .slot = &static_cast<MomentumState&>(state).accum}};
+}
+
+std::unique_ptr<OptimizerState> Momentum::new_state() const { return std::make_unique<MomentumState>(); }
 
 }  // namespace tapeflow::optim

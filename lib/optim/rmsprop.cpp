@@ -1,6 +1,7 @@
 #include "tapeflow/optim/rmsprop.h"
 
 #include "ops/kernels.h"
+#include "optim/checks.h"
 
 namespace tapeflow::optim {
 
@@ -50,5 +51,14 @@ RMSProp::RMSProp(std::vector<Tensor> params, RMSPropOptions options)
 void RMSProp::update(std::size_t index, Tensor& param, const Tensor& grad) {
   rmsprop_update(param, grad, mutable_state<RMSPropState>(index), options_, lr());
 }
+
+std::vector<Optimizer::StateField> RMSProp::state_fields(OptimizerState& state) const {
+  auto& s = static_cast<RMSPropState&>(state);
+  std::vector<StateField> fields{{.name = "ms", .slot = &s.ms}, {.name = "mom", .slot = &s.mom}};
+  if (options_.centered) fields.push_back({.name = "mg", .slot = &s.mg});  // mg exists only when centered
+  return fields;
+}
+
+std::unique_ptr<OptimizerState> RMSProp::new_state() const { return std::make_unique<RMSPropState>(); }
 
 }  // namespace tapeflow::optim

@@ -5,8 +5,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "optim/checks.h"
 #include "tapeflow/error.h"
-#include "tapeflow/optim/optimizer.h"
 
 namespace tapeflow::optim {
 

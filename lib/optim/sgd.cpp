@@ -1,5 +1,6 @@
 #include "tapeflow/optim/sgd.h"
 
+#include "optim/checks.h"
 #include "tapeflow/ops/elementwise.h"
 
 namespace tapeflow::optim {

@@ -176,6 +176,95 @@ BOOST_AUTO_TEST_CASE(distributed_optimizer_of_one_process_is_its_inner_optimizer
   BOOST_TEST(wrapped.lr() == 0.5);
 }
 
+// What code written against the base class does (a training library's fit()): it takes any optimizer.
+void fit(optim::Optimizer& opt, const Regression& r, int steps) {
+  for (int i = 0; i < steps; ++i) {
+    opt.zero_grad();
+    r.loss().backward();
+    opt.step();
+  }
+}
+
+BOOST_AUTO_TEST_CASE(distributed_optimizer_is_an_optim_optimizer) {
+  Regression a, b;
+  optim::Adam plain({a.w, a.b, a.unused}, {.lr = 0.1});
+  dist::DistributedOptimizer wrapped(std::make_unique<optim::Adam>(std::vector<Tensor>{b.w, b.b, b.unused},
+                                                                   optim::AdamOptions{.lr = 0.1}));
+  optim::Optimizer& opt = wrapped;
+  fit(plain, a, 3);
+  fit(opt, b, 3);  // step() is the wrapper's (the base's would throw: the wrapper has no update())
+  tft::check_same(b.w, a.w);
+  tft::check_same(b.b, a.b);
+  BOOST_TEST(opt.name() == "DistributedOptimizer(Adam)");
+  BOOST_TEST(opt.parameters().size() == 3u);
+  BOOST_TEST(opt.parameters()[0].is_same(b.w));
+  BOOST_TEST(opt.state<optim::AdamState>(0) == wrapped.inner().state<optim::AdamState>(0));  // the inner's
+  BOOST_TEST(opt.state<optim::AdamState>(0)->step == 3);
+  BOOST_TEST(opt.state<optim::AdamState>(2) == nullptr);
+  TF_CHECK_THROWS_WITH(opt.state<optim::AdamState>(3), ValueError, "Adam: no parameter 3");
+  opt.set_lr(0.05);
+  BOOST_TEST(wrapped.inner().lr() == 0.05);
+  BOOST_TEST(opt.lr() == 0.05);
+  b.loss().backward();
+  opt.zero_grad();
+  BOOST_TEST(!b.w.grad().defined());
+
+  // The state dict is the inner optimizer's: saved through the wrapper, it loads into a plain
+  // Adam, and a plain Adam's loads into the wrapper.
+  const optim::NamedTensors dict = opt.state_dict();
+  const std::vector<std::uint8_t> type = dict[0].second.to_vector<std::uint8_t>();
+  BOOST_TEST(std::string(type.begin(), type.end()) == "Adam");
+  Regression c;
+  optim::Adam resumed({c.w, c.b, c.unused}, {.lr = 0.1});
+  resumed.load_state_dict(dict);
+  BOOST_TEST(resumed.lr() == 0.05);
+  BOOST_TEST(resumed.state<optim::AdamState>(1)->step == 3);
+  plain.set_lr(0.02);
+  opt.load_state_dict(plain.state_dict());
+  BOOST_TEST(wrapped.inner().lr() == 0.02);
+  optim::Momentum momentum({c.w});
+  TF_CHECK_THROWS_WITH(opt.load_state_dict(momentum.state_dict()), ValueError,
+                       "Adam.load_state_dict: the state dict is of optimizer type Momentum");
+}
+
+// Builds a train op from any graph optimizer, through the base interface.
+Tensor build_train_op(train::Optimizer& opt, const Tensor& loss, const Tensor& step, bool in_two_calls) {
+  if (in_two_calls) return opt.apply_gradients(opt.compute_gradients(loss), step);
+  return opt.minimize(loss, step);
+}
+
+BOOST_AUTO_TEST_CASE(graph_distributed_optimizer_is_a_train_optimizer) {
+  Regression r;
+  for (bool in_two_calls : {false, true}) {
+    BOOST_TEST_CONTEXT("in_two_calls " << in_two_calls) {
+      auto train_with = [&](bool distributed) {
+        Graph g;
+        auto scope = g.as_default();
+        Tensor x = placeholder(float32, {-1, 3}, "x"), y = placeholder(float32, {-1, 2}, "y");
+        Tensor w = Variable(r.w.detach().clone(), "w"), b = Variable(r.b.detach().clone(), "b");
+        Tensor loss = reduce_mean(square(matmul(x, w) + b - y));
+        Tensor step = train::get_or_create_global_step();
+        train::AdamOptimizer adam(0.1);
+        train::DistributedOptimizer wrapper(adam);
+        train::Optimizer& opt = distributed ? static_cast<train::Optimizer&>(wrapper) : adam;
+        BOOST_TEST(opt.name() == (distributed ? "DistributedAdam" : "Adam"));
+        Tensor train_op = build_train_op(opt, loss, step, in_two_calls);
+        if (distributed)  // the wrapper's apply_gradients built the allreduce
+          BOOST_TEST(tft::type_of(g.get_tensor_by_name("DistributedAdam/HorovodGroupedAllreduce:0")) ==
+                     "HorovodGroupedAllreduce");
+        Session sess(g);
+        sess.run(global_variables_initializer());
+        for (int i = 0; i < 3; ++i) sess.run(train_op, {{x, r.x}, {y, r.y}});
+        BOOST_TEST(sess.run(step).item() == 3);
+        return std::vector<Tensor>{sess.run(w), sess.run(b)};
+      };
+      auto plain = train_with(false), wrapped = train_with(true);
+      tft::check_same(wrapped[0], plain[0]);
+      tft::check_same(wrapped[1], plain[1]);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------- sharding
 
 BOOST_AUTO_TEST_CASE(shards_are_disjoint_and_cover_each_epoch) {

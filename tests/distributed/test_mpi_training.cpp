@@ -193,6 +193,25 @@ BOOST_AUTO_TEST_CASE(different_parameters_across_ranks) {
   BOOST_TEST(dist::allreduce(scalar(1.0), dist::ReduceOp::sum).item() == 2.0);  // still in step
 }
 
+BOOST_AUTO_TEST_CASE(distributed_optimizer_stands_in_for_an_optim_optimizer) {
+  // loss (r + 1) * sum(w^2) on rank r: the gradients 2 w (r + 1) average to 3 w, so one Momentum
+  // step of 0.1 through an optim::Optimizer& takes w = 1 to 0.7 on both ranks (0.8 and 0.6
+  // without the allreduce).
+  Tensor w = full({3}, 1.0).requires_grad_();
+  dist::DistributedOptimizer distributed(
+      std::make_unique<optim::Momentum>(std::vector<Tensor>{w}, optim::MomentumOptions{.lr = 0.1}));
+  optim::Optimizer& opt = distributed;
+  opt.zero_grad();
+  (reduce_sum(square(w)) * (dist::rank() + 1.0)).backward();
+  opt.step();
+  tft::check_close(w, {0.7, 0.7, 0.7});
+  BOOST_TEST(distributed.allreduce_calls() == 2);
+  const optim::NamedTensors state = opt.state_dict();  // the same on every rank
+  BOOST_TEST(state.back().first == "state/0/accum");
+  tft::check_close(state.back().second, {3, 3, 3});
+  BOOST_TEST(tft::same_on_all_ranks(state.back().second));
+}
+
 // ---------------------------------------------------------------------------- graph mode
 
 BOOST_AUTO_TEST_CASE(graph_distributed_optimizer_equals_one_process) {
@@ -233,6 +252,26 @@ BOOST_AUTO_TEST_CASE(graph_distributed_optimizer_equals_one_process) {
   };
   std::vector<Tensor> reference = train(false, 3), mine = train(true, 3);
   check_close_params(mine, reference);
+}
+
+BOOST_AUTO_TEST_CASE(graph_distributed_optimizer_stands_in_for_a_train_optimizer) {
+  // As above in graph mode, GradientDescent(0.1) through a train::Optimizer&: the averaged
+  // gradient 3 w takes w = 1 to 0.7, then minimize takes it to 0.49, on both ranks.
+  Graph g;
+  auto scope = g.as_default();
+  Tensor w = Variable(full({3}, 1.0), "w");
+  Tensor loss = reduce_sum(square(w)) * (dist::rank() + 1.0);
+  train::DistributedOptimizer distributed(std::make_unique<train::GradientDescentOptimizer>(0.1));
+  train::Optimizer& opt = distributed;
+  Tensor apply_op = opt.apply_gradients(opt.compute_gradients(loss));
+  Tensor minimize_op = opt.minimize(loss);
+  Session sess(g);
+  sess.run(global_variables_initializer());
+  sess.run(apply_op);
+  tft::check_close(sess.run(w), {0.7, 0.7, 0.7});
+  sess.run(minimize_op);
+  tft::check_close(sess.run(w), {0.49, 0.49, 0.49});
+  BOOST_TEST(tft::same_on_all_ranks(sess.run(w)));
 }
 
 BOOST_AUTO_TEST_CASE(broadcast_global_variables_gives_every_rank_the_roots_values) {

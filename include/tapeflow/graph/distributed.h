@@ -41,34 +41,36 @@ namespace tapeflow::train {
 /// distributed::grouped_allreduce yourself and the inner optimizer's apply_gradients.
 /// Variables without a gradient (undefined in grads_and_vars) are skipped, as by the inner
 /// optimizer; the graph is the same on every rank, so they are the same everywhere.
-class DistributedOptimizer {
+///
+/// It is a train::Optimizer, so it goes wherever one is expected (code building a train op from
+/// a `train::Optimizer&`): minimize (the base's) calls the two overrides below. name() is
+/// "Distributed" + the inner optimizer's name ("DistributedAdam").
+class DistributedOptimizer : public Optimizer {
  public:
   /// Wraps `inner`, which must outlive this object's use (the nodes built do not need it).
   explicit DistributedOptimizer(Optimizer& inner, distributed::DistributedOptions options = {});
   /// Wraps and owns `inner` (ValueError when null).
   explicit DistributedOptimizer(std::unique_ptr<Optimizer> inner, distributed::DistributedOptions options = {});
-  ~DistributedOptimizer();
-  DistributedOptimizer(const DistributedOptimizer&) = delete;
-  DistributedOptimizer& operator=(const DistributedOptimizer&) = delete;
+  ~DistributedOptimizer() override;
 
   /// The inner optimizer's gradients (not averaged yet).
-  GradsAndVars compute_gradients(const Tensor& loss, std::vector<Tensor> var_list = {});
+  GradsAndVars compute_gradients(const Tensor& loss, std::vector<Tensor> var_list = {}) override;
   /// The gradients averaged over the ranks, then the inner optimizer's apply_gradients.
   Tensor apply_gradients(const GradsAndVars& grads_and_vars, const Tensor& global_step = Tensor(),
-                         const std::string& name = "");
-  /// compute_gradients then apply_gradients.
-  Tensor minimize(const Tensor& loss, const Tensor& global_step = Tensor(), std::vector<Tensor> var_list = {},
-                  const std::string& name = "");
+                         const std::string& name = "") override;
 
-  /// "Distributed" + the inner optimizer's name ("DistributedAdam").
-  const std::string& name() const { return name_; }
   Optimizer& inner() { return *inner_; }
+
+ protected:
+  /// Not used: apply_gradients hands the update to the inner optimizer (no slots; update()
+  /// throws if called).
+  std::vector<Slot> slots() const override { return {}; }
+  Update update() const override;
 
  private:
   std::unique_ptr<Optimizer> owned_;
   Optimizer* inner_;
   distributed::DistributedOptions options_;
-  std::string name_;
 };
 
 }  // namespace tapeflow::train

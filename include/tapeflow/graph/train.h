@@ -48,7 +48,9 @@ Tensor exponential_decay(double learning_rate, const Tensor& global_step, double
 /// (gradient, variable) pairs, as tf.train.Optimizer's compute_gradients returns them.
 using GradsAndVars = std::vector<std::pair<Tensor, Tensor>>;
 
-/// The base of the graph optimizers (tf.train.Optimizer).
+/// The base of the graph optimizers (tf.train.Optimizer). compute_gradients and apply_gradients
+/// are virtual so that a wrapper (train::DistributedOptimizer) stands in for the optimizer it
+/// wraps; minimize calls both.
 class Optimizer {
  public:
   virtual ~Optimizer();
@@ -57,12 +59,12 @@ class Optimizer {
 
   /// The gradients of `loss` (a scalar graph tensor) for var_list (default: the trainable
   /// variables of loss's graph).
-  GradsAndVars compute_gradients(const Tensor& loss, std::vector<Tensor> var_list = {});
+  virtual GradsAndVars compute_gradients(const Tensor& loss, std::vector<Tensor> var_list = {});
   /// An operation applying one update to each variable from its gradient (creating the slots it
   /// needs), then adding 1 to `global_step` when given. Named like the optimizer ("Adam") unless
   /// `name` is given.
-  Tensor apply_gradients(const GradsAndVars& grads_and_vars, const Tensor& global_step = Tensor(),
-                         const std::string& name = "");
+  virtual Tensor apply_gradients(const GradsAndVars& grads_and_vars, const Tensor& global_step = Tensor(),
+                                 const std::string& name = "");
   /// compute_gradients then apply_gradients.
   Tensor minimize(const Tensor& loss, const Tensor& global_step = Tensor(), std::vector<Tensor> var_list = {},
                   const std::string& name = "");
@@ -73,6 +75,9 @@ class Optimizer {
  protected:
   /// learning_rate: a scalar (eager) or a float graph tensor such as exponential_decay's.
   Optimizer(std::string name, Tensor learning_rate);
+  /// For a wrapper that overrides compute_gradients and apply_gradients to hand them to an inner
+  /// optimizer: it has no learning rate, slots or update rule of its own.
+  explicit Optimizer(std::string name) : name_(std::move(name)) {}
 
   /// The slots of one variable; created as variables "<variable>/<slot name>".
   struct Slot {

@@ -18,6 +18,7 @@ struct AdagradOptions {
   double weight_decay = 0.0;
 };
 
+/// In a state_dict(): "state/<i>/accum".
 struct AdagradState : OptimizerState {
   Tensor accum;  // sum of squared gradients, var's shape and dtype
 };
@@ -36,6 +37,8 @@ class Adagrad : public Optimizer {
 
  protected:
   void update(std::size_t index, Tensor& param, const Tensor& grad) override;
+  std::vector<StateField> state_fields(OptimizerState& state) const override;
+  std::unique_ptr<OptimizerState> new_state() const override;
 
  private:
   AdagradOptions options_;

@@ -26,6 +26,7 @@ struct AdamOptions {
   double weight_decay = 0.0;
 };
 
+/// In a state_dict(): "state/<i>/m", "state/<i>/v" and "state/<i>/step".
 struct AdamState : OptimizerState {
   Tensor m;               // first moment, var's shape and dtype
   Tensor v;               // second moment, var's shape and dtype
@@ -48,6 +49,8 @@ class Adam : public Optimizer {
 
  protected:
   void update(std::size_t index, Tensor& param, const Tensor& grad) override;
+  std::vector<StateField> state_fields(OptimizerState& state) const override;
+  std::unique_ptr<OptimizerState> new_state() const override;
 
  private:
   AdamOptions options_;

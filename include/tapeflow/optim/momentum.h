@@ -22,6 +22,7 @@ struct MomentumOptions {
   double weight_decay = 0.0;
 };
 
+/// In a state_dict(): "state/<i>/accum".
 struct MomentumState : OptimizerState {
   Tensor accum;  // var's shape and dtype
 };
@@ -39,6 +40,8 @@ class Momentum : public Optimizer {
 
  protected:
   void update(std::size_t index, Tensor& param, const Tensor& grad) override;
+  std::vector<StateField> state_fields(OptimizerState& state) const override;
+  std::unique_ptr<OptimizerState> new_state() const override;
 
  private:
   MomentumOptions options_;

@@ -27,6 +27,7 @@ struct RMSPropOptions {
   double weight_decay = 0.0;
 };
 
+/// In a state_dict(): "state/<i>/ms", "state/<i>/mom" and, when centered, "state/<i>/mg".
 struct RMSPropState : OptimizerState {
   Tensor ms;   // mean square, starts at one
   Tensor mom;  // momentum, starts at zero
@@ -46,6 +47,8 @@ class RMSProp : public Optimizer {
 
  protected:
   void update(std::size_t index, Tensor& param, const Tensor& grad) override;
+  std::vector<StateField> state_fields(OptimizerState& state) const override;
+  std::unique_ptr<OptimizerState> new_state() const override;
 
  private:
   RMSPropOptions options_;

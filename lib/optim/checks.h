@@ -1,0 +1,27 @@
+#pragma once
+// Internal: the argument checks and slot helpers shared by the eager optimizers (lib/optim), the
+// schedules and graph mode's optimizers (lib/graph/train.cpp). Defined in optimizer.cpp.
+#include <string>
+
+#include "tapeflow/tensor.h"
+
+namespace tapeflow::optim::detail {
+
+/// ValueError "<who>: invalid learning rate: <lr> (must be >= 0)" unless lr >= 0.
+void check_lr(const std::string& who, double lr);
+/// ValueError "<who>: invalid <what>: <value> (must be >= 0)" unless value >= 0.
+void check_non_negative(const std::string& who, const char* what, double value);
+/// ValueError "<who>: invalid <what>: <value> (must be in [0, 1))" unless 0 <= value < 1.
+void check_unit_interval(const std::string& who, const char* what, double value);
+/// ValueError "<who>: invalid <what>: <value> (must be > 0)" unless value > 0.
+void check_positive(const std::string& who, const char* what, double value);
+/// Checks the arguments of an update function: var defined and floating point, grad defined with
+/// var's shape (else ShapeError) and dtype (else DTypeError). `op` is the function's name.
+void check_update_args(const char* op, const Tensor& var, const Tensor& grad);
+/// grad + weight_decay * var as a new tensor (or grad itself when weight_decay is 0); no record.
+Tensor decayed_grad(const Tensor& var, const Tensor& grad, double weight_decay);
+/// Makes an undefined slot `value`-filled with var's shape and dtype; a defined one must match
+/// var's shape (else ShapeError) and dtype (else DTypeError).
+void ensure_slot(const char* op, const char* slot_name, Tensor& slot, const Tensor& var, double value);
+
+}  // namespace tapeflow::optim::detail
