@@ -291,17 +291,31 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str
 
 // ---------------------------------------------------------------------------- factories
 
+namespace {
+/// A factory's shape must be fully known: a ShapeError naming the factory otherwise.
+void check_factory_shape(const char* factory, const Shape& shape) {
+  if (!shape.is_fully_known())
+    throw ShapeError(fmt::format("{}: the shape {} has an unknown dimension; a tensor's shape must be fully known",
+                                 factory, shape.str()));
+}
+}  // namespace
+
 Tensor full(const Shape& shape, double value, DType dtype) {
+  check_factory_shape("full", shape);
   Tensor t = Tensor::empty(shape, dtype);
   fill_(t, value);
   return t;
 }
 Tensor zeros(const Shape& shape, DType dtype) {
+  check_factory_shape("zeros", shape);
   Tensor t = Tensor::empty(shape, dtype);
   std::memset(t.raw_data(), 0, t.nbytes());
   return t;
 }
-Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor ones(const Shape& shape, DType dtype) {
+  check_factory_shape("ones", shape);
+  return full(shape, 1.0, dtype);
+}
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
 Tensor scalar(double value, DType dtype) { return full(Shape{}, value, dtype); }

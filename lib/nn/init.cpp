@@ -33,11 +33,6 @@ void check_floating(const char* fn, DType dtype) {
                                  fn, dtype_name(dtype)));
 }
 
-void check_stddev(const char* fn, double stddev) {
-  if (!(stddev >= 0) || !std::isfinite(stddev))
-    throw ValueError(fmt::format("nn::init::{}: stddev must be a finite number >= 0, got {}", fn, stddev));
-}
-
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -108,49 +103,6 @@ Distribution parse_distribution(std::string_view distribution) {
   throw ValueError(fmt::format("nn::init: unknown distribution '{}'; expected one of 'truncated_normal', "
                                "'normal', 'untruncated_normal', 'uniform'",
                                distribution));
-}
-
-// ---------------------------------------------------------------------------- constant values
-
-Tensor zeros(const Shape& shape, DType dtype) {
-  check_known("zeros", shape);
-  return tapeflow::zeros(shape, dtype);
-}
-
-Tensor ones(const Shape& shape, DType dtype) {
-  check_known("ones", shape);
-  return tapeflow::ones(shape, dtype);
-}
-
-Tensor constant(const Shape& shape, double value, DType dtype) {
-  check_known("constant", shape);
-  return tapeflow::full(shape, value, dtype);
-}
-
-// ------------------------------------------------------------------------------------ random
-
-Tensor random_normal(const Shape& shape, double mean, double stddev, DType dtype, Generator* gen) {
-  check_known("random_normal", shape);
-  check_floating("random_normal", dtype);
-  check_stddev("random_normal", stddev);
-  return tapeflow::random_normal(shape, mean, stddev, dtype, gen);
-}
-
-Tensor random_uniform(const Shape& shape, double minval, double maxval, DType dtype, Generator* gen) {
-  check_known("random_uniform", shape);
-  check_floating("random_uniform", dtype);
-  if (!(minval < maxval) || !std::isfinite(minval) || !std::isfinite(maxval))
-    throw ValueError(fmt::format("nn::init::random_uniform: need finite minval < maxval, got minval {} and "
-                                 "maxval {}",
-                                 minval, maxval));
-  return tapeflow::random_uniform(shape, minval, maxval, dtype, gen);
-}
-
-Tensor truncated_normal(const Shape& shape, double mean, double stddev, DType dtype, Generator* gen) {
-  check_known("truncated_normal", shape);
-  check_floating("truncated_normal", dtype);
-  check_stddev("truncated_normal", stddev);
-  return tapeflow::truncated_normal(shape, mean, stddev, dtype, gen);
 }
 
 // -------------------------------------------------------------------------- variance scaling
@@ -227,27 +179,27 @@ Tensor lecun_uniform(const Shape& shape, DType dtype, Generator* gen) {
 
 void zeros_(const Tensor& t) {
   check_defined("zeros_", t);
-  assign(t, init::zeros(t.shape(), t.dtype()));
+  assign(t, tapeflow::zeros(t.shape(), t.dtype()));
 }
 void ones_(const Tensor& t) {
   check_defined("ones_", t);
-  assign(t, init::ones(t.shape(), t.dtype()));
+  assign(t, tapeflow::ones(t.shape(), t.dtype()));
 }
 void constant_(const Tensor& t, double value) {
   check_defined("constant_", t);
-  assign(t, init::constant(t.shape(), value, t.dtype()));
+  assign(t, tapeflow::full(t.shape(), value, t.dtype()));
 }
 void random_normal_(const Tensor& t, double mean, double stddev, Generator* gen) {
   check_defined("random_normal_", t);
-  assign(t, init::random_normal(t.shape(), mean, stddev, t.dtype(), gen));
+  assign(t, tapeflow::random_normal(t.shape(), mean, stddev, t.dtype(), gen));
 }
 void random_uniform_(const Tensor& t, double minval, double maxval, Generator* gen) {
   check_defined("random_uniform_", t);
-  assign(t, init::random_uniform(t.shape(), minval, maxval, t.dtype(), gen));
+  assign(t, tapeflow::random_uniform(t.shape(), minval, maxval, t.dtype(), gen));
 }
 void truncated_normal_(const Tensor& t, double mean, double stddev, Generator* gen) {
   check_defined("truncated_normal_", t);
-  assign(t, init::truncated_normal(t.shape(), mean, stddev, t.dtype(), gen));
+  assign(t, tapeflow::truncated_normal(t.shape(), mean, stddev, t.dtype(), gen));
 }
 void variance_scaling_(const Tensor& t, VarianceScalingOptions options, Generator* gen) {
   check_defined("variance_scaling_", t);

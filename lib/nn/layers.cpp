@@ -130,7 +130,7 @@ Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel
   // kh*kw, see init::compute_fans), zero bias.
   weight_ = register_parameter(
       "weight", init::glorot_uniform({kernel_.height, kernel_.width, in_, out_}, options_.dtype, options_.generator));
-  if (options_.bias) bias_ = register_parameter("bias", init::zeros({out_}, options_.dtype));
+  if (options_.bias) bias_ = register_parameter("bias", tapeflow::zeros({out_}, options_.dtype));
 }
 
 std::string Conv2d::extra_repr() const {
@@ -209,10 +209,10 @@ BatchNorm::BatchNorm(std::int64_t num_features, BatchNormOptions options) : feat
     throw ValueError(fmt::format("{}: epsilon must be >= 0, got {}", where, options_.epsilon));
   check_float_dtype(where, options_.dtype);
   // tf.contrib.layers.batch_norm creates beta, then gamma, then the moving statistics.
-  if (options_.center) beta_ = register_parameter("beta", init::zeros({features_}, options_.dtype));
-  if (options_.scale) gamma_ = register_parameter("gamma", init::ones({features_}, options_.dtype));
-  moving_mean_ = register_buffer("moving_mean", init::zeros({features_}, options_.dtype));
-  moving_variance_ = register_buffer("moving_variance", init::ones({features_}, options_.dtype));
+  if (options_.center) beta_ = register_parameter("beta", tapeflow::zeros({features_}, options_.dtype));
+  if (options_.scale) gamma_ = register_parameter("gamma", tapeflow::ones({features_}, options_.dtype));
+  moving_mean_ = register_buffer("moving_mean", tapeflow::zeros({features_}, options_.dtype));
+  moving_variance_ = register_buffer("moving_variance", tapeflow::ones({features_}, options_.dtype));
 }
 
 std::string BatchNorm::extra_repr() const {

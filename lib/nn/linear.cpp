@@ -61,7 +61,7 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, LinearOption
                                  out_features, dtype_name(options.dtype)));
   // tf.layers.dense's defaults: glorot uniform kernel, zero bias.
   weight_ = register_parameter("weight", init::glorot_uniform({in_, out_}, options.dtype, options.generator));
-  if (options.bias) bias_ = register_parameter("bias", init::zeros({out_}, options.dtype));
+  if (options.bias) bias_ = register_parameter("bias", tapeflow::zeros({out_}, options.dtype));
 }
 
 std::string Linear::extra_repr() const {

@@ -468,7 +468,8 @@ Tensor operator/(double a, const Tensor& b) { return div(scalar_like("div", a, b
 
 // ---------------------------------------------------------------------------- in place
 
-void add_(Tensor& a, const Tensor& b) {
+void add_(const Tensor& target, const Tensor& b) {
+  Tensor a = target;  // a handle to the data that changes
   detail::check_has_data("add_", a);
   detail::check_has_data("add_", b);
   check_same_dtype("add_", a, b);
@@ -481,7 +482,8 @@ void add_(Tensor& a, const Tensor& b) {
   });
 }
 
-void axpy_(Tensor& a, double alpha, const Tensor& b) {
+void axpy_(const Tensor& target, double alpha, const Tensor& b) {
+  Tensor a = target;
   detail::check_has_data("axpy_", a);
   detail::check_has_data("axpy_", b);
   check_same_dtype("axpy_", a, b);
@@ -490,12 +492,14 @@ void axpy_(Tensor& a, double alpha, const Tensor& b) {
   visit_floating("axpy_", a, [&]<class T>() { detail::amap<T>(a) += static_cast<T>(alpha) * detail::amap<T>(b); });
 }
 
-void scale_(Tensor& a, double s) {
+void scale_(const Tensor& target, double s) {
+  Tensor a = target;
   detail::check_has_data("scale_", a);
   visit_numeric("scale_", a, [&]<class T>() { detail::amap<T>(a) *= static_cast<T>(s); });
 }
 
-void copy_(Tensor& a, const Tensor& b) {
+void copy_(const Tensor& target, const Tensor& b) {
+  Tensor a = target;
   detail::check_has_data("copy_", a);
   detail::check_has_data("copy_", b);
   check_same_dtype("copy_", a, b);
@@ -507,7 +511,8 @@ void copy_(Tensor& a, const Tensor& b) {
   std::memcpy(a.raw_data(), src.raw_data(), a.nbytes());
 }
 
-void fill_(Tensor& a, double value) {
+void fill_(const Tensor& target, double value) {
+  Tensor a = target;
   detail::check_has_data("fill_", a);
   detail::visit_dtype(a.dtype(), [&]<class T>() {
     T* p = a.data<T>();

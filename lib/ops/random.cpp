@@ -1,6 +1,7 @@
 #include "tapeflow/ops/random.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "core/dispatch.h"
@@ -8,8 +9,15 @@
 namespace tapeflow {
 
 namespace {
+
 template <class Draw>
 Tensor fill_random(const char* op, const Shape& shape, DType dtype, Draw draw) {
+  if (!is_floating(dtype))
+    throw DTypeError(fmt::format("{}: random values need a floating dtype (float32 or float64), got {}", op,
+                                 dtype_name(dtype)));
+  if (!shape.is_fully_known())
+    throw ShapeError(fmt::format("{}: the shape {} has an unknown dimension; a tensor's shape must be fully known",
+                                 op, shape.str()));
   Tensor t = Tensor::empty(shape, dtype);
   detail::visit_floating(op, t, [&]<class T>() {
     T* p = t.data<T>();
@@ -17,25 +25,32 @@ Tensor fill_random(const char* op, const Shape& shape, DType dtype, Draw draw) {
   });
   return t;
 }
+
+void check_stddev(const char* op, double stddev) {
+  if (!(stddev >= 0) || !std::isfinite(stddev))
+    throw ValueError(fmt::format("{}: stddev must be a finite number >= 0, got {}", op, stddev));
+}
+
 }  // namespace
 
 Tensor random_uniform(const Shape& shape, double minval, double maxval, DType dtype, Generator* gen) {
-  if (!(minval < maxval))
-    throw ValueError(fmt::format("random_uniform: minval {} must be less than maxval {}", minval, maxval));
+  if (!(minval < maxval) || !std::isfinite(minval) || !std::isfinite(maxval))
+    throw ValueError(fmt::format("random_uniform: need finite minval < maxval, got minval {} and maxval {}", minval,
+                                 maxval));
   auto& e = (gen ? *gen : default_generator()).engine();
   std::uniform_real_distribution<double> d(minval, maxval);
   return fill_random("random_uniform", shape, dtype, [&] { return d(e); });
 }
 
 Tensor random_normal(const Shape& shape, double mean, double stddev, DType dtype, Generator* gen) {
-  if (!(stddev >= 0)) throw ValueError(fmt::format("random_normal: stddev must be >= 0, got {}", stddev));
+  check_stddev("random_normal", stddev);
   auto& e = (gen ? *gen : default_generator()).engine();
   std::normal_distribution<double> d(mean, stddev);
   return fill_random("random_normal", shape, dtype, [&] { return d(e); });
 }
 
 Tensor truncated_normal(const Shape& shape, double mean, double stddev, DType dtype, Generator* gen) {
-  if (!(stddev >= 0)) throw ValueError(fmt::format("truncated_normal: stddev must be >= 0, got {}", stddev));
+  check_stddev("truncated_normal", stddev);
   auto& e = (gen ? *gen : default_generator()).engine();
   std::normal_distribution<double> d(0.0, 1.0);
   return fill_random("truncated_normal", shape, dtype, [&] {

@@ -82,34 +82,34 @@ BOOST_AUTO_TEST_CASE(fans_follow_tensorflow) {
 }
 
 BOOST_AUTO_TEST_CASE(constant_initializers) {
-  Tensor z = nn::init::zeros({2, 3});
+  Tensor z = zeros({2, 3});
   BOOST_TEST(z.shape() == Shape({2, 3}));
   BOOST_TEST(z.dtype() == float32);
   BOOST_TEST(!z.requires_grad());
   tft::check_close(z, {0, 0, 0, 0, 0, 0});
-  Tensor o = nn::init::ones({2}, float64);
+  Tensor o = ones({2}, float64);
   BOOST_TEST(o.dtype() == float64);
   tft::check_close(o, {1, 1});
-  tft::check_close(nn::init::constant({3}, -2.5), {-2.5, -2.5, -2.5});
-  Tensor c = nn::init::constant({2}, 7, int32);
+  tft::check_close(full({3}, -2.5), {-2.5, -2.5, -2.5});
+  Tensor c = full({2}, 7, int32);
   BOOST_TEST(c.dtype() == int32);
   tft::check_close(c, {7, 7});
-  tft::check_close(nn::init::constant({}, 4.0), {4.0});
+  tft::check_close(full({}, 4.0), {4.0});
 }
 
 BOOST_AUTO_TEST_CASE(random_normal_statistics) {
   Generator gen(1);
-  Tensor t = nn::init::random_normal({400, 500}, 1.0, 2.0, float32, &gen);
+  Tensor t = random_normal({400, 500}, 1.0, 2.0, float32, &gen);
   BOOST_TEST(t.shape() == Shape({400, 500}));
   check_normal(t, 2.0, 1.0);
   // TensorFlow's defaults: mean 0, stddev 1.
-  check_normal(nn::init::random_normal({200000}, 0.0, 1.0, float64, &gen), 1.0);
-  check_normal(nn::init::random_normal({200000}), 1.0);
+  check_normal(random_normal({200000}, 0.0, 1.0, float64, &gen), 1.0);
+  check_normal(random_normal({200000}), 1.0);
 }
 
 BOOST_AUTO_TEST_CASE(random_uniform_statistics) {
   Generator gen(2);
-  Tensor t = nn::init::random_uniform({200000}, -1.0, 3.0, float64, &gen);
+  Tensor t = random_uniform({200000}, -1.0, 3.0, float64, &gen);
   Stats s = stats_of(t);
   BOOST_TEST(s.min >= -1.0);
   BOOST_TEST(s.max < 3.0);
@@ -118,7 +118,7 @@ BOOST_AUTO_TEST_CASE(random_uniform_statistics) {
   BOOST_TEST(s.mean == 1.0, boost::test_tools::tolerance(0.01));
   BOOST_TEST(s.std == 4.0 / std::sqrt(12.0), boost::test_tools::tolerance(0.02));
   // Defaults: [0, 1).
-  Stats d = stats_of(nn::init::random_uniform({100000}, 0.0, 1.0, float32, &gen));
+  Stats d = stats_of(random_uniform({100000}, 0.0, 1.0, float32, &gen));
   BOOST_TEST(d.min >= 0.0);
   BOOST_TEST(d.max < 1.0);
   BOOST_TEST(d.mean == 0.5, boost::test_tools::tolerance(0.01));
@@ -126,8 +126,8 @@ BOOST_AUTO_TEST_CASE(random_uniform_statistics) {
 
 BOOST_AUTO_TEST_CASE(truncated_normal_statistics) {
   Generator gen(3);
-  check_truncated(nn::init::truncated_normal({200000}, 0.5, 2.0, float64, &gen), 2.0, 0.5);
-  check_truncated(nn::init::truncated_normal({500, 400}, 0.0, 1.0, float32, &gen), 1.0);
+  check_truncated(truncated_normal({200000}, 0.5, 2.0, float64, &gen), 2.0, 0.5);
+  check_truncated(truncated_normal({500, 400}, 0.0, 1.0, float32, &gen), 1.0);
 }
 
 BOOST_AUTO_TEST_CASE(glorot_and_xavier) {
@@ -218,11 +218,11 @@ BOOST_AUTO_TEST_CASE(seeded_reproducibility) {
   // The default generator, reseeded with manual_seed.
   manual_seed(123);
   Tensor d = nn::init::he_uniform({10, 10});
-  Tensor e = nn::init::random_normal({5});
+  Tensor e = random_normal({5});
   manual_seed(123);
   BOOST_TEST(nn::init::he_uniform({10, 10}).to_vector<float>() == d.to_vector<float>(),
              boost::test_tools::per_element());
-  BOOST_TEST(nn::init::random_normal({5}).to_vector<float>() == e.to_vector<float>(),
+  BOOST_TEST(random_normal({5}).to_vector<float>() == e.to_vector<float>(),
              boost::test_tools::per_element());
 }
 
@@ -237,7 +237,7 @@ BOOST_AUTO_TEST_CASE(in_place_variants) {
   BOOST_TEST(alias.to_vector<double>() == nn::init::glorot_uniform({300, 500}, float64, &g2).to_vector<double>(),
              boost::test_tools::per_element());
   nn::init::ones_(t);
-  tft::check_close(nn::init::constant({2}, 1.0), {1, 1});
+  tft::check_close(full({2}, 1.0), {1, 1});
   BOOST_TEST(stats_of(alias).min == 1.0);
   nn::init::constant_(t, 3.0);
   BOOST_TEST(stats_of(alias).max == 3.0);
@@ -280,10 +280,10 @@ BOOST_AUTO_TEST_CASE(in_place_variants) {
 BOOST_AUTO_TEST_CASE(invalid_arguments) {
   using nn::init::Distribution;
   using nn::init::FanMode;
-  TF_CHECK_THROWS_WITH(nn::init::random_normal({2}, 0.0, -1.0), ValueError, "random_normal", "stddev", "-1");
-  TF_CHECK_THROWS_WITH(nn::init::truncated_normal({2}, 0.0, -0.5), ValueError, "truncated_normal", "-0.5");
-  TF_CHECK_THROWS_WITH(nn::init::random_normal({2}, 0.0, std::nan("")), ValueError, "stddev", "nan");
-  TF_CHECK_THROWS_WITH(nn::init::random_uniform({2}, 1.0, 1.0), ValueError, "random_uniform", "minval 1",
+  TF_CHECK_THROWS_WITH(random_normal({2}, 0.0, -1.0), ValueError, "random_normal", "stddev", "-1");
+  TF_CHECK_THROWS_WITH(truncated_normal({2}, 0.0, -0.5), ValueError, "truncated_normal", "-0.5");
+  TF_CHECK_THROWS_WITH(random_normal({2}, 0.0, std::nan("")), ValueError, "stddev", "nan");
+  TF_CHECK_THROWS_WITH(random_uniform({2}, 1.0, 1.0), ValueError, "random_uniform", "minval 1",
                        "maxval 1");
   TF_CHECK_THROWS_WITH(nn::init::variance_scaling({2, 2}, {.scale = 0.0}), ValueError, "variance_scaling",
                        "scale", "positive", "0");
@@ -299,9 +299,9 @@ BOOST_AUTO_TEST_CASE(invalid_arguments) {
       nn::init::variance_scaling({2, 2}, {.distribution = static_cast<Distribution>(9)}), ValueError,
       "unknown distribution 9");
   TF_CHECK_THROWS_WITH(nn::init::glorot_uniform({2, 2}, int32), DTypeError, "glorot_uniform", "int32");
-  TF_CHECK_THROWS_WITH(nn::init::random_normal({2}, 0.0, 1.0, int64), DTypeError, "random_normal", "int64");
+  TF_CHECK_THROWS_WITH(random_normal({2}, 0.0, 1.0, int64), DTypeError, "random_normal", "int64");
   TF_CHECK_THROWS_WITH(nn::init::he_normal(Shape({-1, 4})), ShapeError, "[?,4]", "unknown dimension");
-  TF_CHECK_THROWS_WITH(nn::init::zeros(Shape({3, -1})), ShapeError, "zeros", "[3,?]");
+  TF_CHECK_THROWS_WITH(zeros(Shape({3, -1})), ShapeError, "zeros", "[3,?]");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

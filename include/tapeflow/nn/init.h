@@ -5,7 +5,9 @@
 /// Each returns a new tensor of the given shape (a leaf that does not require grad); random ones
 /// draw from `gen` (nullptr: the default generator, see manual_seed()), so the same seed gives the
 /// same values. Each has an in-place variant with a trailing '_' that overwrites an existing
-/// tensor (shape and dtype kept; not recorded on the tape), e.g. to re-initialise a Linear:
+/// tensor (shape and dtype kept; not recorded on the tape), e.g. to re-initialise a Linear; so do
+/// zeros_, ones_, constant_, random_normal_, random_uniform_ and truncated_normal_, the in-place
+/// forms of tapeflow's factories:
 ///
 ///   tapeflow::nn::init::he_normal_(linear.weight());
 ///
@@ -51,27 +53,10 @@ FanMode parse_fan_mode(std::string_view mode);
 /// ValueError otherwise.
 Distribution parse_distribution(std::string_view distribution);
 
-// -------------------------------------------------------------------------- constant values
-
-/// tf.zeros_initializer
-Tensor zeros(const Shape& shape, DType dtype = float32);
-/// tf.ones_initializer
-Tensor ones(const Shape& shape, DType dtype = float32);
-/// tf.constant_initializer(value)
-Tensor constant(const Shape& shape, double value, DType dtype = float32);
-
-// --------------------------------------------------------------------------------- random
-
-/// tf.random_normal_initializer(mean=0, stddev=1): Normal(mean, stddev); stddev >= 0.
-Tensor random_normal(const Shape& shape, double mean = 0.0, double stddev = 1.0, DType dtype = float32,
-                     Generator* gen = nullptr);
-/// tf.random_uniform_initializer(minval=0, maxval=1): U[minval, maxval); minval < maxval.
-Tensor random_uniform(const Shape& shape, double minval = 0.0, double maxval = 1.0, DType dtype = float32,
-                      Generator* gen = nullptr);
-/// tf.truncated_normal_initializer(mean=0, stddev=1): Normal(mean, stddev) redrawn until within
-/// two standard deviations of the mean (the resulting standard deviation is 0.8796 * stddev).
-Tensor truncated_normal(const Shape& shape, double mean = 0.0, double stddev = 1.0, DType dtype = float32,
-                        Generator* gen = nullptr);
+// Constant and plain random values: tapeflow's factories (tapeflow::zeros, ones, full,
+// random_normal, random_uniform, truncated_normal in tapeflow/ops/random.h) are TensorFlow's
+// zeros, ones, constant, random_normal, random_uniform and truncated_normal initializers; the
+// in-place forms below use them.
 
 // ------------------------------------------------------------------------ variance scaling
 

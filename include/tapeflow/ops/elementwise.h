@@ -85,16 +85,18 @@ Tensor operator*(double a, const Tensor& b);
 Tensor operator/(double a, const Tensor& b);
 
 // ---- in place, never recorded (for optimizers and initializers; the tensor must not be
-// needed by a record that has not been replayed yet)
+// needed by a record that has not been replayed yet). As every in-place function of tapeflow
+// (nn::init's too): the changed tensor first, as a const handle (its data changes, not the
+// handle; every copy sees the new values), nothing returned.
 /// a += b (b broadcast to a's shape)
-void add_(Tensor& a, const Tensor& b);
+void add_(const Tensor& a, const Tensor& b);
 /// a += alpha * b, same shapes
-void axpy_(Tensor& a, double alpha, const Tensor& b);
+void axpy_(const Tensor& a, double alpha, const Tensor& b);
 /// a *= s
-void scale_(Tensor& a, double s);
+void scale_(const Tensor& a, double s);
 /// a = b (b broadcast to a's shape, same dtype)
-void copy_(Tensor& a, const Tensor& b);
+void copy_(const Tensor& a, const Tensor& b);
 /// every element = value
-void fill_(Tensor& a, double value);
+void fill_(const Tensor& a, double value);
 
 }  // namespace tapeflow
