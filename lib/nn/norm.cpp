@@ -371,7 +371,9 @@ BatchNormOutput batch_norm_training(const Tensor& x, const Tensor& scale, const 
                    need_offset = offset.defined() && offset.requires_grad();
         return with_backward(
             std::vector<Tensor>{y, stats.mean, stats.variance},
-            [xs = x.detach(), mean = stats.mean, inv = stats.inv_std, gamma = scale.defined() ? scale.detach() : Tensor(),
+            // (mean is also an output: captured detached, or the record would own itself.)
+            [xs = x.detach(), mean = stats.mean.detach(), inv = stats.inv_std,
+             gamma = scale.defined() ? scale.detach() : Tensor(),
              need_x, need_scale, need_offset](std::span<const Tensor> g) {
               Grads grads(3);
               if (g[0].defined())

@@ -122,6 +122,23 @@ BOOST_AUTO_TEST_CASE(batch_statistics_are_outputs_of_the_fused_op) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(records_of_the_fused_op_are_freed) {
+  // Its backward must not own its outputs (the batch statistics): a record that owned itself
+  // would never be freed when no backward() runs to release it (an evaluation, an exception).
+  const std::int64_t before = autograd::live_records();
+  for (bool run_backward : {false, true}) {
+    {
+      Tensor x = random_normal({4, 3}).requires_grad_(), gamma = ones({3}).requires_grad_();
+      Tensor mm = zeros({3}), mv = ones({3});
+      Tensor y = nn::batch_norm(x, gamma, Tensor(), mm, mv, true);
+      nn::BatchNormOutput out = nn::fused_batch_norm(x, gamma, Tensor(), mm, mv);
+      BOOST_TEST(autograd::live_records() > before);
+      if (run_backward) reduce_sum(y * out.batch_mean).backward();
+    }
+    BOOST_TEST(autograd::live_records() == before);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(assign_moving_average_is_tensorflows) {
   Tensor moving = tensor({1.0, 2.0}, float64), value = tensor({3.0, -2.0}, float64);
   nn::assign_moving_average(moving, value, 0.75, scalar(1, bool_));
