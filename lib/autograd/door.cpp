@@ -117,7 +117,7 @@ void check_inputs(const OpDef& def, Args in) {
 }
 
 void rethrow_building(const OpDef& def, Args in) {
-  const std::string hint = builder.describe ? builder.describe(def.type, in) : std::string();
+  const std::string hint = builder.describe ? builder.describe(def, in) : std::string();
   try {
     throw;
   } catch (const ShapeError& e) {

@@ -76,6 +76,9 @@ struct OpDef {
   const char* signature = "T";
   // The inputs' names for messages, comma-separated ("labels,logits"); "input 1" when absent.
   const char* input_names = nullptr;
+  // The node's default name in graph mode where TensorFlow's Python function gives it one of its
+  // own ("truediv" for RealDiv, "concat" for ConcatV2); else the type.
+  const char* node = nullptr;
   // Keeps `type` and `name` alive when they are not literals (CustomOp's).
   std::shared_ptr<const std::string> owner = nullptr;
 };
@@ -161,8 +164,8 @@ struct GraphBuilder {
   /// Adds the node to the graph of the symbolic inputs; returns its outputs (graph tensors).
   std::vector<Tensor> (*build)(NodeRequest& request);
   /// "\n  while building node 'hidden1/MatMul' (MatMul) from 'images:0' [?,784], a constant [3]":
-  /// the text appended to an error raised while building a node of `type` from `inputs`.
-  std::string (*describe)(const char* type, Args inputs);
+  /// the text appended to an error raised while building the node of `def` from `inputs`.
+  std::string (*describe)(const OpDef& def, Args inputs);
 };
 /// Installs the graph builder (Graph's constructor does).
 void install_graph_builder(GraphBuilder builder);

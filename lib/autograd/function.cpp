@@ -26,7 +26,7 @@ CustomOp::CustomOp(std::string name, Forward forward, Backward backward, ShapeFn
 Tensor CustomOp::operator()(std::vector<Tensor> inputs) const {
   const char* name = name_->c_str();
   // The node (and any tape record) keeps the name alive through `owner`, after this object is gone.
-  return apply({name, name, DTypes::Any, "a", nullptr, name_}, inputs, {},
+  return apply({name, name, DTypes::Any, "a", nullptr, nullptr, name_}, inputs, {},
                [name = name_, shape = shape_](Args in) {
                  if (shape) return shape(in);
                  for (const Tensor& t : in)

@@ -82,13 +82,6 @@ Graph& graph_of(const Tensor& t, const char* who) {
   return *n.graph();
 }
 
-// TensorFlow's Python wrappers name some ops differently from their type (`a + b` is an "Add"
-// node called "add").
-std::string default_name_of(const std::string& type) {
-  if (type == "Add" || type == "Sub" || type == "Mul" || type == "Pow") return lower(type);
-  if (type == "RealDiv") return "truediv";
-  return type;
-}
 }  // namespace
 
 Graph& get_default_graph() { return default_graph_override ? *default_graph_override : *global_graph(); }
@@ -190,24 +183,25 @@ std::string Graph::unique_name(const std::string& base, bool mark_as_used,
 std::shared_ptr<Node> Graph::add_node(const std::string& type, const std::string& default_name,
                                       std::vector<Tensor> inputs, std::vector<graph::OutputSpec> outputs,
                                       graph::Kernel kernel) {
-  for (Tensor& in : inputs) {
-    if (!in.defined()) continue;
-    if (!in.is_symbolic()) {
-      Tensor value = in.detach();
-      in = add_node("Const", "Const", {}, {{value.shape(), value.dtype()}},
-                    [value](std::span<const Tensor>, graph::RunContext&) { return std::vector<Tensor>{value}; })
-               ->output(0);
-      continue;
-    }
+  // Check every graph input before anything is added: a failed build leaves the graph as it was.
+  for (const Tensor& in : inputs) {
+    if (!in.defined() || !in.is_symbolic()) continue;
     Node& producer = *in.impl()->node;
     if (producer.graph() != this)
-      throw ValueError(fmt::format("{}: input '{}' belongs to another graph than the node being built; build "
+      throw ValueError(fmt::format("{}: input '{}' belongs to another graph than the node being built ('{}'); build "
                                    "all the nodes of one computation in one graph",
-                                   type, in.impl()->name));
+                                   type, in.name(), unique_name(default_name.empty() ? type : default_name, false)));
     if (in.impl()->output_index < 0)
       throw ValueError(fmt::format("{}: input '{}' is an operation, which has no value; to run it first, use "
                                    "control_dependencies",
-                                   type, in.impl()->name));
+                                   type, in.name()));
+  }
+  for (Tensor& in : inputs) {  // eager inputs become Const nodes
+    if (!in.defined() || in.is_symbolic()) continue;
+    Tensor value = in.detach();
+    in = add_node("Const", "Const", {}, {{value.shape(), value.dtype()}},
+                  [value](std::span<const Tensor>, graph::RunContext&) { return std::vector<Tensor>{value}; })
+             ->output(0);
   }
   std::vector<std::shared_ptr<Node>> control;
   for (const auto& level : control_stack_)
@@ -216,7 +210,7 @@ std::shared_ptr<Node> Graph::add_node(const std::string& type, const std::string
 
   // Remember the names_in_use entries this name sets, so that rename_last can undo them.
   std::vector<std::pair<std::string, int>> reserved;
-  std::string name = unique_name(default_name.empty() ? default_name_of(type) : default_name, true, &reserved);
+  std::string name = unique_name(default_name.empty() ? type : default_name, true, &reserved);
   auto node = std::make_shared<Node>(this, static_cast<std::int64_t>(nodes_.size()), type, name, std::move(inputs),
                                      std::move(control), std::move(outputs), std::move(kernel));
   node->reserved_ = std::move(reserved);
@@ -312,7 +306,8 @@ Graph& graph_of_inputs(const char* type, std::span<const Tensor> inputs) {
 // op's rule and forward through the door with the concrete inputs of each run.
 std::vector<Tensor> build_from_door(autograd::NodeRequest& request) {
   Graph& g = graph_of_inputs(request.def.type, request.inputs);
-  auto node = g.add_node(request.def.type, "", std::vector<Tensor>(request.inputs.begin(), request.inputs.end()),
+  auto node = g.add_node(request.def.type, request.def.node ? request.def.node : request.def.type,
+                         std::vector<Tensor>(request.inputs.begin(), request.inputs.end()),
                          std::move(request.outputs),
                          [replay = std::move(request.replay)](std::span<const Tensor> in, graph::RunContext&) {
                            return replay(in);
@@ -325,13 +320,14 @@ std::vector<Tensor> build_from_door(autograd::NodeRequest& request) {
 }
 
 // "while building node 'truediv' (RealDiv) from 'x:0' [?,3], a constant [3]".
-std::string describe_for_door(const char* type, std::span<const Tensor> inputs) {
+std::string describe_for_door(const autograd::OpDef& def, std::span<const Tensor> inputs) {
   Graph* g = nullptr;
   for (const Tensor& t : inputs)
     if (t.defined() && t.is_symbolic() && t.impl()->node->graph()) g = t.impl()->node->graph();
   if (!g) return "";
   std::string text =
-      fmt::format("\n  while building node '{}' ({}) from ", g->unique_name(default_name_of(type), false), type);
+      fmt::format("\n  while building node '{}' ({}) from ", g->unique_name(def.node ? def.node : def.type, false),
+                  def.type);
   bool first = true;
   for (const Tensor& t : inputs) {
     if (!t.defined()) continue;

@@ -426,10 +426,11 @@ auto conv2d_forward(const ConvGeometry& g, const Tensor& input, const Tensor& fi
       });
 }
 
-/// TensorFlow's strides attribute: [1, h, w, 1].
-std::array<std::int64_t, 4> strides_attr(const std::vector<int>& strides) {
-  auto [h, w] = detail::spatial_pair("conv2d", "strides", strides);
-  return {1, h, w, 1};
+/// TensorFlow's strides attribute, [1, h, w, 1], from {h, w} or [1, h, w, 1]; anything else as
+/// given (the rule then reports it, naming the node).
+std::vector<std::int64_t> strides_attr(const std::vector<int>& strides) {
+  if (strides.size() == 2) return {1, strides[0], strides[1], 1};
+  return {strides.begin(), strides.end()};
 }
 
 }  // namespace

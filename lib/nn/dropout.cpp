@@ -68,11 +68,13 @@ auto dropout_forward(const Tensor& x, double keep_prob, const Tensor& keep_prob_
 }  // namespace
 
 Tensor dropout(const Tensor& x, double keep_prob, Generator* gen) {
-  check_keep_prob(keep_prob);
   if (keep_prob == 1.0 && x.defined()) return x;  // as tf.nn.dropout with a constant keep_prob of 1
   return autograd::apply({"Dropout", "dropout", autograd::DTypes::Floating, "Tt", "x,keep_prob"}, {x, Tensor()},
                          {{"keep_prob", keep_prob}},
-                         [](autograd::Args in) { return OutputSpec{in[0].shape(), in[0].dtype()}; },
+                         [keep_prob](autograd::Args in) {
+                           check_keep_prob(keep_prob);
+                           return OutputSpec{in[0].shape(), in[0].dtype()};
+                         },
                          [keep_prob, gen](autograd::Args in, const OutputSpec&) {
                            return dropout_forward(in[0], keep_prob, Tensor(), gen);
                          });

@@ -38,13 +38,13 @@ Tensor zero_fraction(const Tensor& x) {
 }
 
 Tensor confusion_matrix(const Tensor& labels, const Tensor& predictions, std::int64_t num_classes) {
-  if (num_classes < -1)
-    throw ValueError(fmt::format("confusion_matrix: num_classes must be >= 0 (or -1 to infer it), got {}",
-                                 num_classes));
   return autograd::apply(
       {"ConfusionMatrix", "confusion_matrix", autograd::DTypes::Any, "i", "labels,predictions"}, {labels, predictions},
       {{"num_classes", num_classes}},
       [num_classes](autograd::Args in) {
+        if (num_classes < -1)
+          throw ValueError(fmt::format("confusion_matrix: num_classes must be >= 0 (or -1 to infer it), got {}",
+                                       num_classes));
         check_class_ids("labels", in[0]);
         check_class_ids("predictions", in[1]);
         const std::int64_t nl = in[0].dim(0), np = in[1].dim(0);

@@ -262,11 +262,11 @@ using autograd::with_backward;
 Tensor local_response_normalization(const Tensor& input, std::int64_t depth_radius, double bias, double alpha,
                                     double beta) {
   static constexpr const char* op = "local_response_normalization";
-  if (depth_radius < 0) throw ValueError(fmt::format("{}: depth_radius must be >= 0, got {}", op, depth_radius));
   return autograd::apply(
       {"LRN", op, DTypes::Floating, "T", "input"}, {input},
       {{"depth_radius", depth_radius}, {"bias", bias}, {"alpha", alpha}, {"beta", beta}},
-      [](Args in) {
+      [depth_radius](Args in) {
+        if (depth_radius < 0) throw ValueError(fmt::format("{}: depth_radius must be >= 0, got {}", op, depth_radius));
         if (in[0].rank() != 4)
           throw ShapeError(fmt::format("{}: input must be 4-D [batch, height, width, channels] (NHWC), got {} of "
                                        "rank {}; reshape it, e.g. reshape(x, {{-1, 1, 1, C}}) for [batch, C] features",
@@ -398,12 +398,12 @@ BatchNormOutput batch_norm_training(const Tensor& x, const Tensor& scale, const 
 
 BatchNormOutput fused_batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, const Tensor& mean,
                                  const Tensor& variance, double epsilon, const Tensor& is_training) {
-  if (!(epsilon >= 0.0)) throw ValueError(fmt::format("batch_norm: epsilon must be >= 0, got {}", epsilon));
   std::vector<Tensor> out = autograd::apply(
       {"FusedBatchNorm", "fused_batch_norm", DTypes::Floating, "TttTTb",
        "x,scale (gamma),offset (beta),mean (moving_mean),variance (moving_variance),training"},
       {x, scale, offset, mean, variance, is_training}, {{"epsilon", epsilon}, {"data_format", "NHWC"}},
-      [](Args in) {
+      [epsilon](Args in) {
+        if (!(epsilon >= 0.0)) throw ValueError(fmt::format("batch_norm: epsilon must be >= 0, got {}", epsilon));
         check_batch_norm_operands(in);
         if (in[5].rank() != 0)
           throw ShapeError(fmt::format("batch_norm: training must be a bool scalar tensor [] (e.g. "
@@ -433,12 +433,12 @@ BatchNormOutput fused_batch_norm(const Tensor& x, const Tensor& scale, const Ten
 }
 
 Tensor assign_moving_average(const Tensor& moving, const Tensor& value, double decay, const Tensor& training) {
-  if (!(decay >= 0.0 && decay <= 1.0))
-    throw ValueError(fmt::format("batch_norm: decay must be in [0, 1], got {}", decay));
   return autograd::apply(
       {"AssignSub", "assign_moving_average", DTypes::Floating, "TTb", "moving,value,training"},
       {moving, value, training}, {{"decay", decay}},
-      [](Args in) {
+      [decay](Args in) {
+        if (!(decay >= 0.0 && decay <= 1.0))
+          throw ValueError(fmt::format("batch_norm: decay must be in [0, 1], got {}", decay));
         if (in[1].shape() != in[0].shape() && in[1].shape().is_fully_known() && in[0].shape().is_fully_known())
           throw ShapeError(fmt::format("assign_moving_average: value {} must have the shape of moving {}",
                                        in[1].shape().str(), in[0].shape().str()));

@@ -50,10 +50,11 @@ PoolGeometry pool_geometry(const char* op, const Tensor& value, const std::vecto
   return g;
 }
 
-/// TensorFlow's [1, h, w, 1] form of a window or strides attribute.
-std::array<std::int64_t, 4> nhwc_attr(const char* op, const char* what, const std::vector<int>& v) {
-  auto [h, w] = detail::spatial_pair(op, what, v);
-  return {1, h, w, 1};
+/// TensorFlow's [1, h, w, 1] form of a window or strides attribute from {h, w}; anything else as
+/// given (the rule then reports it, naming the node).
+std::vector<std::int64_t> nhwc_attr(const std::vector<int>& v) {
+  if (v.size() == 2) return {1, v[0], v[1], 1};
+  return {v.begin(), v.end()};
 }
 
 /// The part of one window inside the input: rows [h0, h1), columns [w0, w1) (never empty: with
@@ -124,7 +125,7 @@ using tapeflow::autograd::DTypes;
 
 Tensor max_pool(const Tensor& value, const std::vector<int>& ksize, const std::vector<int>& strides,
                 Padding padding) {
-  const auto ksize4 = nhwc_attr("max_pool", "ksize", ksize), strides4 = nhwc_attr("max_pool", "strides", strides);
+  const auto ksize4 = nhwc_attr(ksize), strides4 = nhwc_attr(strides);
   return tapeflow::autograd::apply(
       {"MaxPool", "max_pool", DTypes::Floating, "T", "value"}, {value},
       {{"ksize", ksize4}, {"strides", strides4}, {"padding", padding_name(padding)}, {"data_format", "NHWC"}},
@@ -161,7 +162,7 @@ Tensor max_pool(const Tensor& value, const std::vector<int>& ksize, const std::v
 
 Tensor avg_pool(const Tensor& value, const std::vector<int>& ksize, const std::vector<int>& strides,
                 Padding padding) {
-  const auto ksize4 = nhwc_attr("avg_pool", "ksize", ksize), strides4 = nhwc_attr("avg_pool", "strides", strides);
+  const auto ksize4 = nhwc_attr(ksize), strides4 = nhwc_attr(strides);
   return tapeflow::autograd::apply(
       {"AvgPool", "avg_pool", DTypes::Floating, "T", "value"}, {value},
       {{"ksize", ksize4}, {"strides", strides4}, {"padding", padding_name(padding)}, {"data_format", "NHWC"}},

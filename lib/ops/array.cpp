@@ -135,7 +135,7 @@ Tensor transpose(const Tensor& x, const std::vector<int>& perm_in) {
   struct TransposePlan : OutputSpec {
     std::vector<int> perm;
   };
-  return autograd::apply({"Transpose", "transpose", DTypes::Any}, {x}, {{"perm", perm_in}},
+  return autograd::apply({.type = "Transpose", .name = "transpose", .t = DTypes::Any, .node = "transpose"}, {x}, {{"perm", perm_in}},
                          [perm_in](Args in) {
     const Tensor& x = in[0];
     const int r = x.rank();
@@ -278,7 +278,7 @@ Tensor concat(const std::vector<Tensor>& values, int axis) {
     int ax = 0;
     std::vector<std::int64_t> sizes;
   };
-  return autograd::apply({"ConcatV2", "concat", DTypes::Any}, values, {{"axis", axis}, {"N", values.size()}},
+  return autograd::apply({.type = "ConcatV2", .name = "concat", .t = DTypes::Any, .node = "concat"}, values, {{"axis", axis}, {"N", values.size()}},
                          [axis](Args in) {
     if (in[0].rank() == 0) throw ShapeError("concat: cannot concatenate scalars; use stack()");
     ConcatPlan p;
@@ -301,7 +301,7 @@ Tensor concat(const std::vector<Tensor>& values, int axis) {
 
 Tensor stack(const std::vector<Tensor>& values, int axis) {
   if (values.empty()) throw ValueError("stack: needs at least one tensor");
-  return autograd::apply({"Pack", "stack", DTypes::Any}, values, {{"axis", axis}, {"N", values.size()}},
+  return autograd::apply({.type = "Pack", .name = "stack", .t = DTypes::Any, .node = "stack"}, values, {{"axis", axis}, {"N", values.size()}},
                          [axis](Args in) {
     const int r = in[0].rank();
     const int ax = normalize_axis("stack", axis, r + 1);
@@ -336,7 +336,7 @@ Tensor stack(const std::vector<Tensor>& values, int axis) {
 }
 
 std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& sizes_in, int axis) {
-  return autograd::apply({"SplitV", "split", DTypes::Any}, {x},
+  return autograd::apply({.type = "SplitV", .name = "split", .t = DTypes::Any, .node = "split"}, {x},
                          {{"size_splits", sizes_in}, {"split_dim", axis}, {"num_split", sizes_in.size()}},
                          [sizes_in, axis](Args in) {
     const Shape& xs = in[0].shape();
@@ -379,7 +379,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& size
 }
 
 std::vector<Tensor> split(const Tensor& x, int num_splits, int axis) {
-  return autograd::apply({"Split", "split", DTypes::Any}, {x}, {{"num_split", num_splits}, {"split_dim", axis}},
+  return autograd::apply({.type = "Split", .name = "split", .t = DTypes::Any, .node = "split"}, {x}, {{"num_split", num_splits}, {"split_dim", axis}},
                          [num_splits, axis](Args in) {
     const Shape& xs = in[0].shape();
     const int ax = normalize_axis("split", axis, xs.rank());
@@ -488,10 +488,10 @@ Tensor gather(const Tensor& params, const Tensor& indices, int axis) {
 }
 
 Tensor one_hot(const Tensor& indices, std::int64_t depth, double on_value, double off_value, DType dtype) {
-  if (depth < 0) throw ValueError(fmt::format("one_hot: depth must be >= 0, got {}", depth));
-  return autograd::apply({"OneHot", "one_hot", DTypes::Any, "u", "indices"}, {indices},
+  return autograd::apply({.type = "OneHot", .name = "one_hot", .t = DTypes::Any, .signature = "u", .input_names = "indices", .node = "one_hot"}, {indices},
                          {{"depth", depth}, {"on_value", on_value}, {"off_value", off_value}, {"T", dtype}},
                          [depth, dtype](Args in) {
+    if (depth < 0) throw ValueError(fmt::format("one_hot: depth must be >= 0, got {}", depth));
     Shape os = in[0].shape();
     os.push_back(depth);
     return OutputSpec{os, dtype};
@@ -509,10 +509,10 @@ Tensor one_hot(const Tensor& indices, std::int64_t depth, double on_value, doubl
 }
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
-  if (!shape.is_fully_known())
-    throw ShapeError(fmt::format("broadcast_to: the target shape {} must be fully known", shape.str()));
   return autograd::apply({"BroadcastTo", "broadcast_to", DTypes::Any}, {x}, {{"shape", shape}},
                          [shape](Args in) {
+    if (!shape.is_fully_known())
+      throw ShapeError(fmt::format("broadcast_to: the target shape {} must be fully known", shape.str()));
     // Each dim of x (aligned from the back) is 1, the target's, or unknown (checked when run).
     const Shape& xs = in[0].shape();
     bool ok = xs.rank() <= shape.rank();

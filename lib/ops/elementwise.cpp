@@ -57,7 +57,7 @@ OutputSpec same_as_input(Args in) { return {in[0].shape(), in[0].dtype()}; }
 // ---------------------------------------------------------------------------- binary
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  return apply({"Add", "add"}, {a, b}, {}, broadcast_rule("add"), [](Args in, const OutputSpec& s) {
+  return apply({.type = "Add", .name = "add", .node = "add"}, {a, b}, {}, broadcast_rule("add"), [](Args in, const OutputSpec& s) {
     Tensor c = numeric_binary("add", in[0], in[1], s.shape, [](auto x, auto y) { return x + y; });
     return with_backward(c, [sa = in[0].shape(), sb = in[1].shape(), ga = in[0].requires_grad(),
                              gb = in[1].requires_grad()](const Tensor& g) {
@@ -67,7 +67,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  return apply({"Sub", "sub"}, {a, b}, {}, broadcast_rule("sub"), [](Args in, const OutputSpec& s) {
+  return apply({.type = "Sub", .name = "sub", .node = "sub"}, {a, b}, {}, broadcast_rule("sub"), [](Args in, const OutputSpec& s) {
     Tensor c = numeric_binary("sub", in[0], in[1], s.shape, [](auto x, auto y) { return x - y; });
     return with_backward(c, [sa = in[0].shape(), sb = in[1].shape(), ga = in[0].requires_grad(),
                              gb = in[1].requires_grad()](const Tensor& g) {
@@ -77,7 +77,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  return apply({"Mul", "mul"}, {a, b}, {}, broadcast_rule("mul"), [](Args in, const OutputSpec& s) {
+  return apply({.type = "Mul", .name = "mul", .node = "mul"}, {a, b}, {}, broadcast_rule("mul"), [](Args in, const OutputSpec& s) {
     Tensor c = numeric_binary("mul", in[0], in[1], s.shape, [](auto x, auto y) { return x * y; });
     return with_backward(c, [a = in[0], b = in[1]](const Tensor& g) {  // dA = g*b, dB = g*a
       return Grads{maybe(a.requires_grad(), [&] { return sum_to(g * b, a.shape()); }),
@@ -87,7 +87,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  return apply({"RealDiv", "div"}, {a, b}, {}, broadcast_rule("div"), [](Args in, const OutputSpec& s) {
+  return apply({.type = "RealDiv", .name = "div", .node = "truediv"}, {a, b}, {}, broadcast_rule("div"), [](Args in, const OutputSpec& s) {
     Tensor c = numeric_binary("div", in[0], in[1], s.shape, [](auto x, auto y) { return x / y; });
     return with_backward(c, [a = in[0], b = in[1]](const Tensor& g) {  // dA = g/b, dB = -g*a/b^2
       return Grads{maybe(a.requires_grad(), [&] { return sum_to(g / b, a.shape()); }),
@@ -97,7 +97,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
-  return apply({"Pow", "pow", DTypes::Floating}, {a, b}, {}, broadcast_rule("pow"), [](Args in, const OutputSpec& s) {
+  return apply({.type = "Pow", .name = "pow", .t = DTypes::Floating, .node = "pow"}, {a, b}, {}, broadcast_rule("pow"), [](Args in, const OutputSpec& s) {
     Tensor c = float_binary("pow", in[0], in[1], s.shape, [](auto x, auto y) { return std::pow(x, y); });
     return with_backward(c, [a = in[0], b = in[1], c = c.detach()](const Tensor& g) {
       // dA = g * b * a^(b-1); dB = g * a^b * log(a)
@@ -226,8 +226,13 @@ Tensor floor(const Tensor& x) {
 }
 
 Tensor clip(const Tensor& x, double lo, double hi) {
-  if (lo > hi) throw ValueError(fmt::format("clip_by_value: clip_value_min {} is greater than clip_value_max {}", lo, hi));
-  return apply({"ClipByValue", "clip_by_value"}, {x}, {{"clip_value_min", lo}, {"clip_value_max", hi}}, same_as_input,
+  return apply({.type = "ClipByValue", .name = "clip_by_value", .node = "clip_by_value"}, {x}, {{"clip_value_min", lo}, {"clip_value_max", hi}},
+               [lo, hi](Args in) {
+                 if (lo > hi)
+                   throw ValueError(fmt::format("clip_by_value: clip_value_min {} is greater than clip_value_max {}",
+                                                lo, hi));
+                 return same_as_input(in);
+               },
                [lo, hi](Args in, const OutputSpec&) {
     const Tensor& x = in[0];
     Tensor y = visit_numeric("clip_by_value", x, [&]<class T>() {

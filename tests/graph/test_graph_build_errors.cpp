@@ -44,22 +44,15 @@ using namespace tapeflow;
 // Node names and types that differ from what TensorFlow 1.x's Python API builds. The rows pin what
 // tapeflow builds (an error must name *that* node); TensorFlow's names are given for whoever
 // changes lib/:
-// - split:       'Split' (Split) and 'SplitV' (SplitV); TensorFlow 'split' for both (name="split")
-// - concat:      'ConcatV2'; TensorFlow 'concat' (ConcatV2)              (tf.concat's name="concat")
-// - stack:       'Pack'; TensorFlow 'stack' (Pack)                        (tf.stack's name="stack")
-// - transpose:   'Transpose'; TensorFlow 'transpose' (Transpose)          (name="transpose")
-// - one_hot:     'OneHot'; TensorFlow 'one_hot' (OneHot)                  (name_scope "one_hot")
+// (The ops whose Python function names their node, as tf.concat's "concat", name it so here too:
+// the OpDef's `node`; split, concat, stack, transpose, one_hot, clip_by_value, truediv...)
 // - in_top_k:    'InTopKV2'; TensorFlow 1.15 'in_top_k/InTopKV2'          (name_scope "in_top_k")
-// - clip:        'ClipByValue' (ClipByValue); tf.clip_by_value builds 'clip_by_value/Minimum'
-//                (Minimum) and 'clip_by_value' (Maximum)
+// - clip:        one 'clip_by_value' node (ClipByValue); tf.clip_by_value builds
+//                'clip_by_value/Minimum' (Minimum) and 'clip_by_value' (Maximum)
 // - xw_plus_b:   one '_FusedMatMul' node named '_FusedMatMul'; tf.nn.xw_plus_b builds
 //                'xw_plus_b/MatMul' (MatMul) and 'xw_plus_b' (BiasAdd) (_FusedMatMul appears only
 //                when TensorFlow's graph optimizer fuses them, under the BiasAdd's name).
-//                include/tapeflow/nn/linear.h still says "graph mode, TensorFlow's MatMul and
-//                BiasAdd nodes".
-// - conv2d with a bias: one '_FusedConv2D' node named '_FusedConv2D', likewise;
-//                include/tapeflow/nn/conv.h still says "graph mode: a Conv2D node, then a BiasAdd
-//                node".
+// - conv2d with a bias: one '_FusedConv2D' node named '_FusedConv2D', likewise.
 // - assign_moving_average: 'AssignSub'; TensorFlow 'AssignMovingAvg' (AssignSub)
 //                (layers::batch_norm renames its own with named()).
 // - dropout, zero_fraction, confusion_matrix: one node of a type TensorFlow does not have
@@ -70,18 +63,10 @@ using namespace tapeflow;
 // - distributed::allreduce: 'HorovodAllreduce'; Horovod names it after its input
 //                ('HorovodAllreduce_x_0').
 //
-// Errors that name no node (pinned below, so that a fix shows up as a failure there):
-// - checks an op makes before it calls the door (errors_raised_before_the_door): clip with
-//   lo > hi; one_hot with depth < 0; broadcast_to to a partly unknown shape; dropout with a number
-//   keep_prob outside (0, 1]; conv2d / max_pool / avg_pool strides or ksize of a bad form;
-//   local_response_normalization with depth_radius < 0; fused_batch_norm with epsilon < 0;
-//   assign_moving_average with decay outside [0, 1]; confusion_matrix with num_classes < -1;
-//   add_n / concat / stack of no tensor; `x + 1.5` (and the other operators with a number) for an
-//   integer x.
-// - Graph::add_node's checks, which run after the rule passed (errors_raised_after_the_rule): an
-//   input of another graph (or an operation as an input) is a ValueError naming the op type only,
-//   and the eager inputs before it have already become Const nodes of the graph: a failed build
-//   that adds nodes.
+// Errors that name no node (pinned below): add_n / concat / stack of no tensor (no input, so no
+// graph), and `x + 1.5` (and the other operators with a number) for an integer x, which fails
+// converting the number before the op is called. A check of an argument (clip's bounds, a
+// keep_prob, strides...) is part of the op's rule and names the node (arguments_name_the_node).
 
 namespace {
 
@@ -140,14 +125,15 @@ Tensor ph(const std::string& name, const Shape& shape, DType dtype = float32) {
 
 /// A row for a unary op given a placeholder 'x' [?,3] of a dtype it rejects: an integer one for the
 /// float ops, bool for the numeric ones.
-Row wrong_dtype(const std::string& op, const std::string& type, DType given, Tensor (*f)(const Tensor&)) {
+Row wrong_dtype(const std::string& op, const std::string& type, DType given, Tensor (*f)(const Tensor&),
+                std::string node = "") {
   const std::string wanted = given == bool_ ? "a numeric tensor" : "a float32 or float64 tensor";
   return {fmt::format("{} of {}", op, dtype_name(given)),
           [given, f](Attempt& a) {
             Tensor x = ph("x", {-1, 3}, given);
             a.fails([&] { return f(x); });
           },
-          typeid(DTypeError), type, type, "'x:0' [?,3]",
+          typeid(DTypeError), node.empty() ? type : node, type, "'x:0' [?,3]",
           fmt::format("{}: expected {}, got {} [?,3]", op, wanted, dtype_name(given))};
 }
 
@@ -298,7 +284,8 @@ BOOST_AUTO_TEST_CASE(unary_elementwise_and_activations) {
       wrong_dtype("abs", "Abs", bool_, [](const Tensor& x) { return abs(x); }),
       wrong_dtype("sign", "Sign", bool_, [](const Tensor& x) { return sign(x); }),
       wrong_dtype("floor", "Floor", int32, [](const Tensor& x) { return floor(x); }),
-      wrong_dtype("clip_by_value", "ClipByValue", bool_, [](const Tensor& x) { return clip(x, 0.0, 1.0); }),
+      wrong_dtype("clip_by_value", "ClipByValue", bool_, [](const Tensor& x) { return clip(x, 0.0, 1.0); },
+                  "clip_by_value"),
       wrong_dtype("relu", "Relu", int32, [](const Tensor& x) { return relu(x); }),
       wrong_dtype("relu6", "Relu6", int32, [](const Tensor& x) { return relu6(x); }),
       wrong_dtype("leaky_relu", "LeakyRelu", int32, [](const Tensor& x) { return leaky_relu(x); }),
@@ -476,14 +463,14 @@ BOOST_AUTO_TEST_CASE(reshape_transpose_squeeze_expand_dims) {
          Tensor x = ph("x", {-1, 3});
          a.fails([&] { return transpose(x, {1, 0, 2}); });
        },
-       typeid(ShapeError), "Transpose", "Transpose", "'x:0' [?,3]",
+       typeid(ShapeError), "transpose", "Transpose", "'x:0' [?,3]",
        "transpose: perm [1,0,2] has 3 entries for a tensor of shape [?,3] (rank 2)"},
       {"transpose: perm [0,0]",
        [](Attempt& a) {
          Tensor x = ph("x", {-1, 3});
          a.fails([&] { return transpose(x, {0, 0}); });
        },
-       typeid(ValueError), "Transpose", "Transpose", "'x:0' [?,3]",
+       typeid(ValueError), "transpose", "Transpose", "'x:0' [?,3]",
        "transpose: perm [0,0] is not a permutation of 0..1"},
       {"squeeze: axis 1 of size 3",
        [](Attempt& a) {
@@ -518,20 +505,20 @@ BOOST_AUTO_TEST_CASE(concat_stack_split_slice) {
          a.fails([&] { return concat({x, y}, 0); });
          a.then_builds([&] { return concat({x, y}, 1); });
        },
-       typeid(ShapeError), "ConcatV2", "ConcatV2", "'x:0' [?,3], 'y:0' [?,4]",
+       typeid(ShapeError), "concat", "ConcatV2", "'x:0' [?,3], 'y:0' [?,4]",
        "concat: along axis 0, input 1 has shape [?,4] but input 0 has shape [?,3]"},
       {"concat of scalars",
        [](Attempt& a) {
          Tensor s = ph("s", {}), t = ph("t", {});
          a.fails([&] { return concat({s, t}, 0); });
        },
-       typeid(ShapeError), "ConcatV2", "ConcatV2", "'s:0' [], 't:0' []", "concat: cannot concatenate scalars"},
+       typeid(ShapeError), "concat", "ConcatV2", "'s:0' [], 't:0' []", "concat: cannot concatenate scalars"},
       {"stack: [?,3] and [?,4]",
        [](Attempt& a) {
          Tensor x = ph("x", {-1, 3}), y = ph("y", {-1, 4});
          a.fails([&] { return stack({x, y}); });
        },
-       typeid(ShapeError), "Pack", "Pack", "'x:0' [?,3], 'y:0' [?,4]",
+       typeid(ShapeError), "stack", "Pack", "'x:0' [?,3], 'y:0' [?,4]",
        "stack: input 1 has shape [?,4] but input 0 has shape [?,3]; all must be equal"},
       {"split: 5 into 2 equal parts",
        [](Attempt& a) {
@@ -539,7 +526,7 @@ BOOST_AUTO_TEST_CASE(concat_stack_split_slice) {
          a.fails([&] { return split(x, 2, 1); });
          a.then_builds([&] { return split(x, 5, 1)[0]; });
        },
-       typeid(ShapeError), "Split", "Split", "'x:0' [?,5]",
+       typeid(ShapeError), "split", "Split", "'x:0' [?,5]",
        "split: dimension 1 (= 5) of shape [?,5] cannot be split into 2 equal parts"},
       {"split: sizes [2,2] of 5",
        [](Attempt& a) {
@@ -547,7 +534,7 @@ BOOST_AUTO_TEST_CASE(concat_stack_split_slice) {
          a.fails([&] { return split(x, std::vector<std::int64_t>{2, 2}, 1); });
          a.then_builds([&] { return split(x, std::vector<std::int64_t>{2, 3}, 1)[1]; });
        },
-       typeid(ShapeError), "SplitV", "SplitV", "'x:0' [?,5]",
+       typeid(ShapeError), "split", "SplitV", "'x:0' [?,5]",
        "split: sizes [2,2] do not add up to dimension 1 (= 5) of shape [?,5]"},
       {"slice: out of bounds",
        [](Attempt& a) {
@@ -584,7 +571,7 @@ BOOST_AUTO_TEST_CASE(indexing_and_broadcast_ops) {
          a.fails([&] { return one_hot(i, 10); });
          a.then_builds([&] { return one_hot(ph("labels", {-1}, uint8), 10); });
        },
-       typeid(DTypeError), "OneHot", "OneHot", "'indices:0' [?]",
+       typeid(DTypeError), "one_hot", "OneHot", "'indices:0' [?]",
        "one_hot: indices must be int32, int64 or uint8, got float32 [?]"},
       {"broadcast_to: [?,3] to [2,4]",
        [](Attempt& a) {
@@ -887,16 +874,14 @@ BOOST_AUTO_TEST_CASE(eager_inputs_become_const_nodes_only_when_the_node_is_built
   BOOST_TEST(y.impl()->node->inputs()[1].name() == g.nodes()[inputs]->name() + ":0");
 }
 
-BOOST_AUTO_TEST_CASE(errors_raised_before_the_door) {
-  // Checks an op makes before handing its inputs to the door: they name the op, not the node
-  // (see the list below the includes). A failing check here means the node is now named: move
-  // the op to a table above.
+BOOST_AUTO_TEST_CASE(arguments_name_the_node) {
+  // An op checks its arguments in its rule, so that a bad one names the node too.
   Graph g;
   auto scope = g.as_default();
   Tensor x = ph("x", {-1, 3}), n = ph("n", {-1, 3}, int32), images = ph("images", {-1, 28, 28, 1});
   Tensor moving = Variable(zeros({3}), "moving");
   const std::size_t inputs = g.nodes().size();
-  auto check_unnamed = [](const std::function<void()>& op, const std::string& message) {
+  auto check_named = [](const std::function<void()>& op, const std::string& message, const std::string& node) {
     try {
       op();
       BOOST_ERROR("did not throw: " << message);
@@ -904,35 +889,48 @@ BOOST_AUTO_TEST_CASE(errors_raised_before_the_door) {
       const std::string msg = e.what();
       BOOST_TEST_CONTEXT("message: " << msg) {
         BOOST_TEST(msg.find(message) == 0u);
-        BOOST_TEST(msg.find("while building") == std::string::npos);
+        BOOST_TEST(msg.find("\n  while building node " + node) != std::string::npos);
       }
     }
   };
-  check_unnamed([&] { (void)clip(x, 1.0, 0.0); }, "clip_by_value: clip_value_min 1 is greater than clip_value_max 0");
-  check_unnamed([&] { (void)one_hot(n, -1); }, "one_hot: depth must be >= 0, got -1");
-  check_unnamed([&] { (void)broadcast_to(x, {-1, 3}); }, "broadcast_to: the target shape [?,3] must be fully known");
-  check_unnamed([&] { (void)nn::dropout(x, 0.0); }, "dropout: keep_prob must be in (0, 1], got 0");
-  check_unnamed([&] { (void)nn::conv2d(images, zeros({5, 5, 1, 8}), {1, 1, 1}, nn::Padding::Same); }, "conv2d:");
-  check_unnamed([&] { (void)nn::max_pool(images, {2, 2, 2}, {2, 2}, nn::Padding::Same); }, "max_pool:");
-  check_unnamed([&] { (void)nn::local_response_normalization(images, -1); },
-                "local_response_normalization: depth_radius must be >= 0, got -1");
-  check_unnamed([&] { (void)nn::confusion_matrix(n, n, -2); }, "confusion_matrix: num_classes must be >= 0");
-  check_unnamed([&] { (void)nn::fused_batch_norm(images, Tensor(), Tensor(), zeros({1}), ones({1}), -1.0, true); },
-                "batch_norm: epsilon must be >= 0, got -1");
-  check_unnamed([&] { (void)nn::assign_moving_average(moving, x, 2.0, scalar(1.0, bool_)); },
-                "batch_norm: decay must be in [0, 1], got 2");
-  check_unnamed([&] { (void)add_n({}); }, "add_n: needs at least one tensor");
-  check_unnamed([&] { (void)concat({}, 0); }, "concat: needs at least one tensor");
-  check_unnamed([&] { (void)stack({}); }, "stack: needs at least one tensor");
-  check_unnamed([&] { (void)(n + 1.5); }, "add: cannot convert 1.5 to int32");
+  check_named([&] { (void)clip(x, 1.0, 0.0); }, "clip_by_value: clip_value_min 1 is greater than clip_value_max 0",
+              "'clip_by_value' (ClipByValue) from 'x:0' [?,3]");
+  check_named([&] { (void)one_hot(n, -1); }, "one_hot: depth must be >= 0, got -1", "'one_hot' (OneHot)");
+  check_named([&] { (void)broadcast_to(x, {-1, 3}); }, "broadcast_to: the target shape [?,3] must be fully known",
+              "'BroadcastTo' (BroadcastTo)");
+  check_named([&] { (void)nn::dropout(x, 0.0); }, "dropout: keep_prob must be in (0, 1], got 0", "'Dropout' (Dropout)");
+  check_named([&] { (void)nn::conv2d(images, zeros({5, 5, 1, 8}), {1, 1, 1}, nn::Padding::Same); }, "conv2d:",
+              "'Conv2D' (Conv2D) from 'images:0' [?,28,28,1], a constant [5,5,1,8]");
+  check_named([&] { (void)nn::max_pool(images, {2, 2, 2}, {2, 2}, nn::Padding::Same); }, "max_pool:",
+              "'MaxPool' (MaxPool)");
+  check_named([&] { (void)nn::local_response_normalization(images, -1); },
+              "local_response_normalization: depth_radius must be >= 0, got -1", "'LRN' (LRN)");
+  check_named([&] { (void)nn::confusion_matrix(n, n, -2); }, "confusion_matrix: num_classes must be >= 0",
+              "'ConfusionMatrix' (ConfusionMatrix)");
+  check_named([&] { (void)nn::fused_batch_norm(images, Tensor(), Tensor(), zeros({1}), ones({1}), -1.0, true); },
+              "batch_norm: epsilon must be >= 0, got -1", "'FusedBatchNorm' (FusedBatchNorm)");
+  check_named([&] { (void)nn::assign_moving_average(moving, x, 2.0, scalar(1.0, bool_)); },
+              "batch_norm: decay must be in [0, 1], got 2", "'AssignSub' (AssignSub)");
   BOOST_TEST(g.nodes().size() == inputs);
 }
 
-BOOST_AUTO_TEST_CASE(errors_raised_after_the_rule) {
-  // Graph::add_node's own check of an input of another graph runs once the rule passed: the error
-  // names the op type, not the node, and an eager input before that one already became a Const
-  // node of the graph (see the list below the includes). A failing check here means this was
-  // fixed: check it as the rows above do.
+BOOST_AUTO_TEST_CASE(errors_that_name_no_node) {
+  // No graph input (nothing to build a node in), or a number that does not fit the tensor's dtype
+  // (converted before the op is called): the message names the op.
+  Graph g;
+  auto scope = g.as_default();
+  Tensor n = ph("n", {-1, 3}, int32);
+  const std::size_t inputs = g.nodes().size();
+  TF_CHECK_THROWS_WITH(add_n({}), ValueError, "add_n: needs at least one tensor");
+  TF_CHECK_THROWS_WITH(concat({}, 0), ValueError, "concat: needs at least one tensor");
+  TF_CHECK_THROWS_WITH(stack({}), ValueError, "stack: needs at least one tensor");
+  TF_CHECK_THROWS_WITH(n + 1.5, DTypeError, "add: cannot convert 1.5 to int32");
+  BOOST_TEST(g.nodes().size() == inputs);
+}
+
+BOOST_AUTO_TEST_CASE(an_input_of_another_graph) {
+  // Graph::add_node checks every graph input before it turns the eager ones into Const nodes: a
+  // failed build adds nothing, and the error names the node it would have built.
   Graph other;
   Tensor y;
   {
@@ -944,21 +942,9 @@ BOOST_AUTO_TEST_CASE(errors_raised_after_the_rule) {
   Tensor c = ph("c", {-1, 3}, bool_), x = ph("x", {-1, 3});
   for (const Tensor& cond : {c, scalar(1.0, bool_)}) {
     const std::size_t inputs = g.nodes().size();
-    try {
-      (void)where(cond, x, y);
-      BOOST_ERROR("where of tensors of two graphs did not throw");
-    } catch (const ValueError& e) {
-      const std::string msg = e.what();
-      BOOST_TEST_CONTEXT("message: " << msg) {
-        BOOST_TEST(msg.find("Select: input 'y:0' belongs to another graph") == 0u);
-        BOOST_TEST(msg.find("while building") == std::string::npos);
-      }
-    }
-    const std::size_t stray = cond.is_symbolic() ? 0 : 1;  // the eager condition's Const
-    BOOST_TEST(g.nodes().size() == inputs + stray);
-    if (stray) {
-      BOOST_TEST(g.nodes().back()->type() == "Const");
-    }
+    TF_CHECK_THROWS_WITH(where(cond, x, y), ValueError, "Select: input 'y:0' belongs to another graph",
+                         "the node being built ('Select')");
+    BOOST_TEST(g.nodes().size() == inputs);
   }
 }
 

@@ -40,8 +40,9 @@ std::int64_t window_output_size(std::int64_t in, std::int64_t window, std::int64
 /// filter and SAME padding gives [?,28,28,32]).
 Tensor conv2d(const Tensor& input, const Tensor& filter, const std::vector<int>& strides, Padding padding);
 
-/// conv2d followed by bias_add: + bias [out_channels] on every output position (graph mode: a
-/// "Conv2D" node, then a "BiasAdd" node).
+/// conv2d followed by bias_add: + bias [out_channels] on every output position, as one op whose
+/// GEMM starts from the bias: TensorFlow's "_FusedConv2D" (its graph optimizer's fusion of Conv2D
+/// and BiasAdd), also as the node in graph mode.
 Tensor conv2d(const Tensor& input, const Tensor& filter, const Tensor& bias, const std::vector<int>& strides,
               Padding padding);
 

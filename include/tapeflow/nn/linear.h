@@ -10,8 +10,9 @@
 namespace tapeflow::nn {
 
 /// tf.nn.xw_plus_b: x [N, in] · weights [in, out] + biases [out] -> [N, out]. Eager, one op whose
-/// GEMM starts from the biases (no separate pass over the output); graph mode, TensorFlow's
-/// "MatMul" and "BiasAdd" nodes. Differentiable in all three.
+/// GEMM starts from the biases (no separate pass over the output): TensorFlow's "_FusedMatMul"
+/// (its graph optimizer's fusion of MatMul and BiasAdd), also as the node in graph mode.
+/// Differentiable in all three.
 Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases);
 
 struct LinearOptions {
