@@ -30,7 +30,7 @@ namespace autograd {
 /// leaf's .grad().
 struct Edge {
   std::shared_ptr<Node> node;
-  std::shared_ptr<detail::TensorImpl> leaf;
+  std::shared_ptr<TensorImpl> leaf;
   std::uint32_t input_nr = 0;
 };
 

@@ -27,8 +27,9 @@ namespace tapeflow {
 namespace autograd { struct Node; }
 namespace graph { class Node; }
 
-namespace detail {
-/// An aligned, owned buffer of bytes.
+// The state behind Tensor handles (what a copy shares). Tensor's methods are the interface; these
+// are in the header so that those methods inline.
+
 /// An owned buffer of bytes: 64-byte aligned, except that buffers of at most kInline bytes live
 /// inside the Storage itself (16-byte aligned) to save an allocation for tiny tensors. Freed
 /// buffers are kept by their thread for reuse (small ones by size class, large ones up to 64 MiB
@@ -59,13 +60,12 @@ struct TensorImpl {
   std::shared_ptr<graph::Node> node;
   int output_index = 0;
 };
-}  // namespace detail
 
 class Tensor {
  public:
   /// An undefined tensor (no data); `defined()` is false.
   Tensor() = default;
-  explicit Tensor(std::shared_ptr<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   /// A new uninitialised tensor of the given shape and dtype.
   static Tensor empty(const Shape& shape, DType dtype = float32);
@@ -122,13 +122,13 @@ class Tensor {
 
   /// True when both handles share the same state.
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
-  const std::shared_ptr<detail::TensorImpl>& impl() const { return impl_; }
+  const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
 
   /// numpy-style text with shape and dtype: `tensor([[1, 2], [3, 4]], shape=[2,2], dtype=int32)`.
   std::string str() const;
 
  private:
-  const detail::TensorImpl& checked() const {
+  const TensorImpl& checked() const {
     if (!impl_) [[unlikely]] throw_undefined();
     return *impl_;
   }
@@ -137,7 +137,7 @@ class Tensor {
   }
   [[noreturn]] static void throw_undefined();
   [[noreturn]] void throw_dtype_mismatch(DType expected) const;
-  std::shared_ptr<detail::TensorImpl> impl_;
+  std::shared_ptr<TensorImpl> impl_;
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);

@@ -16,9 +16,4 @@ int get_num_threads();
 bool set_flush_denormal(bool on);
 bool get_flush_denormal();
 
-namespace detail {
-/// Internal: puts the calling thread in the flush-denormal mode chosen (cheap when it already is).
-void apply_float_mode();
-}  // namespace detail
-
 }  // namespace tapeflow

@@ -122,7 +122,7 @@ void accumulate(Tensor& slot, const Tensor& g) {
 // a view of someone else's data), later ones are added in place. A gradient that nothing else
 // references (the usual case: a backward function's fresh result) is taken as it is rather than
 // copied, as PyTorch's AccumulateGrad does.
-void accumulate_leaf(detail::TensorImpl& leaf, Tensor&& g) {
+void accumulate_leaf(TensorImpl& leaf, Tensor&& g) {
   if (g.shape() != leaf.shape)
     throw AutogradError(fmt::format("gradient of shape {} cannot accumulate into .grad() of a leaf of shape {}",
                                     g.shape().str(), leaf.shape.str()));
@@ -155,7 +155,7 @@ Tensor seed_gradient(const Tensor& out, const Tensor* given) {
 // The replay shared by backward() and grad(). `capture` (optional) maps leaf impls to slots
 // that receive their gradients instead of .grad().
 struct Capture {
-  std::vector<const detail::TensorImpl*> leaves;   // inputs that are leaves
+  std::vector<const TensorImpl*> leaves;   // inputs that are leaves
   std::vector<const Node*> nodes;                  // inputs that are computed: their record
   std::vector<std::size_t> outputs;                //   and which of its outputs they are
   std::vector<Tensor>* out;
@@ -293,13 +293,11 @@ std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor
 
 }  // namespace autograd
 
-namespace detail {
 TensorImpl::~TensorImpl() {
   // Park the record instead of destroying it here: see Graveyard.
   bool outer = !autograd::graveyard.draining;
   autograd::bury(grad_fn);
   if (outer) autograd::drain();
 }
-}  // namespace detail
 
 }  // namespace tapeflow

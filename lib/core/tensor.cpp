@@ -10,9 +10,8 @@
 #include "tapeflow/ops/elementwise.h"
 
 namespace tapeflow {
-namespace detail {
-
 namespace {
+
 
 // Every op allocates its output and frees temporaries, and a training loop asks for the same
 // sizes step after step. aligned_alloc is slow for small blocks and, for large ones, hands back
@@ -114,15 +113,14 @@ Storage::~Storage() {
   if (data != inline_data) give_back(data, round_up(bytes));
 }
 
-}  // namespace detail
 
 // ---------------------------------------------------------------------------- Tensor
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   if (!shape.is_fully_known())
     throw ShapeError(fmt::format("cannot allocate a tensor of partly unknown shape {}", shape.str()));
-  auto impl = std::make_shared<detail::TensorImpl>();
-  impl->storage = std::make_shared<detail::Storage>(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype));
   impl->shape = shape;
   impl->dtype = dtype;
   return Tensor(std::move(impl));
@@ -139,7 +137,7 @@ void Tensor::throw_dtype_mismatch(DType expected) const {
 }
 
 void* Tensor::raw_data() const {
-  const detail::TensorImpl& impl = checked();
+  const TensorImpl& impl = checked();
   if (!impl.storage) [[unlikely]]
     throw Error(fmt::format("tensor '{}' (shape {}, {}) is a graph tensor: it has no value until a Session runs "
                             "it; fetch it with Session::run, or use it as an input of graph ops",
@@ -187,7 +185,7 @@ Tensor Tensor::clone() const {
 Tensor Tensor::to(DType dt) const { return cast(*this, dt); }
 
 Tensor Tensor::detach() const {
-  auto impl = std::make_shared<detail::TensorImpl>();
+  auto impl = std::make_shared<TensorImpl>();
   impl->storage = checked().storage;
   impl->shape = impl_->shape;
   impl->dtype = impl_->dtype;

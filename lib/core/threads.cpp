@@ -14,6 +14,7 @@
 #include <omp.h>
 #endif
 
+#include "core/float_mode.h"
 #include "tapeflow/error.h"
 
 namespace tapeflow {

@@ -26,7 +26,7 @@ Node::Node(Graph* graph, std::int64_t id, std::string type, std::string name, st
 
 namespace {
 Tensor handle(std::shared_ptr<Node> node, int index, const Shape& shape, DType dtype, std::string name) {
-  auto impl = std::make_shared<detail::TensorImpl>();
+  auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->dtype = dtype;
   impl->name = std::move(name);

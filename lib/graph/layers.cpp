@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "nn/window.h"
+
 #include "tapeflow/autograd.h"
 #include "tapeflow/graph/session.h"
 #include "tapeflow/nn/dropout.h"

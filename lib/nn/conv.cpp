@@ -18,6 +18,7 @@
 
 #include "autograd/door.h"
 #include "nn/bias.h"
+#include "nn/window.h"
 #include "ops/kernels.h"
 
 namespace tapeflow::nn {
@@ -54,13 +55,13 @@ std::array<std::int64_t, 2> spatial_pair(const char* op, const char* what, const
   return {h, w};
 }
 
+}  // namespace detail
+
 std::int64_t window_pad_before(std::int64_t in, std::int64_t window, std::int64_t stride, Padding padding) {
   if (padding == Padding::Valid || in < 0 || window < 0) return 0;
   const std::int64_t out = window_output_size(in, window, stride, padding);
   return std::max<std::int64_t>((out - 1) * stride + window - in, 0) / 2;
 }
-
-}  // namespace detail
 
 namespace {
 
@@ -116,8 +117,8 @@ ConvGeometry conv_geometry(const Tensor& input, const Tensor& filter, const Tens
   g.sh = sh, g.sw = sw;
   g.oh = window_output_size(g.h, g.kh, sh, padding);
   g.ow = window_output_size(g.w, g.kw, sw, padding);
-  g.pad_top = detail::window_pad_before(g.h, g.kh, sh, padding);
-  g.pad_left = detail::window_pad_before(g.w, g.kw, sw, padding);
+  g.pad_top = window_pad_before(g.h, g.kh, sh, padding);
+  g.pad_left = window_pad_before(g.w, g.kw, sw, padding);
   g.shape = Shape{g.n, g.oh, g.ow, g.oc};
   g.dtype = input.dtype();
   return g;

@@ -99,7 +99,7 @@ void Module::visit_tensors(bool buffers, bool recurse, const std::string& prefix
 
 NamedTensors Module::named_parameters(bool recurse) const {
   NamedTensors out;
-  std::unordered_set<const detail::TensorImpl*> seen;
+  std::unordered_set<const TensorImpl*> seen;
   auto visit = [&](std::string name, const Tensor& t) {
     if (seen.insert(t.impl().get()).second) out.emplace_back(std::move(name), t);
   };
@@ -115,7 +115,7 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
 
 NamedTensors Module::named_buffers(bool recurse) const {
   NamedTensors out;
-  std::unordered_set<const detail::TensorImpl*> seen;
+  std::unordered_set<const TensorImpl*> seen;
   auto visit = [&](std::string name, const Tensor& t) {
     if (seen.insert(t.impl().get()).second) out.emplace_back(std::move(name), t);
   };

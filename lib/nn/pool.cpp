@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "autograd/door.h"
+#include "nn/window.h"
 #include "ops/kernels.h"
 
 namespace tapeflow::nn {
@@ -43,8 +44,8 @@ PoolGeometry pool_geometry(const char* op, const Tensor& value, const std::vecto
   g.kh = kh, g.kw = kw, g.sh = sh, g.sw = sw;
   g.oh = window_output_size(g.h, kh, sh, padding);
   g.ow = window_output_size(g.w, kw, sw, padding);
-  g.pad_top = detail::window_pad_before(g.h, kh, sh, padding);
-  g.pad_left = detail::window_pad_before(g.w, kw, sw, padding);
+  g.pad_top = window_pad_before(g.h, kh, sh, padding);
+  g.pad_left = window_pad_before(g.w, kw, sw, padding);
   g.shape = Shape{g.n, g.oh, g.ow, g.c};
   g.dtype = value.dtype();
   return g;

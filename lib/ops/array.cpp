@@ -112,7 +112,7 @@ Shape reshape_target(const Shape& xs, const Shape& shape) {
 
 /// A tensor of shape `shape` (as many elements as x's) sharing x's data.
 Tensor shares_data(const Tensor& x, const Shape& shape) {
-  auto impl = std::make_shared<detail::TensorImpl>();
+  auto impl = std::make_shared<TensorImpl>();
   impl->storage = x.impl()->storage;
   impl->shape = shape;
   impl->dtype = x.dtype();

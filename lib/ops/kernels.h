@@ -7,6 +7,7 @@
 
 #include "core/dispatch.h"
 #include "tapeflow/autograd.h"
+#include "core/float_mode.h"
 #include "tapeflow/threads.h"
 
 namespace tapeflow::detail {

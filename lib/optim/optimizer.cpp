@@ -42,7 +42,7 @@ Optimizer::Optimizer(std::vector<Tensor> params, std::string name, double lr)
     throw ValueError(fmt::format("{}: got an empty parameter list; pass the tensors to train, e.g. "
                                  "net.parameters()",
                                  name_));
-  std::unordered_map<const tapeflow::detail::TensorImpl*, std::size_t> seen;
+  std::unordered_map<const tapeflow::TensorImpl*, std::size_t> seen;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     if (!p.defined())

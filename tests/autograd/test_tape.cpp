@@ -1,4 +1,5 @@
 #include "helpers.h"
+#include "tapeflow/graph.h"
 
 using namespace tapeflow;
 
@@ -124,7 +125,7 @@ BOOST_AUTO_TEST_CASE(a_million_op_chain_backpropagates_and_frees_without_recursi
 
 BOOST_AUTO_TEST_CASE(saved_tensors_and_records_are_released) {
   const std::int64_t before = autograd::live_records();
-  std::weak_ptr<detail::TensorImpl> hidden_alive;
+  std::weak_ptr<TensorImpl> hidden_alive;
   {
     Tensor w = tensor({{1.0, 2.0}, {3.0, 4.0}}, float64);
     w.requires_grad_();
@@ -143,7 +144,7 @@ BOOST_AUTO_TEST_CASE(saved_tensors_and_records_are_released) {
 }
 
 BOOST_AUTO_TEST_CASE(retain_graph_keeps_saved_tensors) {
-  std::weak_ptr<detail::TensorImpl> hidden_alive;
+  std::weak_ptr<TensorImpl> hidden_alive;
   Tensor w = tensor({1.0, 2.0}, float64);
   w.requires_grad_();
   Tensor loss;
@@ -238,6 +239,47 @@ BOOST_AUTO_TEST_CASE(custom_op_is_differentiable_and_gradchecked) {
       [](std::span<const Tensor>, const Tensor&, const Tensor&) { return Grads{ones({5}, float64)}; });
   Tensor z = bad_shape({x});
   TF_CHECK_THROWS_WITH(reduce_sum(z).backward(), AutogradError, "BadShape", "[5]", "[3]");
+}
+
+BOOST_AUTO_TEST_CASE(custom_op_name_outlives_the_op) {
+  // The record names the op after the CustomOp object is gone: a second backward's error reads
+  // the name (under AddressSanitizer, a heap-use-after-free when the record did not own it).
+  Tensor x = tensor({1.0, 2.0}, float64).requires_grad_();
+  Tensor y;
+  {
+    CustomOp twice(
+        std::string("Twice") + "ForASecondBackward",  // built at run time: no literal outlives the op
+        [](std::span<const Tensor> in) { return in[0] * 2.0; },
+        [](std::span<const Tensor>, const Tensor&, const Tensor& g) { return Grads{g * 2.0}; });
+    y = twice({x});
+  }
+  const Tensor seed = ones({2}, float64);
+  y.backward(seed);
+  tft::check_close(x.grad(), {2, 2});
+  TF_CHECK_THROWS_WITH(y.backward(seed), AutogradError, "backward through 'TwiceForASecondBackward' a second time",
+                       "retain_graph");
+}
+
+BOOST_AUTO_TEST_CASE(custom_op_in_graph_mode) {
+  // With a shape function, a CustomOp builds a graph node named after it; Session::run runs its
+  // forward, and its backward gives the gradients of graph mode too.
+  CustomOp cube(
+      "Cube", [](std::span<const Tensor> x) { return x[0] * x[0] * x[0]; },
+      [](std::span<const Tensor> x, const Tensor&, const Tensor& g) { return Grads{g * 3.0 * square(x[0])}; },
+      [](std::span<const Tensor> x) { return OutputSpec{x[0].shape(), x[0].dtype()}; });
+  Graph g;
+  auto scope = g.as_default();
+  Tensor x = placeholder(float64, {-1}, "x");
+  Tensor w = Variable(tensor({1.0, 2.0, 3.0}, float64), "w");
+  Tensor y = cube({x * w});
+  BOOST_TEST(y.name() == "Cube:0");
+  BOOST_TEST(y.shape().str() == "[3]");  // [?] * [3]
+  Tensor dw = gradients({reduce_sum(y)}, {w})[0];
+  Session sess(g);
+  sess.run(global_variables_initializer());
+  auto out = sess.run({y, dw}, {{x, tensor({1.0, 1.0, 2.0}, float64)}});
+  tft::check_close(out[0], {1, 8, 216});
+  tft::check_close(out[1], {3, 12, 216});  // 3 (x w)^2 x
 }
 
 BOOST_AUTO_TEST_CASE(gradcheck_needs_float64) {

@@ -25,7 +25,7 @@ std::vector<std::string> names_of(const nn::NamedTensors& named) {
 }
 
 /// Overwrites the values of a module's tensor (a shared handle) in place.
-void assign(Tensor t, const Tensor& values) { copy_(t, values); }
+void set_values(const Tensor& t, const Tensor& values) { copy_(t, values); }
 
 /// A LeNet-like net on 28x28x1 images: conv(SAME) -> relu -> pool -> conv(VALID) -> batch norm ->
 /// relu -> pool -> flatten -> dense -> dropout -> dense.
@@ -170,8 +170,8 @@ BOOST_AUTO_TEST_CASE(conv2d_forward_values) {
   // The 3x3 image 1..9 and the 2x2 filter 1..4, VALID:
   //   [1 2;4 5]·[1 2;3 4] = 1+4+12+20 = 37, then 47, 67, 77; plus the bias 0.5.
   nn::Conv2d conv(1, 1, 2, {.padding = Padding::Valid});
-  assign(conv.weight(), reshape(arange(1, 5), {2, 2, 1, 1}));
-  assign(conv.bias(), tensor({0.5}));
+  set_values(conv.weight(), reshape(arange(1, 5), {2, 2, 1, 1}));
+  set_values(conv.bias(), tensor({0.5}));
   Tensor x = reshape(arange(1, 10), {1, 3, 3, 1});
   Tensor y = conv(x);
   BOOST_TEST(y.shape() == Shape({1, 2, 2, 1}));
@@ -179,7 +179,7 @@ BOOST_AUTO_TEST_CASE(conv2d_forward_values) {
   // SAME pads one row and column after (pad_total 1: 0 before, 1 after): the last column sees
   // [3 0;6 0]·[1 2;3 4] = 3 + 18 = 21, the bottom-right 9·1 = 9.
   nn::Conv2d same(1, 1, 2, {.bias = false});
-  assign(same.weight(), reshape(arange(1, 5), {2, 2, 1, 1}));
+  set_values(same.weight(), reshape(arange(1, 5), {2, 2, 1, 1}));
   tft::check_close(same(x), {37, 47, 21, 67, 77, 33, 23, 26, 9});
 
   // Random data, several geometries: the module equals conv2d + bias_add with its parameters.
@@ -188,7 +188,7 @@ BOOST_AUTO_TEST_CASE(conv2d_forward_values) {
                                std::tuple{nn::Size2(3, 2), nn::Size2(2, 1), Padding::Valid},
                                std::tuple{nn::Size2(1), nn::Size2(2), Padding::Same}}) {
     nn::Conv2d m(3, 4, k, {.strides = s, .padding = padding, .generator = &gen});
-    assign(m.bias(), random_uniform({4}, -1, 1, float32, &gen));
+    set_values(m.bias(), random_uniform({4}, -1, 1, float32, &gen));
     Tensor in = random_uniform({2, 7, 6, 3}, -1, 1, float32, &gen);
     Tensor expected = nn::conv2d(in, m.weight(), m.bias(), {static_cast<int>(s.height), static_cast<int>(s.width)},
                                  padding);
@@ -274,8 +274,8 @@ BOOST_AUTO_TEST_CASE(batch_norm_defaults_follow_contrib) {
 BOOST_AUTO_TEST_CASE(batch_norm_training_and_eval) {
   const double eps = 0.001;
   nn::BatchNorm bn(2, {.decay = 0.9, .scale = true});
-  assign(bn.beta(), tensor({0.5, -1.0}));
-  assign(bn.gamma(), tensor({2.0, 1.0}));
+  set_values(bn.beta(), tensor({0.5, -1.0}));
+  set_values(bn.gamma(), tensor({2.0, 1.0}));
   // Channel 0: 1,3,5,7 -> mean 4, biased variance 5. Channel 1: 2,4,6,12 -> mean 6, variance 14.
   Tensor x = tensor({{1, 2}, {3, 4}, {5, 6}, {7, 12}});
   BOOST_TEST(bn.is_training());
@@ -318,8 +318,8 @@ BOOST_AUTO_TEST_CASE(batch_norm_nhwc_matches_functional) {
   Generator gen(8);
   Tensor x = random_uniform({2, 3, 4, 5}, -2, 3, float32, &gen);
   nn::BatchNorm bn(5, {.decay = 0.5, .scale = true});
-  assign(bn.beta(), random_uniform({5}, -1, 1, float32, &gen));
-  assign(bn.gamma(), random_uniform({5}, 0.5, 2, float32, &gen));
+  set_values(bn.beta(), random_uniform({5}, -1, 1, float32, &gen));
+  set_values(bn.gamma(), random_uniform({5}, 0.5, 2, float32, &gen));
   Tensor mm = zeros({5}), mv = ones({5});
   Tensor expected = nn::batch_norm(x, bn.gamma(), bn.beta(), mm, mv, true, 0.5, 0.001);
   tft::check_close(bn(x), expected.to_vector<double>(), 1e-6, 1e-6);
@@ -405,7 +405,7 @@ BOOST_AUTO_TEST_CASE(conv2d_gradcheck) {
       nn::Conv2d conv(c.in, c.out, c.kernel,
                       {.strides = c.strides, .padding = c.padding, .bias = c.bias, .dtype = float64, .generator = &gen});
       std::vector<Tensor> inputs{tft::rand64({c.n, c.h, c.w, c.in})};
-      if (c.bias) assign(conv.bias(), random_uniform({c.out}, -1, 1, float64, &gen));
+      if (c.bias) set_values(conv.bias(), random_uniform({c.out}, -1, 1, float64, &gen));
       for (const Tensor& p : conv.parameters()) inputs.push_back(p);
       tft::check_grad([&](std::span<const Tensor> in) { return conv(in[0]); }, inputs);
     }
@@ -418,14 +418,14 @@ BOOST_AUTO_TEST_CASE(batch_norm_gradcheck) {
       const std::int64_t C = shape[shape.rank() - 1];
       Generator gen(static_cast<std::uint64_t>(shape.numel()));
       nn::BatchNorm bn(C, {.decay = 0.9, .scale = true, .dtype = float64});
-      assign(bn.beta(), random_uniform({C}, -1, 1, float64, &gen));
-      assign(bn.gamma(), random_uniform({C}, 0.5, 1.5, float64, &gen));
+      set_values(bn.beta(), random_uniform({C}, -1, 1, float64, &gen));
+      set_values(bn.gamma(), random_uniform({C}, 0.5, 1.5, float64, &gen));
       Tensor x = tft::rand64(shape);
       // Training: through the batch statistics.
       tft::check_grad([&](std::span<const Tensor> in) { return bn(in[0]); }, {x, bn.beta(), bn.gamma()});
       // Eval: through the (fixed) moving statistics.
-      assign(bn.moving_mean(), random_uniform({C}, -0.5, 0.5, float64, &gen));
-      assign(bn.moving_variance(), random_uniform({C}, 0.5, 2, float64, &gen));
+      set_values(bn.moving_mean(), random_uniform({C}, -0.5, 0.5, float64, &gen));
+      set_values(bn.moving_variance(), random_uniform({C}, 0.5, 2, float64, &gen));
       bn.eval();
       tft::check_grad([&](std::span<const Tensor> in) { return bn(in[0]); }, {x, bn.beta(), bn.gamma()});
     }

@@ -358,10 +358,10 @@ BOOST_AUTO_TEST_CASE(window_output_sizes) {
   BOOST_TEST(nn::window_output_size(7, 3, 2, Padding::Valid) == 3);
   BOOST_TEST(nn::window_output_size(6, 3, 2, Padding::Valid) == 2);
   BOOST_TEST(nn::window_output_size(-1, 3, 2, Padding::Valid) == -1);
-  BOOST_TEST(nn::detail::window_pad_before(4, 4, 1, Padding::Same) == 1);
-  BOOST_TEST(nn::detail::window_pad_before(3, 2, 2, Padding::Same) == 0);
-  BOOST_TEST(nn::detail::window_pad_before(28, 5, 1, Padding::Same) == 2);
-  BOOST_TEST(nn::detail::window_pad_before(28, 5, 1, Padding::Valid) == 0);
+  BOOST_TEST(nn::window_pad_before(4, 4, 1, Padding::Same) == 1);
+  BOOST_TEST(nn::window_pad_before(3, 2, 2, Padding::Same) == 0);
+  BOOST_TEST(nn::window_pad_before(28, 5, 1, Padding::Same) == 2);
+  BOOST_TEST(nn::window_pad_before(28, 5, 1, Padding::Valid) == 0);
   BOOST_TEST(std::string(nn::padding_name(Padding::Same)) == "SAME");
   BOOST_TEST(std::string(nn::padding_name(Padding::Valid)) == "VALID");
 }

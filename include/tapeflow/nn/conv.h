@@ -50,13 +50,8 @@ Tensor conv2d(const Tensor& input, const Tensor& filter, const Tensor& bias, con
 /// The gradient of bias sums over every dimension but the last. Graph mode: a "BiasAdd" node.
 Tensor bias_add(const Tensor& value, const Tensor& bias);
 
-namespace detail {
-/// {h, w} from `v` = {h, w} or TensorFlow's {1, h, w, 1}, each positive; anything else is a
-/// ValueError naming `op` and `what` ("strides", "ksize"). Shared by conv2d and the pools.
-std::array<std::int64_t, 2> spatial_pair(const char* op, const char* what, const std::vector<int>& v);
-/// Padding before (top or left) along one dimension: 0 for VALID, pad_total / 2 for SAME (0 when
-/// `in` or `window` is unknown).
+/// The padding before (top or left) along one dimension of a window op: 0 for VALID, pad_total / 2
+/// for SAME (TensorFlow puts the odd element after); 0 when `in` or `window` is unknown.
 std::int64_t window_pad_before(std::int64_t in, std::int64_t window, std::int64_t stride, Padding padding);
-}  // namespace detail
 
 }  // namespace tapeflow::nn
