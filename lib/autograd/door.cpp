@@ -1,7 +1,6 @@
 // The door's non-template half: input checks, the graph builder hook, error decoration.
 #include "autograd/door.h"
 
-#include <cstring>
 
 #include <fmt/format.h>
 
@@ -24,12 +23,6 @@ AttrValue Attr::value() const {
 namespace {
 
 GraphBuilder builder{nullptr, nullptr};
-
-/// The signature letter of input i: the last one repeats.
-char role(const OpDef& def, std::size_t i) {
-  const std::size_t n = std::strlen(def.signature);
-  return def.signature[i < n ? i : n - 1];
-}
 
 std::string input_label(const OpDef& def, std::size_t i) {
   if (def.input_names) {
@@ -75,9 +68,10 @@ namespace door {
 void check_inputs(const OpDef& def, Args in) {
   const Tensor* first_t = nullptr;
   std::size_t first_index = 0;
-  for (std::size_t i = 0; i < in.size(); ++i) {
+  const char* sig = def.signature;  // one letter per input, the last one repeated
+  for (std::size_t i = 0; i < in.size(); ++i, sig += sig[1] != '\0') {
     const Tensor& t = in[i];
-    const char r = role(def, i);
+    const char r = *sig;
     if (!t.defined()) {
       if (r == 't' || r == 'o') continue;
       throw ValueError(in.size() == 1 ? fmt::format("{}: got an undefined tensor", def.name)

@@ -208,22 +208,30 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
   }
   std::sort(order.begin(), order.end(), [](const Node* a, const Node* b) { return a->sequence > b->sequence; });
 
-  std::vector<Tensor> grads_in;
+  std::vector<Tensor> several;  // the gradients of a multi-output record's outputs
   for (Node* n : order) {
     const std::size_t no = n->num_outputs();
-    grads_in.assign(no, Tensor());
-    bool arrived = false;
-    for (std::size_t i = 0; i < no; ++i) {
-      grads_in[i] = std::move(n->pending_grad(i));
-      n->pending_grad(i) = Tensor();
-      if (!grads_in[i].defined()) continue;
-      arrived = true;
-      if (capture) {
+    Tensor one;  // the gradient of a single-output record (most records)
+    if (no == 1) {
+      one = std::move(n->pending_grad(0));
+      if (capture && one.defined())
         for (std::size_t k = 0; k < capture->nodes.size(); ++k)
-          if (capture->nodes[k] == n && capture->outputs[k] == i) accumulate((*capture->out)[k], grads_in[i]);
+          if (capture->nodes[k] == n) accumulate((*capture->out)[k], one);
+      if (!one.defined()) continue;
+    } else {
+      several.assign(no, Tensor());
+      bool arrived = false;
+      for (std::size_t i = 0; i < no; ++i) {
+        several[i] = std::move(n->pending_grad(i));
+        if (!several[i].defined()) continue;
+        arrived = true;
+        if (capture)
+          for (std::size_t k = 0; k < capture->nodes.size(); ++k)
+            if (capture->nodes[k] == n && capture->outputs[k] == i) accumulate((*capture->out)[k], several[i]);
       }
+      if (!arrived) continue;
     }
-    if (!arrived) continue;
+    std::span<const Tensor> grads_in = no == 1 ? std::span<const Tensor>(&one, 1) : std::span<const Tensor>(several);
     if (n->released)
       throw AutogradError(fmt::format("backward through '{}' a second time: its saved tensors were released by "
                                       "the first backward(); pass retain_graph=true to the first call",
