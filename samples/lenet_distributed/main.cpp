@@ -93,14 +93,7 @@ int main(int argc, char** argv) try {
   if (threads > 0) tf::set_num_threads(threads);
   tf::manual_seed(seed);
 
-  auto data = tf::data::mnist::read_data_sets(data_dir, {.seed = seed});
-  if (max_examples > 0) {  // a quick run on the first examples of each split
-    auto first = [&](const tf::data::DataSet& set) {
-      const std::int64_t n = std::min(max_examples, set.num_examples());
-      return tf::data::DataSet(tf::slice(set.images(), {0, 0}, {n, -1}), tf::slice(set.labels(), {0}, {n}), seed);
-    };
-    data = {first(data.train), first(data.validation), first(data.test)};
-  }
+  auto data = lenet::read_data(data_dir, seed, max_examples);
   const std::int64_t num_train = data.train.num_examples();
   tf::data::DataSet train = data.train.shard(dist::size(), dist::rank());  // this process's examples
   const std::int64_t local_batch = batch_size / dist::size();

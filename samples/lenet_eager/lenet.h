@@ -9,8 +9,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "tapeflow/data/mnist.h"
 #include "tapeflow/nn.h"
 #include "tapeflow/tapeflow.h"
 
@@ -70,6 +72,19 @@ class LeNet : public nn::Module {
   std::shared_ptr<nn::Dropout> dropout1_, dropout2_, dropout3_;
   std::shared_ptr<nn::Linear> dot1_, dot2_, logits_;
 };
+
+/// The Fashion-MNIST (or MNIST) splits of `data_dir`; with max_examples > 0, only the first
+/// max_examples examples of each, for a quick run.
+inline tf::data::Datasets read_data(const std::string& data_dir, std::uint64_t seed,
+                                           std::int64_t max_examples) {
+  auto data = tf::data::mnist::read_data_sets(data_dir, {.seed = seed});
+  if (max_examples <= 0) return data;
+  auto first = [&](const tf::data::DataSet& set) {
+    const std::int64_t n = std::min(max_examples, set.num_examples());
+    return tf::data::DataSet(tf::slice(set.images(), {0, 0}, {n, -1}), tf::slice(set.labels(), {0}, {n}), seed);
+  };
+  return {first(data.train), first(data.validation), first(data.test)};
+}
 
 /// How many of `images` [N,784] the network classifies as `labels` [N] (int64), in eval mode and
 /// in chunks of 1000 examples, so that the activations of a whole test set never sit in memory.

@@ -104,14 +104,7 @@ int main(int argc, char** argv) try {
   if (learning_rate == 0) learning_rate = default_learning_rate(optimizer);
   tf::manual_seed(seed);
 
-  auto data = tf::data::mnist::read_data_sets(data_dir, {.seed = seed});
-  if (max_examples > 0) {  // a quick run on the first examples of each split
-    auto first = [&](const tf::data::DataSet& set) {
-      const std::int64_t n = std::min(max_examples, set.num_examples());
-      return tf::data::DataSet(tf::slice(set.images(), {0, 0}, {n, -1}), tf::slice(set.labels(), {0}, {n}), seed);
-    };
-    data = {first(data.train), first(data.validation), first(data.test)};
-  }
+  auto data = lenet::read_data(data_dir, seed, max_examples);
   LeNet net(keep_prob);
   auto opt = make_optimizer(optimizer, net.parameters(), learning_rate);
   const std::vector<tf::Tensor> weights = net.weights();

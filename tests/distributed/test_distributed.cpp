@@ -227,6 +227,16 @@ BOOST_AUTO_TEST_CASE(distributed_optimizer_is_an_optim_optimizer) {
                        "Adam.load_state_dict: the state dict is of optimizer type Momentum");
 }
 
+// The regression's loss in the default graph: placeholders x [?,3] and y [?,2], variables w and b
+// starting from r's values.
+Tensor graph_loss(const Regression& r, Tensor& x, Tensor& y, Tensor& w, Tensor& b) {
+  x = placeholder(float32, {-1, 3}, "x");
+  y = placeholder(float32, {-1, 2}, "y");
+  w = Variable(r.w.detach().clone(), "w");
+  b = Variable(r.b.detach().clone(), "b");
+  return reduce_mean(square(matmul(x, w) + b - y));
+}
+
 // Builds a train op from any graph optimizer, through the base interface.
 Tensor build_train_op(train::Optimizer& opt, const Tensor& loss, const Tensor& step, bool in_two_calls) {
   if (in_two_calls) return opt.apply_gradients(opt.compute_gradients(loss), step);
@@ -240,9 +250,8 @@ BOOST_AUTO_TEST_CASE(graph_distributed_optimizer_is_a_train_optimizer) {
       auto train_with = [&](bool distributed) {
         Graph g;
         auto scope = g.as_default();
-        Tensor x = placeholder(float32, {-1, 3}, "x"), y = placeholder(float32, {-1, 2}, "y");
-        Tensor w = Variable(r.w.detach().clone(), "w"), b = Variable(r.b.detach().clone(), "b");
-        Tensor loss = reduce_mean(square(matmul(x, w) + b - y));
+        Tensor x, y, w, b;
+        Tensor loss = graph_loss(r, x, y, w, b);
         Tensor step = train::get_or_create_global_step();
         train::AdamOptimizer adam(0.1);
         train::DistributedOptimizer wrapper(adam);
@@ -390,9 +399,8 @@ BOOST_AUTO_TEST_CASE(graph_distributed_optimizer_of_one_process_is_its_inner_opt
   auto train_with = [&](bool distributed) {
     Graph g;
     auto scope = g.as_default();
-    Tensor x = placeholder(float32, {-1, 3}, "x"), y = placeholder(float32, {-1, 2}, "y");
-    Tensor w = Variable(r.w.detach().clone(), "w"), b = Variable(r.b.detach().clone(), "b");
-    Tensor loss = reduce_mean(square(matmul(x, w) + b - y));
+    Tensor x, y, w, b;
+    Tensor loss = graph_loss(r, x, y, w, b);
     Tensor step = train::get_or_create_global_step();
     Tensor train_op;
     if (distributed) {
