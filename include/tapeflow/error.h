@@ -19,5 +19,7 @@ struct ValueError : Error { using Error::Error; };
 struct AutogradError : Error { using Error::Error; };
 /// A missing, truncated or corrupt file.
 struct IOError : Error { using Error::Error; };
+/// An allocation the machine cannot give (the message says how many bytes, for what).
+struct MemoryError : Error { using Error::Error; };
 
 }  // namespace tapeflow

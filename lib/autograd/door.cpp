@@ -124,6 +124,8 @@ void rethrow_building(const OpDef& def, Args in) {
     throw AutogradError(e.what() + hint);
   } catch (const IOError& e) {
     throw IOError(e.what() + hint);
+  } catch (const MemoryError& e) {
+    throw MemoryError(e.what() + hint);
   } catch (const Error& e) {
     throw Error(e.what() + hint);
   }

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "tapeflow/dtype.h"
+#include "core/checked.h"
 #include "tapeflow/error.h"
 
 namespace tapeflow {
@@ -58,12 +59,12 @@ std::int64_t Shape::dim(int i) const {
 }
 
 std::int64_t Shape::numel() const {
-  std::int64_t n = 1;
-  for (int i = 0; i < rank_; ++i) {
-    if (dims_[static_cast<std::size_t>(i)] < 0) return -1;
-    n *= dims_[static_cast<std::size_t>(i)];
-  }
-  return n;
+  if (!is_fully_known()) return -1;
+  auto n = detail::element_count(std::span<const std::int64_t>(begin(), end()));
+  if (!n)
+    throw ShapeError(fmt::format("shape {} has more elements than an int64 can count; no tensor can have it",
+                                 str()));
+  return *n;
 }
 
 bool Shape::is_fully_known() const {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <ostream>
 
+#include "core/checked.h"
 #include "core/dispatch.h"
 #include "tapeflow/autograd.h"
 #include "tapeflow/ops/elementwise.h"
@@ -119,8 +120,18 @@ Storage::~Storage() {
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   if (!shape.is_fully_known())
     throw ShapeError(fmt::format("cannot allocate a tensor of partly unknown shape {}", shape.str()));
+  const auto bytes = detail::byte_size(shape, dtype);
+  if (!bytes)
+    throw ShapeError(fmt::format("a tensor of shape {} and dtype {} would have more bytes than any machine holds",
+                                 shape.str(), dtype_name(dtype)));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype));
+  try {
+    impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(*bytes));
+  } catch (const std::bad_alloc&) {
+    throw MemoryError(fmt::format("cannot allocate {} bytes ({:.3g} GB) for a tensor of shape {} and dtype {}: out of "
+                                  "memory",
+                                  *bytes, static_cast<double>(*bytes) / 1e9, shape.str(), dtype_name(dtype)));
+  }
   impl->shape = shape;
   impl->dtype = dtype;
   return Tensor(std::move(impl));

@@ -211,7 +211,7 @@ Tensor read_idx(const std::string& path) {
   Tensor t;
   try {
     t = Tensor::empty(shape, type->dtype);
-  } catch (const std::bad_alloc&) {
+  } catch (const MemoryError&) {
     throw IOError(fmt::format("read_idx: {}: cannot allocate {} bytes for the {} the IDX header declares; is the "
                               "header corrupt?",
                               path, numel * dtype_size(type->dtype), desc));

@@ -174,6 +174,8 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& fetches, const FeedD
       rethrow_at(e, *step.node);
     } catch (const IOError& e) {
       rethrow_at(e, *step.node);
+    } catch (const MemoryError& e) {
+      rethrow_at(e, *step.node);
     }
     const auto& specs = step.node->outputs();
     if (outputs.size() != specs.size())

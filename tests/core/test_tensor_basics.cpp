@@ -83,4 +83,23 @@ BOOST_AUTO_TEST_CASE(shape_errors) {
   TF_CHECK_THROWS_WITH(Tensor::empty({-1, 3}), ShapeError, "[?,3]");
 }
 
+BOOST_AUTO_TEST_CASE(sizes_never_overflow) {
+  // Element counts beyond int64 are an error, never a wrapped-around count (a shape [2^32, 2^32]
+  // used to have 0 elements, so zeros() returned a tensor of that shape with 0 bytes).
+  const std::int64_t big = std::int64_t{1} << 32;
+  TF_CHECK_THROWS_WITH(Shape({big, big}).numel(), ShapeError, "[4294967296,4294967296]",
+                       "more elements than an int64 can count");
+  TF_CHECK_THROWS_WITH(zeros({big, big}), ShapeError, "[4294967296,4294967296]");
+  TF_CHECK_THROWS_WITH(Shape({4611686018427387905, 4}).numel(), ShapeError, "[4611686018427387905,4]");
+  // A count that fits but whose bytes do not.
+  TF_CHECK_THROWS_WITH(zeros({std::int64_t{1} << 62}), ShapeError, "[4611686018427387904]", "float32",
+                       "more bytes than any machine holds");
+  // Bytes that fit in the address space but not in memory: a tapeflow error saying how much.
+  TF_CHECK_THROWS_WITH(zeros({std::int64_t{1} << 40}), MemoryError, "cannot allocate 4398046511104 bytes",
+                       "[1099511627776]", "out of memory");
+  // A zero anywhere: no elements, however large the other dimensions.
+  BOOST_TEST(Shape({big, 0, big}).numel() == 0);
+  BOOST_TEST(Shape({big, big, big, 0}).numel() == 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
