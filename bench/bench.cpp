@@ -54,6 +54,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "flags.h"
+
 #include "harness.h"
 #include "tapeflow/graph.h"
 #include "tapeflow/nn.h"
@@ -282,7 +284,7 @@ int main(int argc, char** argv) {
     return names;
   }()));
   app.add_option("--threads", ctx.threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(flags::positive);
   bool distributed = false, no_allreduce = false;
   std::int64_t batch = 100;
   app.add_flag("--distributed", distributed,
@@ -293,7 +295,7 @@ int main(int argc, char** argv) {
                "figure the job would reach if the allreduces cost nothing)")
       ->needs("--distributed");
   app.add_option("--batch", batch, "with --distributed: examples per step over all the processes (default 100)")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->needs("--distributed");
   CLI11_PARSE(app, argc, argv);
 

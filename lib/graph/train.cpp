@@ -146,8 +146,8 @@ Optimizer::Optimizer(std::string name, Tensor learning_rate)
   if (!is_floating(learning_rate_.dtype()))
     throw DTypeError(fmt::format("{}Optimizer: the learning rate must be float32 or float64, got {}", name_,
                                  dtype_name(learning_rate_.dtype())));
-  if (!learning_rate_.is_symbolic() && learning_rate_.item() < 0)
-    throw ValueError(fmt::format("{}Optimizer: invalid learning rate: {} (must be >= 0)", name_,
+  if (!learning_rate_.is_symbolic() && !(learning_rate_.item() >= 0 && std::isfinite(learning_rate_.item())))
+    throw ValueError(fmt::format("{}Optimizer: invalid learning rate: {} (must be a finite number >= 0)", name_,
                                  learning_rate_.item()));
 }
 

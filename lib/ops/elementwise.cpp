@@ -49,6 +49,20 @@ auto broadcast_rule(const char* op) {
   return [op](Args in) { return OutputSpec{broadcast_shapes(op, in[0].shape(), in[1].shape()), in[0].dtype()}; };
 }
 
+/// An integer division by zero is undefined in C++ (the process dies of SIGFPE): as TensorFlow's
+/// Div, it is an error.
+void check_integer_divisor(const Tensor& b) {
+  if (is_floating(b.dtype())) return;
+  visit_numeric("div", b, [&]<class T>() {
+    const T* p = b.data<T>();
+    for (std::int64_t i = 0, n = b.numel(); i < n; ++i)
+      if (p[i] == T(0))
+        throw ValueError(fmt::format("div: integer division by zero: the divisor ({} {}) is 0 at element {}; divide "
+                                     "in floating point (cast both to float32) where a zero can occur",
+                                     dtype_name(b.dtype()), b.shape().str(), i));
+  });
+}
+
 /// The rule of a unary element-wise op: x's shape and dtype.
 OutputSpec same_as_input(Args in) { return {in[0].shape(), in[0].dtype()}; }
 
@@ -88,6 +102,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   return apply({.type = "RealDiv", .name = "div", .node = "truediv"}, {a, b}, {}, broadcast_rule("div"), [](Args in, const OutputSpec& s) {
+    check_integer_divisor(in[1]);
     Tensor c = numeric_binary("div", in[0], in[1], s.shape, [](auto x, auto y) { return x / y; });
     return with_backward(c, [a = in[0], b = in[1]](const Tensor& g) {  // dA = g/b, dB = -g*a/b^2
       return Grads{maybe(a.requires_grad(), [&] { return sum_to(g / b, a.shape()); }),
@@ -397,9 +412,25 @@ Tensor cast(const Tensor& x, DType dtype) {
       detail::visit_dtype(dtype, [&]<class D>() {
         const S* p = x.data<S>();
         D* o = y.data<D>();
-        for (std::int64_t i = 0; i < n; ++i) {
-          if constexpr (std::is_same_v<D, bool>) o[i] = p[i] != S(0);
-          else o[i] = static_cast<D>(p[i]);
+        if constexpr (std::is_floating_point_v<S> && std::is_integral_v<D> && !std::is_same_v<D, bool>) {
+          // A float whose integer part D cannot hold (NaN and infinities included) has no value in
+          // D: converting it is undefined behaviour in C++, so it is an error here.
+          constexpr double lo = static_cast<double>(std::numeric_limits<D>::min());
+          constexpr double hi = -lo == 0 ? static_cast<double>(std::numeric_limits<D>::max()) + 1 : -lo;
+          for (std::int64_t i = 0; i < n; ++i) {
+            const double v = std::trunc(static_cast<double>(p[i]));
+            if (!(v >= lo && v < hi))
+              throw ValueError(fmt::format("cast: element {} of the {} {} tensor is {}, which {} cannot hold (its range "
+                                           "is [{}, {}]); clip or round the values first",
+                                           i, dtype_name(x.dtype()), x.shape().str(), p[i], dtype_name(dtype),
+                                           std::numeric_limits<D>::min(), std::numeric_limits<D>::max()));
+            o[i] = static_cast<D>(p[i]);
+          }
+        } else {
+          for (std::int64_t i = 0; i < n; ++i) {
+            if constexpr (std::is_same_v<D, bool>) o[i] = p[i] != S(0);
+            else o[i] = static_cast<D>(p[i]);
+          }
         }
       });
     });

@@ -174,9 +174,16 @@ Tensor reduce_mean(const Tensor& x, const Axes& axes, bool keepdims) {
                          [axes, keepdims](Args in) { return plan_reduce("reduce_mean", in[0], axes, keepdims); },
                          [](Args in, const ReducePlan& p) {
     Tensor y = reshape(raw_sum(in[0], p), p.shape);
-    if (p.count > 0) {
-      if (is_floating(y.dtype())) scale_(y, 1.0 / static_cast<double>(p.count));
-      else y = div(y, scalar(static_cast<double>(p.count), y.dtype()));  // integers truncate, as TensorFlow
+    if (p.count == 0) {  // the mean of no elements, as numpy, TensorFlow and PyTorch: NaN
+      if (!is_floating(y.dtype()))
+        throw ValueError(fmt::format("reduce_mean: the mean of no elements (x {} {}) is not an integer; cast x to "
+                                     "float32 for NaN",
+                                     dtype_name(in[0].dtype()), in[0].shape().str()));
+      fill_(y, std::numeric_limits<double>::quiet_NaN());
+    } else if (is_floating(y.dtype())) {
+      scale_(y, 1.0 / static_cast<double>(p.count));
+    } else {
+      y = div(y, scalar(static_cast<double>(p.count), y.dtype()));  // integers truncate, as TensorFlow
     }
     return with_backward(y, [keep = p.keep, shape = in[0].shape(), n = p.count](const Tensor& g) {
       return Grads{broadcast_to(reshape(g, keep), shape) / static_cast<double>(n)};

@@ -239,7 +239,8 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
 namespace detail {
 
 void check_lr(const std::string& who, double lr) {
-  if (!(lr >= 0.0)) throw ValueError(fmt::format("{}: invalid learning rate: {} (must be >= 0)", who, lr));
+  if (!(lr >= 0.0) || !std::isfinite(lr))
+    throw ValueError(fmt::format("{}: invalid learning rate: {} (must be a finite number >= 0)", who, lr));
 }
 
 void check_non_negative(const std::string& who, const char* what, double value) {

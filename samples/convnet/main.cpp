@@ -39,6 +39,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "flags.h"
+
 #include "tapeflow/data/mnist.h"
 #include "tapeflow/graph.h"
 #include "tapeflow/graph/saver.h"
@@ -348,25 +350,25 @@ int main(int argc, char** argv) try {
       ->capture_default_str();
   app.add_option("--max_num_checkpoint", max_num_checkpoint,
                  "Maximum number of checkpoints that tapeflow will keep (0: all).")
-      ->check(CLI::NonNegativeNumber)
+      ->check(flags::non_negative)
       ->capture_default_str();
   app.add_option("--num_classes", num_classes, "Number of classes (at least the data's).")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--batch_size", batch_size, "Number of examples per training step.")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--num_epochs", num_epochs, "Number of epochs for training.")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--initial_learning_rate", initial_learning_rate, "Initial learning rate.")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--learning_rate_decay_factor", learning_rate_decay_factor, "Learning rate decay factor.")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--num_epochs_per_decay", num_epochs_per_decay, "Number of epoch pass to decay learning rate.")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--dropout_keep_prob", dropout_keep_prob,
                  "Probability of keeping a neuron of fc3 while training (the seed feeds dropout_param 0.5; "
@@ -382,11 +384,11 @@ int main(int argc, char** argv) try {
   app.add_option("--max_examples", max_examples,
                  "Use only the first N examples of each split (training and test), for quick runs "
                  "(default: all).")
-      ->check(CLI::PositiveNumber);
+      ->check(flags::positive);
   app.add_option("--seed", seed, "seed of the initial weights, of dropout and of the summary's images")
       ->capture_default_str();
   app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(flags::positive);
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) tf::set_num_threads(threads);
   tf::manual_seed(seed);

@@ -18,6 +18,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "flags.h"
+
 #include "tapeflow/data/mnist.h"
 #include "tapeflow/graph.h"
 #include "tapeflow/graph/saver.h"
@@ -164,19 +166,19 @@ int main(int argc, char** argv) try {
   bool fake_data = false;
   std::uint64_t seed = 1;
   app.add_option("--learning_rate", learning_rate, "Initial learning rate.")
-      ->check(CLI::NonNegativeNumber)
+      ->check(flags::non_negative)
       ->capture_default_str();
   app.add_option("--max_steps", max_steps, "Number of steps to run trainer.")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--hidden1", hidden1, "Number of units in hidden layer 1.")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--hidden2", hidden2, "Number of units in hidden layer 2.")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--batch_size", batch_size, "Batch size. Must divide evenly into the dataset sizes.")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--data_dir,--input_data_dir", data_dir,
                  "Directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
@@ -186,7 +188,7 @@ int main(int argc, char** argv) try {
   app.add_flag("--fake_data", fake_data, "If true, uses fake data for unit testing.");
   app.add_option("--seed", seed, "seed of the initial weights and of the shuffling")->capture_default_str();
   app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(flags::positive);
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) tf::set_num_threads(threads);
   tf::manual_seed(seed);

@@ -45,6 +45,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "flags.h"
+
 #include "tapeflow/data/mnist.h"
 #include "tapeflow/graph.h"
 #include "tapeflow/io/progress.h"
@@ -587,25 +589,25 @@ int main(int argc, char** argv) try {
   SummaryOptions summary_options;
   app.add_option("--data_dir", data_dir, "directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
                                          "/usr/share/datasets/fashion-mnist)");
-  app.add_option("--iter", iter, "back-prop steps (the seed's 10000)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--iter", iter, "back-prop steps (the seed's 10000)")->check(flags::positive)->capture_default_str();
   app.add_option("--mini_batch_size", mini_batch_size, "examples per step (the seed's 500)")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--update_after_iter", update_after_iter, "steps between progress lines (the seed's 1000)")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--train_accuracy_size", train_accuracy_size,
                  "training examples the progress lines' training accuracy is measured on (the seed's 50000)")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--learning_rate", learning_rate,
                  "initial learning rate (default: 0.003 for adam, 0.001 for rmsprop, 0.01 for momentum and sgd)")
-      ->check(CLI::PositiveNumber);
+      ->check(flags::positive);
   app.add_option("--decay_rate", decay_rate, "learning-rate decay per --decay_epochs (1: constant)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--decay_epochs", decay_epochs, "epochs over which the learning rate decays by --decay_rate")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--optimizer", optimizer, "adam, rmsprop, momentum (0.7) or sgd (the seed's OPTIMIZER)")
       ->check(CLI::IsMember({"adam", "rmsprop", "momentum", "sgd"}))
@@ -615,10 +617,10 @@ int main(int argc, char** argv) try {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--l1", l1_coeff, "coefficient of the L1 norm of the weights (the seed's L1_COEFF)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(flags::non_negative)
       ->capture_default_str();
   app.add_option("--l2", l2_coeff, "coefficient of the L2 loss of the weights (the seed's WEIGHT_DECAY_COEFF)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(flags::non_negative)
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the initial weights, dropout and shuffling")->capture_default_str();
   app.add_flag("--summarize,!--no_summarize", summary_options.summarize,
@@ -628,10 +630,10 @@ int main(int argc, char** argv) try {
       ->capture_default_str();
   app.add_option("--summary_size", summary_options.size,
                  "test examples the summaries are computed on (the seed: the whole test set)")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(flags::positive);
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) tf::set_num_threads(threads);
   if (learning_rate == 0) learning_rate = default_learning_rate(optimizer);

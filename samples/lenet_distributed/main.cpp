@@ -26,6 +26,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "flags.h"
+
 #include "../lenet_eager/lenet.h"
 #include "tapeflow/data/mnist.h"
 #include "tapeflow/distributed.h"
@@ -65,23 +67,23 @@ int main(int argc, char** argv) try {
   std::int64_t max_examples = 0;
   app.add_option("--data_dir", data_dir, "directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
                                          "/usr/share/datasets/fashion-mnist)");
-  app.add_option("--epochs", epochs, "passes over the training set")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--epochs", epochs, "passes over the training set")->check(flags::positive)->capture_default_str();
   app.add_option("--batch_size", batch_size, "examples per step over all the processes (a multiple of N)")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--learning_rate", learning_rate, "Adam's learning rate, multiplied by 0.8 after each epoch")
-      ->check(CLI::PositiveNumber)
+      ->check(flags::positive)
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the initial weights, dropout and shuffling")->capture_default_str();
   app.add_option("--max_examples", max_examples, "use at most this many examples of each split (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(flags::non_negative);
   app.add_option("--log_dir", log_dir, "rank 0 writes TensorBoard logs here: cost every 50 steps, test accuracy");
   app.add_option("--checkpoint_dir", checkpoint_dir, "rank 0 saves the weights here (model.safetensors) after every "
                                                      "epoch");
   app.add_option("--threads", threads,
                  "threads per process (default: $TAPEFLOW_NUM_THREADS, else this machine's cores divided by the "
                  "processes on it)")
-      ->check(CLI::PositiveNumber);
+      ->check(flags::positive);
   CLI11_PARSE(app, argc, argv);
   if (batch_size % dist::size() != 0)
     throw tf::ValueError(fmt::format("--batch_size {} does not split into {} processes; use a multiple of {}",
@@ -97,7 +99,11 @@ int main(int argc, char** argv) try {
   const std::int64_t num_train = data.train.num_examples();
   tf::data::DataSet train = data.train.shard(dist::size(), dist::rank());  // this process's examples
   const std::int64_t local_batch = batch_size / dist::size();
-  const std::int64_t steps_per_epoch = train.num_examples() / local_batch;
+  if (local_batch < 1)
+    throw tf::ValueError(fmt::format("--batch_size {} is less than the {} processes: each needs at least one example "
+                                     "per step",
+                                     batch_size, dist::size()));
+  const std::int64_t steps_per_epoch = lenet::steps_per_epoch(train.num_examples(), local_batch);
 
   LeNet net(lenet::kKeepProb);
   dist::broadcast(net.parameters());  // every process starts from rank 0's weights

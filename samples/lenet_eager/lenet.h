@@ -86,6 +86,16 @@ inline tf::data::Datasets read_data(const std::string& data_dir, std::uint64_t s
   return {first(data.train), first(data.validation), first(data.test)};
 }
 
+/// The steps of an epoch of `examples` in batches of `batch_size`; a ValueError naming the flags
+/// when not even one batch fits.
+inline std::int64_t steps_per_epoch(std::int64_t examples, std::int64_t batch_size) {
+  if (batch_size > examples)
+    throw tf::ValueError(fmt::format("--batch_size {} is larger than the {} training examples (--max_examples limits "
+                                     "them): lower --batch_size or raise --max_examples",
+                                     batch_size, examples));
+  return examples / batch_size;
+}
+
 /// How many of `images` [N,784] the network classifies as `labels` [N] (int64), in eval mode and
 /// in chunks of 1000 examples, so that the activations of a whole test set never sit in memory.
 inline std::int64_t count_correct(LeNet& net, const tf::Tensor& images, const tf::Tensor& labels) {

@@ -18,6 +18,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "flags.h"
+
 #include "lenet.h"
 #include "tapeflow/data/mnist.h"
 #include "tapeflow/io/checkpoint.h"
@@ -68,11 +70,11 @@ int main(int argc, char** argv) try {
   std::int64_t max_examples = 0;
   app.add_option("--data_dir", data_dir, "directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
                                          "/usr/share/datasets/fashion-mnist)");
-  app.add_option("--epochs", epochs, "passes over the training set")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--batch_size", batch_size, "examples per step")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--epochs", epochs, "passes over the training set")->check(flags::positive)->capture_default_str();
+  app.add_option("--batch_size", batch_size, "examples per step")->check(flags::positive)->capture_default_str();
   app.add_option("--learning_rate", learning_rate,
                  "learning rate (default: 0.003 for adam, 0.001 for rmsprop, 0.01 for momentum and sgd)")
-      ->check(CLI::PositiveNumber);
+      ->check(flags::positive);
   app.add_option("--learning_rate_decay_factor", decay, "the learning rate is multiplied by this after each epoch")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
@@ -84,21 +86,21 @@ int main(int argc, char** argv) try {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--l1", l1_coeff, "coefficient of the L1 norm of the weights (the seed's L1_COEFF)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(flags::non_negative)
       ->capture_default_str();
   app.add_option("--l2", l2_coeff, "coefficient of the L2 loss of the weights (the seed's WEIGHT_DECAY_COEFF)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(flags::non_negative)
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the initial weights, dropout and shuffling")->capture_default_str();
   app.add_option("--max_examples", max_examples, "use at most this many examples of each split (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(flags::non_negative);
   app.add_option("--log_dir", log_dir, "write TensorBoard logs here: cost, obj and learning_rate every 50 steps, the "
                                        "test accuracy, weight histograms and the first layer's filters every epoch");
   app.add_option("--checkpoint_dir", checkpoint_dir,
                  "save the weights (a state dict, model.safetensors) here after every epoch");
   app.add_flag("--fine_tuning", fine_tuning, "start from the weights saved in --checkpoint_dir");
   app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(flags::positive);
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) tf::set_num_threads(threads);
   if (learning_rate == 0) learning_rate = default_learning_rate(optimizer);
@@ -108,7 +110,7 @@ int main(int argc, char** argv) try {
   LeNet net(keep_prob);
   auto opt = make_optimizer(optimizer, net.parameters(), learning_rate);
   const std::vector<tf::Tensor> weights = net.weights();
-  const std::int64_t steps_per_epoch = data.train.num_examples() / batch_size;
+  const std::int64_t steps_per_epoch = lenet::steps_per_epoch(data.train.num_examples(), batch_size);
   fmt::print("lenet_eager: {} train / {} test examples, {} epochs of {} steps, optimizer {} (lr {}), keep_prob {}, "
              "{} threads\n",
              data.train.num_examples(), data.test.num_examples(), epochs, steps_per_epoch, optimizer, learning_rate,

@@ -9,6 +9,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "flags.h"
+
 #include "tapeflow/data/mnist.h"
 #include "tapeflow/nn.h"
 #include "tapeflow/optim.h"
@@ -52,17 +54,17 @@ int main(int argc, char** argv) try {
   std::uint64_t seed = 1;
   app.add_option("--data_dir", data_dir, "directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
                                          "/usr/share/datasets/fashion-mnist)");
-  app.add_option("--steps", steps, "training steps")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--batch_size", batch_size, "examples per step")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--steps", steps, "training steps")->check(flags::positive)->capture_default_str();
+  app.add_option("--batch_size", batch_size, "examples per step")->check(flags::positive)->capture_default_str();
   app.add_option("--learning_rate", learning_rate,
                  "learning rate (default: 0.1 for sgd, 0.01 for momentum, 0.001 for adam and rmsprop)")
-      ->check(CLI::PositiveNumber);
+      ->check(flags::positive);
   app.add_option("--optimizer", optimizer, "sgd, momentum, adam or rmsprop")
       ->check(CLI::IsMember({"sgd", "momentum", "adam", "rmsprop"}))
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the initial weights and of the shuffling")->capture_default_str();
   app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(flags::positive);
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) tf::set_num_threads(threads);
   if (learning_rate == 0) learning_rate = default_learning_rate(optimizer);

@@ -2,6 +2,9 @@
 // exponential_decay, control dependencies; and the eager/graph equivalence on a small network.
 #include <cmath>
 
+#include <cmath>
+#include <limits>
+
 #include "helpers.h"
 #include "tapeflow/graph.h"
 #include "tapeflow/nn.h"
@@ -206,6 +209,11 @@ BOOST_AUTO_TEST_CASE(optimizer_errors) {
                        "No gradients provided for any variable", "unused:0");
   TF_CHECK_THROWS_WITH(opt.minimize(reduce_sum(x), Tensor(), {x}), ValueError, "'x:0' in var_list is not a variable");
   TF_CHECK_THROWS_WITH(train::GradientDescentOptimizer(-1.0), ValueError, "invalid learning rate: -1");
+  // NaN passed every check once (fully_connected_feed --learning_rate nan trained to accuracy 0).
+  TF_CHECK_THROWS_WITH(train::GradientDescentOptimizer(std::nan("")), ValueError,
+                       "GradientDescentOptimizer: invalid learning rate: nan (must be a finite number >= 0)");
+  TF_CHECK_THROWS_WITH(train::AdamOptimizer(std::numeric_limits<double>::infinity()), ValueError,
+                       "AdamOptimizer: invalid learning rate: inf");
   TF_CHECK_THROWS_WITH(opt.minimize(reduce_sum(w), x), ValueError, "global_step must be a variable");
 }
 

@@ -432,4 +432,36 @@ BOOST_AUTO_TEST_CASE(numbers_that_do_not_fit_an_integer_tensor) {
   tft::check_close(tensor({-3}, int64) * -4.0, {12});
 }
 
+BOOST_AUTO_TEST_CASE(integer_division_by_zero_is_an_error) {
+  // Undefined in C++ (SIGFPE on x86): an error naming the divisor, as TensorFlow's Div.
+  TF_CHECK_THROWS_WITH(div(tensor({6, 7}, int32), tensor({2, 0}, int32)), ValueError,
+                       "div: integer division by zero: the divisor (int32 [2]) is 0 at element 1");
+  TF_CHECK_THROWS_WITH(tensor({6}, int64) / tensor({0}, int64), ValueError, "integer division by zero");
+  TF_CHECK_THROWS_WITH(tensor({6}, uint8) / 0.0, ValueError, "integer division by zero", "uint8 []");
+  tft::check_close(div(tensor({7, -7}, int32), tensor({2, 2}, int32)), {3, -3});  // C++'s truncation
+  // Floats divide by zero as IEEE 754 says.
+  std::vector<float> f = div(tensor({1, -1, 0}), zeros({3})).to_vector<float>();
+  BOOST_TEST((std::isinf(f[0]) && f[0] > 0 && std::isinf(f[1]) && f[1] < 0 && std::isnan(f[2])));
+}
+
+BOOST_AUTO_TEST_CASE(casting_floats_that_an_integer_cannot_hold_is_an_error) {
+  // NaN, infinities and values out of the target's range have no value there (undefined behaviour
+  // in C++): an error naming the element and the range.
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  TF_CHECK_THROWS_WITH(cast(tensor({1.0, nan}), int32), ValueError,
+                       "cast: element 1 of the float32 [2] tensor is nan, which int32 cannot hold",
+                       "[-2147483648, 2147483647]");
+  TF_CHECK_THROWS_WITH(cast(tensor({inf}, float64), int64), ValueError, "is inf, which int64 cannot hold");
+  TF_CHECK_THROWS_WITH(cast(tensor({3e9}, float64), int32), ValueError, "3000000000", "int32 cannot hold");
+  TF_CHECK_THROWS_WITH(cast(tensor({256.0}), uint8), ValueError, "256", "[0, 255]");
+  TF_CHECK_THROWS_WITH(cast(tensor({-1.0}), uint8), ValueError, "-1", "uint8 cannot hold");
+  // Truncation toward zero first: what truncates into the range converts.
+  tft::check_close(cast(tensor({255.9, -0.9, 1.5}), uint8), {255, 0, 1});
+  tft::check_close(cast(tensor({2147483647.9, -2147483648.9}, float64), int32), {2147483647, -2147483648});
+  tft::check_close(cast(tensor({-9223372036854775808.0}, float64), int64), {-9223372036854775808.0});
+  TF_CHECK_THROWS_WITH(cast(tensor({9223372036854775808.0}, float64), int64), ValueError, "int64 cannot hold");
+  // To bool, anything goes (non-zero is true, NaN too, as C++).
+  tft::check_close(cast(tensor({0.0, nan, -2.0}), bool_), {0, 1, 1});
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "helpers.h"
+#include "tapeflow/nn/functional.h"
 
 using namespace tapeflow;
 
@@ -183,6 +184,24 @@ BOOST_AUTO_TEST_CASE(other_bad_arguments) {
   TF_CHECK_THROWS_WITH(argmin(zeros({2, 0}), 1), ValueError, "argmin", "empty", "[2,0]");
   TF_CHECK_THROWS_WITH(reduce_logsumexp(ones({2}, int32)), DTypeError, "reduce_logsumexp", "int32");
   TF_CHECK_THROWS_WITH(reduce_sum(ones({2}, bool_)), DTypeError, "reduce_sum", "bool");
+}
+
+BOOST_AUTO_TEST_CASE(mean_of_nothing_is_nan) {
+  // numpy, TensorFlow and PyTorch: the mean of no elements is NaN (not the sum's 0).
+  BOOST_TEST(std::isnan(reduce_mean(zeros({0})).item()));
+  std::vector<float> rows = reduce_mean(zeros({2, 0}), {1}).to_vector<float>();
+  BOOST_TEST((rows.size() == 2u && std::isnan(rows[0]) && std::isnan(rows[1])));
+  BOOST_TEST(reduce_mean(zeros({0, 3}), {1}).shape().str() == "[0]");  // nothing to average over nothing
+  TF_CHECK_THROWS_WITH(reduce_mean(zeros({0}, int32)), ValueError, "reduce_mean: the mean of no elements",
+                       "int32 [0]", "cast x to float32");
+  // Hence the cross-entropy of an empty batch.
+  Tensor logits = zeros({0, 10});
+  Tensor loss = reduce_mean(nn::sparse_softmax_cross_entropy_with_logits(zeros({0}, int64), logits));
+  BOOST_TEST(std::isnan(loss.item()));
+  // Its gradient: an empty tensor of the input's shape.
+  Tensor x = zeros({0, 4}, float64).requires_grad_();
+  reduce_mean(x).backward();
+  BOOST_TEST(x.grad().shape().str() == "[0,4]");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

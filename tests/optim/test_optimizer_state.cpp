@@ -396,7 +396,7 @@ BOOST_AUTO_TEST_CASE(bad_values) {
   const optim::NamedTensors dict = adam.state_dict();
   optim::Adam fresh({param({2})});
   TF_CHECK_THROWS_WITH(fresh.load_state_dict(with(dict, "lr", scalar(-1.0, float64))), ValueError,
-                       "Adam.load_state_dict: entry 'lr': invalid learning rate: -1 (must be >= 0)");
+                       "Adam.load_state_dict: entry 'lr': invalid learning rate: -1 (must be a finite number >= 0)");
   TF_CHECK_THROWS_WITH(fresh.load_state_dict(with(dict, "state/0/step", scalar(-1.0, int64))), ValueError,
                        "Adam.load_state_dict: entry 'state/0/step' is -1; a count is >= 0");
   TF_CHECK_THROWS_WITH(fresh.load_state_dict(with(dict, "state/0/m", Tensor())), ValueError,

@@ -1,3 +1,5 @@
+#include <limits>
+
 #include "helpers.h"
 
 #include <cmath>
@@ -345,7 +347,7 @@ BOOST_AUTO_TEST_CASE(set_lr_applies_to_the_next_step) {
   BOOST_TEST(opt.lr() == 0.01);
   opt.step();  // 0.89
   tft::check_close(w, {0.89}, 1e-15, 1e-12);
-  TF_CHECK_THROWS_WITH(opt.set_lr(-1), ValueError, "GradientDescent: invalid learning rate: -1 (must be >= 0)");
+  TF_CHECK_THROWS_WITH(opt.set_lr(-1), ValueError, "GradientDescent: invalid learning rate: -1 (must be a finite number >= 0)");
   BOOST_TEST(opt.lr() == 0.01);
 }
 
@@ -408,19 +410,21 @@ BOOST_AUTO_TEST_CASE(invalid_options_are_rejected) {
   Tensor x = leaf({1.0}, float32);
   std::vector<Tensor> p = {x};
   TF_CHECK_THROWS_WITH(optim::GradientDescent(p, {.lr = -1}), ValueError,
-                       "GradientDescent: invalid learning rate: -1 (must be >= 0)");
+                       "GradientDescent: invalid learning rate: -1 (must be a finite number >= 0)");
   TF_CHECK_THROWS_WITH(optim::SGD(p, {.lr = 0.1, .weight_decay = -0.5}), ValueError,
                        "GradientDescent: invalid weight_decay: -0.5 (must be >= 0)");
 
   TF_CHECK_THROWS_WITH(optim::Momentum(p, {.lr = -0.5}), ValueError,
-                       "Momentum: invalid learning rate: -0.5 (must be >= 0)");
+                       "Momentum: invalid learning rate: -0.5 (must be a finite number >= 0)");
   TF_CHECK_THROWS_WITH(optim::Momentum(p, {.momentum = -0.5}), ValueError,
                        "Momentum: invalid momentum: -0.5 (must be >= 0)");
   TF_CHECK_THROWS_WITH(optim::Momentum(p, {.weight_decay = -1}), ValueError,
                        "Momentum: invalid weight_decay: -1 (must be >= 0)");
 
-  TF_CHECK_THROWS_WITH(optim::Adam(p, {.lr = -1}), ValueError, "Adam: invalid learning rate: -1 (must be >= 0)");
+  TF_CHECK_THROWS_WITH(optim::Adam(p, {.lr = -1}), ValueError, "Adam: invalid learning rate: -1 (must be a finite number >= 0)");
   TF_CHECK_THROWS_WITH(optim::Adam(p, {.lr = std::nan("")}), ValueError, "Adam: invalid learning rate: nan");
+  TF_CHECK_THROWS_WITH(optim::SGD(p, {.lr = std::numeric_limits<double>::infinity()}), ValueError,
+                       "GradientDescent: invalid learning rate: inf");
   TF_CHECK_THROWS_WITH(optim::Adam(p, {.beta1 = 1.0}), ValueError, "Adam: invalid beta1: 1 (must be in [0, 1))");
   TF_CHECK_THROWS_WITH(optim::Adam(p, {.beta1 = -0.1}), ValueError, "Adam: invalid beta1: -0.1 (must be in [0, 1))");
   TF_CHECK_THROWS_WITH(optim::Adam(p, {.beta2 = 1.5}), ValueError, "Adam: invalid beta2: 1.5 (must be in [0, 1))");
@@ -429,7 +433,7 @@ BOOST_AUTO_TEST_CASE(invalid_options_are_rejected) {
   TF_CHECK_THROWS_WITH(optim::Adam(p, {.weight_decay = -0.1}), ValueError,
                        "Adam: invalid weight_decay: -0.1 (must be >= 0)");
 
-  TF_CHECK_THROWS_WITH(optim::RMSProp(p, {.lr = -2}), ValueError, "RMSProp: invalid learning rate: -2 (must be >= 0)");
+  TF_CHECK_THROWS_WITH(optim::RMSProp(p, {.lr = -2}), ValueError, "RMSProp: invalid learning rate: -2 (must be a finite number >= 0)");
   TF_CHECK_THROWS_WITH(optim::RMSProp(p, {.decay = 1.0}), ValueError, "RMSProp: invalid decay: 1 (must be in [0, 1))");
   TF_CHECK_THROWS_WITH(optim::RMSProp(p, {.momentum = -0.9}), ValueError,
                        "RMSProp: invalid momentum: -0.9 (must be >= 0)");
@@ -437,7 +441,7 @@ BOOST_AUTO_TEST_CASE(invalid_options_are_rejected) {
   TF_CHECK_THROWS_WITH(optim::RMSProp(p, {.weight_decay = -3}), ValueError,
                        "RMSProp: invalid weight_decay: -3 (must be >= 0)");
 
-  TF_CHECK_THROWS_WITH(optim::Adagrad(p, {.lr = -1}), ValueError, "Adagrad: invalid learning rate: -1 (must be >= 0)");
+  TF_CHECK_THROWS_WITH(optim::Adagrad(p, {.lr = -1}), ValueError, "Adagrad: invalid learning rate: -1 (must be a finite number >= 0)");
   TF_CHECK_THROWS_WITH(optim::Adagrad(p, {.initial_accumulator_value = 0}), ValueError,
                        "Adagrad: invalid initial_accumulator_value: 0 (must be > 0)");
   TF_CHECK_THROWS_WITH(optim::Adagrad(p, {.initial_accumulator_value = -0.1}), ValueError,

@@ -45,7 +45,7 @@ BOOST_AUTO_TEST_CASE(exponential_decay_drives_an_optimizer) {
 
 BOOST_AUTO_TEST_CASE(exponential_decay_errors) {
   TF_CHECK_THROWS_WITH(optim::exponential_decay(-0.1, 0, 100, 0.96), ValueError,
-                       "exponential_decay: invalid learning rate: -0.1 (must be >= 0)");
+                       "exponential_decay: invalid learning rate: -0.1 (must be a finite number >= 0)");
   TF_CHECK_THROWS_WITH(optim::exponential_decay(0.1, -5, 100, 0.96), ValueError,
                        "exponential_decay: invalid global_step: -5 (must be >= 0)");
   TF_CHECK_THROWS_WITH(optim::exponential_decay(0.1, 5, 0, 0.96), ValueError,
