@@ -62,7 +62,14 @@ struct Node {
   std::shared_ptr<const std::string> name_owner;  // keeps `name` alive when it is not a literal
   std::uint64_t sequence;  // tape order
   bool released = false;
+  // Its backward is a kernel whose results cannot be differentiated again: a create_graph
+  // backward marks them so, and differentiating them throws (PyTorch's once_differentiable).
+  bool once_differentiable = false;
   std::uint64_t visit_mark = 0;  // scratch state of one backward pass
+
+ protected:
+  /// Gives this record (made with no inputs) the edges `edges`: where its gradients go.
+  void take_edges(std::span<const Edge> edges);
 
  private:
   struct OutputSlot {
@@ -122,30 +129,44 @@ void attach_record(std::span<Tensor> outputs, std::shared_ptr<Node> node);
 /// never directly.
 template <class F>
 void record(std::span<Tensor> outputs, std::span<const Tensor> inputs, const char* name, F backward,
-            std::shared_ptr<const std::string> name_owner = nullptr) {
+            std::shared_ptr<const std::string> name_owner = nullptr, bool once_differentiable = false) {
   if (!needs_record(inputs) || !any_floating(outputs)) return;
   auto node = std::make_shared<FnNode<F>>(name, inputs, outputs, std::move(backward));
   node->name_owner = std::move(name_owner);
+  node->once_differentiable = once_differentiable;
   attach_record(outputs, std::move(node));
 }
 
-/// Backpropagates from `outputs` (each with its gradient; a scalar's may be undefined = 1).
-void backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs = {},
-              bool retain_graph = false);
+/// In a backward closure: the op's output `index`, which the closure saved detached (`data`: an
+/// output held by its own record would never be freed), connected to the tape again while a
+/// create_graph backward records, so that the closure's expressions of it differentiate through
+/// the op; `data` itself otherwise (no cost). PyTorch's saved outputs.
+Tensor saved_output(const Tensor& data, std::size_t index = 0);
 
-/// The gradients of `outputs` with respect to `inputs`, without touching any `.grad()`.
-/// An input the outputs do not depend on gets a zero gradient, unless `allow_unused` is false,
-/// in which case that is an error.
-std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor> inputs,
-                         std::span<const Tensor> grad_outputs = {}, bool retain_graph = false,
-                         bool allow_unused = true);
+/// Backpropagates from `outputs` (each with its gradient; a scalar's may be undefined = 1) into
+/// `.grad()` of the leaves. See BackwardOptions (tensor.h).
+void backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs = {},
+              BackwardOptions options = {});
+
+/// The options of grad() (PyTorch's torch::autograd::grad).
+struct GradOptions {
+  /// One per output (its shape); empty: ones for scalar outputs.
+  std::vector<Tensor> grad_outputs = {};
+  /// Keep the records for another backward; by default, what create_graph is.
+  std::optional<bool> retain_graph = std::nullopt;
+  /// Record the backward pass itself, so that the gradients can be differentiated again.
+  bool create_graph = false;
+  /// An input the outputs do not depend on gets a zero gradient; false: that is an error.
+  bool allow_unused = true;
+};
+
+/// The gradients of `outputs` with respect to `inputs` (leaves or computed tensors that require
+/// grad), without touching any `.grad()`.
+std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor> inputs, GradOptions options = {});
 inline std::vector<Tensor> grad(std::initializer_list<Tensor> outputs, std::initializer_list<Tensor> inputs,
-                                std::initializer_list<Tensor> grad_outputs = {}, bool retain_graph = false,
-                                bool allow_unused = true) {
+                                GradOptions options = {}) {
   return grad(std::span<const Tensor>(outputs.begin(), outputs.size()),
-              std::span<const Tensor>(inputs.begin(), inputs.size()),
-              std::span<const Tensor>(grad_outputs.begin(), grad_outputs.size()), retain_graph,
-              allow_unused);
+              std::span<const Tensor>(inputs.begin(), inputs.size()), std::move(options));
 }
 
 }  // namespace autograd
@@ -157,6 +178,18 @@ class NoGradGuard {
   ~NoGradGuard() { autograd::set_grad_enabled(previous_); }
   NoGradGuard(const NoGradGuard&) = delete;
   NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// Turns recording on in its scope, even inside a NoGradGuard (torch::AutoGradMode(true)).
+class EnableGradGuard {
+ public:
+  EnableGradGuard() : previous_(autograd::is_grad_enabled()) { autograd::set_grad_enabled(true); }
+  ~EnableGradGuard() { autograd::set_grad_enabled(previous_); }
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
 
  private:
   bool previous_;
@@ -200,8 +233,16 @@ struct GradcheckOptions {
 /// Compares the tape's gradients of `fn(inputs)` (summed with fixed random weights when not a
 /// scalar) with central finite differences, for every input that requires grad. Inputs must be
 /// float64. Throws AutogradError describing the first mismatch (input, index, both values);
-/// returns true otherwise.
+/// returns true otherwise. The finite differences evaluate fn under NoGradGuard: a fn that takes
+/// gradients itself turns recording back on (EnableGradGuard).
 bool gradcheck(const std::function<Tensor(std::span<const Tensor>)>& fn, std::vector<Tensor> inputs,
                GradcheckOptions options = {});
+
+/// Second derivatives (PyTorch's gradgradcheck): the gradient of fn's first gradient (taken with
+/// create_graph and summed with fixed random weights) against central finite differences of that
+/// first gradient, for every input that requires grad. Same inputs, tolerances and errors as
+/// gradcheck; an op whose second derivative tapeflow does not provide makes it throw, naming the op.
+bool gradgradcheck(const std::function<Tensor(std::span<const Tensor>)>& fn, std::vector<Tensor> inputs,
+                   GradcheckOptions options = {});
 
 }  // namespace tapeflow

@@ -61,6 +61,16 @@ struct TensorImpl {
   int output_index = 0;
 };
 
+/// The options of Tensor::backward and autograd::backward (PyTorch's).
+struct BackwardOptions {
+  /// Keep what the replayed records saved, for another backward through them; else they release it.
+  bool retain_graph = false;
+  /// Record the backward pass itself on the tape, so that the gradients (in .grad(), or from
+  /// autograd::grad) can be differentiated again: second and higher derivatives. Implies
+  /// retain_graph.
+  bool create_graph = false;
+};
+
 class Tensor {
  public:
   /// An undefined tensor (no data); `defined()` is false.
@@ -116,9 +126,11 @@ class Tensor {
   /// The tape record that produced this tensor, if any.
   const std::shared_ptr<autograd::Node>& grad_fn() const { return checked().grad_fn; }
 
-  /// Backpropagate from this tensor. A non-scalar needs `gradient` (same shape).
-  /// Unless `retain_graph`, the replayed records release what they saved.
-  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+  /// Backpropagate from this tensor into `.grad()` of the leaves it was computed from. A non-scalar
+  /// needs `gradient` (same shape). See BackwardOptions.
+  void backward(const Tensor& gradient = Tensor(), BackwardOptions options = {}) const;
+  /// backward({.create_graph = true}), for a scalar.
+  void backward(BackwardOptions options) const { backward(Tensor(), options); }
 
   /// True when both handles share the same state.
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }

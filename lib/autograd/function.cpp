@@ -46,10 +46,11 @@ Tensor CustomOp::operator()(std::vector<Tensor> inputs) const {
                  if (!out.defined())
                    throw ValueError(fmt::format("CustomOp '{}': forward returned an undefined tensor", *name));
                  out = out.detach();  // the op's own record replaces whatever forward did
-                 std::vector<Tensor> saved;
-                 for (const Tensor& t : in) saved.push_back(t.detach());
+                 // The inputs themselves (not detached): a backward written in ops is then differentiable
+                 // again (create_graph) through them.
+                 std::vector<Tensor> saved(in.begin(), in.end());
                  return with_backward(out, [name, backward, saved, y = out.detach()](const Tensor& g) {
-                   Grads grads = backward(saved, y, g);
+                   Grads grads = backward(saved, autograd::saved_output(y), g);
                    if (grads.size() != saved.size())
                      throw AutogradError(fmt::format("CustomOp '{}': backward returned {} gradients for {} inputs",
                                                      *name, grads.size(), saved.size()));
@@ -109,6 +110,42 @@ bool gradcheck(const std::function<Tensor(std::span<const Tensor>)>& fn, std::ve
     }
   }
   return true;
+}
+
+bool gradgradcheck(const std::function<Tensor(std::span<const Tensor>)>& fn, std::vector<Tensor> inputs,
+                   GradcheckOptions options) {
+  std::vector<std::size_t> wrt;
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].requires_grad()) wrt.push_back(i);
+  if (wrt.empty()) throw ValueError("gradgradcheck: no input requires grad (call requires_grad_() on them)");
+  Tensor probe;
+  {
+    NoGradGuard no_grad;
+    probe = fn(inputs);
+  }
+  // Fixed random weights for fn's output and for each first gradient.
+  Generator gen(4321);
+  const Tensor out_weights = random_uniform(probe.shape(), 0.5, 1.5, probe.dtype(), &gen);
+  std::vector<Tensor> grad_weights;
+  for (std::size_t i : wrt) grad_weights.push_back(random_uniform(inputs[i].shape(), 0.5, 1.5, float64, &gen));
+  // The weighted first gradient as a function of the inputs: gradcheck compares its gradient (the
+  // second derivatives, through the create_graph backward) with its finite differences.
+  auto first_gradient = [&](std::span<const Tensor> in) {
+    EnableGradGuard recording;  // gradcheck evaluates under NoGradGuard; the first gradient needs a tape
+    Tensor y = reduce_sum(fn(in) * out_weights);
+    std::vector<Tensor> xs;
+    for (std::size_t i : wrt) xs.push_back(in[i]);
+    std::vector<Tensor> gs = autograd::grad(std::span<const Tensor>(&y, 1), xs, {.create_graph = true});
+    // (+ 0 * x: a first gradient that does not depend on x, e.g. of a linear fn, still has one.)
+    Tensor total = reduce_sum(xs[0]) * 0.0;
+    for (std::size_t k = 0; k < gs.size(); ++k) total = total + reduce_sum(gs[k] * grad_weights[k]);
+    return total;
+  };
+  try {
+    return gradcheck(first_gradient, std::move(inputs), options);
+  } catch (const AutogradError& e) {
+    throw AutogradError(fmt::format("gradgradcheck (second derivatives): {}", e.what()));
+  }
 }
 
 }  // namespace tapeflow

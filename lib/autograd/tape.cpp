@@ -1,6 +1,7 @@
 // The tape: records, iterative backward, iterative destruction.
 #include <algorithm>
 #include <atomic>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -66,6 +67,13 @@ Node::Node(const char* n, std::span<const Tensor> inputs, std::span<const Tensor
   }
 }
 
+void Node::take_edges(std::span<const Edge> edges) {
+  size_ = edges.size();
+  if (size_ > kInline) edges_ = std::make_unique<Edge[]>(size_);
+  std::span<Edge> e = next();
+  for (std::size_t i = 0; i < size_; ++i) e[i] = edges[i];
+}
+
 Node::~Node() {
   live.fetch_sub(1, std::memory_order_relaxed);
   bool outer = !graveyard.draining;
@@ -121,11 +129,20 @@ void accumulate(Tensor& slot, const Tensor& g) {
 // Accumulates into a leaf's .grad(): the first gradient is stored as a tensor of its own (never
 // a view of someone else's data), later ones are added in place. A gradient that nothing else
 // references (the usual case: a backward function's fresh result) is taken as it is rather than
-// copied, as PyTorch's AccumulateGrad does.
-void accumulate_leaf(TensorImpl& leaf, Tensor&& g) {
+// copied, as PyTorch's AccumulateGrad does. With create_graph the gradient keeps its record, and
+// later ones are added out of place (recorded), so that .grad() can be differentiated.
+void accumulate_leaf(TensorImpl& leaf, Tensor&& g, bool create_graph) {
   if (g.shape() != leaf.shape)
     throw AutogradError(fmt::format("gradient of shape {} cannot accumulate into .grad() of a leaf of shape {}",
                                     g.shape().str(), leaf.shape.str()));
+  if (create_graph) {
+    leaf.grad = leaf.grad ? (Tensor(leaf.grad) + g).impl() : g.impl();
+    return;
+  }
+  if (leaf.grad && (leaf.grad->grad_fn || leaf.grad.use_count() > 1)) {  // shared or recorded: not in place
+    leaf.grad = (Tensor(leaf.grad) + g).detach().impl();
+    return;
+  }
   if (!leaf.grad) {
     const auto& impl = g.impl();
     const bool sole_owner = impl.use_count() == 1 && impl->storage && impl->storage.use_count() == 1 &&
@@ -161,14 +178,68 @@ struct Capture {
   std::vector<Tensor>* out;
 };
 
+// A record standing for the gradients a once-differentiable backward (a dedicated kernel) computed
+// in a create_graph pass: differentiating them again reaches it, and it says why that cannot be
+// done, instead of a silent zero.
+struct OnceDifferentiableNode final : Node {
+  OnceDifferentiableNode(const Node& source, std::span<Edge> edges, std::span<const Tensor> outputs)
+      : Node("OnceDifferentiable", {}, outputs), op(source.name), op_owner(source.name_owner) {
+    take_edges(edges);
+  }
+  Grads apply(std::span<const Tensor>) override {
+    throw AutogradError(fmt::format("the gradient computed by the backward of '{}' cannot be differentiated again: "
+                                    "'{}' has no second derivative in tapeflow (its backward is a dedicated kernel); "
+                                    "differentiate a composition of ops that have one instead",
+                                    op, op));
+  }
+  void release() override {}
+  const char* op;
+  std::shared_ptr<const std::string> op_owner;
+};
+
+// The gradients of a once-differentiable record, computed in a create_graph pass, get a record
+// that throws if they are differentiated again, with the source record's edges (what they depend
+// on).
+void mark_once_differentiable(Node& source, Grads& grads) {
+  std::vector<Tensor> outs;
+  std::vector<std::size_t> where;
+  for (std::size_t i = 0; i < grads.size(); ++i)
+    if (grads[i].defined() && is_floating(grads[i].dtype()) && !grads[i].grad_fn()) {
+      outs.push_back(grads[i].detach());
+      where.push_back(i);
+    }
+  if (outs.empty()) return;
+  auto node = std::make_shared<OnceDifferentiableNode>(source, source.next(), outs);
+  attach_record(outs, std::move(node));
+  for (std::size_t k = 0; k < where.size(); ++k) grads[where[k]] = outs[k];
+}
+
+// The record whose backward runs now, in a create_graph pass (see saved_output).
+thread_local std::shared_ptr<Node> current_record;
+struct CurrentRecord {
+  explicit CurrentRecord(std::shared_ptr<Node> n) : previous(std::move(current_record)) { current_record = std::move(n); }
+  ~CurrentRecord() { current_record = std::move(previous); }
+  std::shared_ptr<Node> previous;
+};
+
+// Grad mode for the duration of a backward pass: on to record it (create_graph), else off.
+struct GradModeScope {
+  explicit GradModeScope(bool on) : previous(grad_enabled) { grad_enabled = on; }
+  ~GradModeScope() { grad_enabled = previous; }
+  bool previous;
+};
+
 void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs, bool retain_graph,
-                  Capture* capture) {
+                  bool create_graph, Capture* capture) {
   if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
     throw AutogradError(fmt::format("backward: {} outputs but {} gradients", outputs.size(), grad_outputs.size()));
-  NoGradGuard no_grad;
+  GradModeScope mode(create_graph);
   std::uint64_t mark = next_visit.fetch_add(1);
   std::vector<Node*> order;
   std::vector<Node*> stack;
+  // A create_graph pass hands each record, while its backward runs, to saved_output(): the owners
+  // of the records, found along the edges.
+  std::unordered_map<const Node*, std::shared_ptr<Node>> owners;
   bool any = false;
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
@@ -184,11 +255,12 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
         for (std::size_t k = 0; k < capture->leaves.size(); ++k)
           if (capture->leaves[k] == out.impl().get()) accumulate((*capture->out)[k], g);
       } else {
-        accumulate_leaf(*out.impl(), Tensor(g));
+        accumulate_leaf(*out.impl(), Tensor(g), create_graph);
       }
       continue;
     }
     Node* root = out.grad_fn().get();
+    if (create_graph) owners.emplace(root, out.grad_fn());
     accumulate(root->pending_grad(static_cast<std::size_t>(out.impl()->output_index)), g);
     if (root->visit_mark != mark) {
       root->visit_mark = mark;
@@ -203,6 +275,7 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
     for (Edge& e : n->next())
       if (e.node && e.node->visit_mark != mark) {
         e.node->visit_mark = mark;
+        if (create_graph) owners.emplace(e.node.get(), e.node);
         stack.push_back(e.node.get());
       }
   }
@@ -238,11 +311,18 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
                                       n->name));
     for (std::size_t i = 0; i < no; ++i)
       if (grads_in[i].defined()) check_grad_shape(n->name, n->output_shape(i), n->output_dtype(i), grads_in[i]);
-    Grads grads = n->apply(grads_in);
+    Grads grads;
+    if (create_graph) {
+      CurrentRecord current(owners.at(n));
+      grads = n->apply(grads_in);
+    } else {
+      grads = n->apply(grads_in);
+    }
     std::span<Edge> next = n->next();
     if (grads.size() != next.size())
       throw AutogradError(fmt::format("backward of '{}' returned {} gradients for {} inputs", n->name, grads.size(),
                                       next.size()));
+    if (create_graph && n->once_differentiable) mark_once_differentiable(*n, grads);
     for (std::size_t i = 0; i < grads.size(); ++i) {
       Edge& e = next[i];
       if (!grads[i].defined()) continue;
@@ -253,7 +333,7 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
           for (std::size_t k = 0; k < capture->leaves.size(); ++k)
             if (capture->leaves[k] == e.leaf.get()) accumulate((*capture->out)[k], grads[i]);
         } else {
-          accumulate_leaf(*e.leaf, std::move(grads[i]));
+          accumulate_leaf(*e.leaf, std::move(grads[i]), create_graph);
         }
       }
     }
@@ -266,12 +346,25 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
 
 }  // namespace
 
-void backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs, bool retain_graph) {
-  run_backward(outputs, grad_outputs, retain_graph, nullptr);
+Tensor saved_output(const Tensor& data, std::size_t index) {
+  if (!current_record || !grad_enabled || !data.defined()) return data;
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = data.impl()->storage;
+  impl->shape = data.shape();
+  impl->dtype = data.dtype();
+  impl->grad_fn = current_record;
+  impl->output_index = static_cast<int>(index);
+  impl->requires_grad = true;
+  return Tensor(std::move(impl));
 }
 
-std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor> inputs,
-                         std::span<const Tensor> grad_outputs, bool retain_graph, bool allow_unused) {
+void backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs, BackwardOptions options) {
+  run_backward(outputs, grad_outputs, options.retain_graph || options.create_graph, options.create_graph, nullptr);
+}
+
+std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor> inputs, GradOptions options) {
+  const bool allow_unused = options.allow_unused;
+  const std::span<const Tensor> grad_outputs(options.grad_outputs);
   std::vector<Tensor> result(inputs.size());
   Capture cap{{}, {}, {}, &result};
   cap.leaves.resize(inputs.size(), nullptr);
@@ -287,12 +380,12 @@ std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor
     }
     else cap.leaves[k] = in.impl().get();
   }
-  run_backward(outputs, grad_outputs, retain_graph, &cap);
+  run_backward(outputs, grad_outputs, options.retain_graph.value_or(options.create_graph), options.create_graph, &cap);
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     if (result[k].defined()) continue;
     if (!allow_unused)
       throw AutogradError(fmt::format("grad: input {} of shape {} was not used to compute the outputs; pass "
-                                      "allow_unused=true to get a zero gradient",
+                                      "{{.allow_unused = true}} to get a zero gradient",
                                       k, inputs[k].shape().str()));
     result[k] = zeros(inputs[k].shape(), inputs[k].dtype());
   }

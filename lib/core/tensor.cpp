@@ -225,12 +225,12 @@ void Tensor::set_grad(const Tensor& g) {
   impl_->grad = g.impl();
 }
 
-void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+void Tensor::backward(const Tensor& gradient, BackwardOptions options) const {
   Tensor self = *this;
   if (gradient.defined())
-    autograd::backward(std::span<const Tensor>(&self, 1), std::span<const Tensor>(&gradient, 1), retain_graph);
+    autograd::backward(std::span<const Tensor>(&self, 1), std::span<const Tensor>(&gradient, 1), options);
   else
-    autograd::backward(std::span<const Tensor>(&self, 1), {}, retain_graph);
+    autograd::backward(std::span<const Tensor>(&self, 1), {}, options);
 }
 
 // ---------------------------------------------------------------------------- printing

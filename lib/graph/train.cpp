@@ -87,7 +87,7 @@ std::vector<Tensor> gradients(const std::vector<Tensor>& ys, const std::vector<T
     std::vector<Tensor> result;
     for (std::size_t i = ny; i < in.size(); ++i) result.push_back(zeros(in[i].shape(), in[i].dtype()));
     if (!yv.empty() && !xv.empty()) {
-      auto grads = autograd::grad(yv, xv, seeds, /*retain_graph=*/false, /*allow_unused=*/true);
+      auto grads = autograd::grad(yv, xv, {.grad_outputs = seeds});
       for (std::size_t k = 0; k < live.size(); ++k) result[live[k]] = grads[k].detach();
     }
     return result;

@@ -408,7 +408,7 @@ auto conv2d_forward(const ConvGeometry& g, const Tensor& input, const Tensor& fi
   const bool need_bias = bias.defined() && bias.requires_grad();
   // The backward pass recomputes the patches from the input rather than keeping them (they are
   // kh*kw times larger than the input).
-  return tapeflow::autograd::with_backward(
+  return tapeflow::autograd::with_kernel_backward(
       out, [g, input = need_filter ? input.detach() : Tensor(), filter = filter.detach(), need_input, need_filter,
             need_bias, with_bias = bias.defined()](const Tensor& dout) {
         Tensor d_input, d_filter, d_bias;
@@ -491,7 +491,7 @@ Tensor bias_add(const Tensor& value, const Tensor& bias) {
           for (std::int64_t r = 0; r < rows; ++r)
             for (std::int64_t c = 0; c < channels; ++c) y[r * channels + c] = x[r * channels + c] + b[c];
         });
-        return tapeflow::autograd::with_backward(
+        return tapeflow::autograd::with_kernel_backward(
             out, [channels, need_value = value.requires_grad(), need_bias = bias.requires_grad()](const Tensor& g) {
               Tensor d_bias = need_bias ? detail::bias_grad(g, channels) : Tensor();
               return Grads{need_value ? g : Tensor(), d_bias};

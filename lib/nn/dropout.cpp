@@ -56,7 +56,7 @@ auto dropout_forward(const Tensor& x, double keep_prob, const Tensor& keep_prob_
   } else {
     y = need_keep_prob ? x.detach() : x;  // keep everything: x itself (unrecorded) unless keep_prob needs a gradient
   }
-  return autograd::with_backward(y, [keep, keep_prob, need_x = x.requires_grad(),
+  return autograd::with_kernel_backward(y, [keep, keep_prob, need_x = x.requires_grad(),
                                      y_value = need_keep_prob ? y.detach() : Tensor()](const Tensor& g) {
     Tensor dx, d_keep_prob;
     if (need_x) dx = keep.defined() ? apply_mask("DropoutGrad", g, keep, keep_prob) : g;  // g * mask / keep_prob

@@ -282,7 +282,7 @@ Tensor local_response_normalization(const Tensor& input, std::int64_t depth_radi
         detail::visit_floating(op, input, [&]<class T>() {
           lrn_forward<T>(input.data<T>(), y.data<T>(), norm.data<T>(), params);
         });
-        return with_backward(y, [x = input.detach(), norm, params](const Tensor& g) {
+        return autograd::with_kernel_backward(y, [x = input.detach(), norm, params](const Tensor& g) {
           Tensor dx = Tensor::empty(x.shape(), x.dtype());
           detail::visit_floating("LRNGrad", x, [&]<class T>() {
             lrn_backward<T>(g.data<T>(), x.data<T>(), norm.data<T>(), dx.data<T>(), params);
@@ -369,7 +369,7 @@ BatchNormOutput batch_norm_training(const Tensor& x, const Tensor& scale, const 
         });
         const bool need_x = x.requires_grad(), need_scale = scale.defined() && scale.requires_grad(),
                    need_offset = offset.defined() && offset.requires_grad();
-        return with_backward(
+        return autograd::with_kernel_backward(
             std::vector<Tensor>{y, stats.mean, stats.variance},
             // (mean is also an output: captured detached, or the record would own itself.)
             [xs = x.detach(), mean = stats.mean.detach(), inv = stats.inv_std,

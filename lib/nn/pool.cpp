@@ -141,7 +141,7 @@ Tensor max_pool(const Tensor& value, const std::vector<int>& ksize, const std::v
       if (wide) max_pool_forward<T>(g, value.data<T>(), out.data<T>(), argmax.data<std::int64_t>());
       else max_pool_forward<T>(g, value.data<T>(), out.data<T>(), argmax.data<std::int32_t>());
     });
-    return tapeflow::autograd::with_backward(out, [g, argmax, wide](const Tensor& dout) {
+    return tapeflow::autograd::with_kernel_backward(out, [g, argmax, wide](const Tensor& dout) {
       // d_value[argmax] += dout: each output's gradient goes to the maximum it took.
       Tensor d_value = zeros(Shape{g.n, g.h, g.w, g.c}, dout.dtype());
       tapeflow::detail::visit_floating("MaxPoolGrad", dout, [&]<class T>() {
@@ -187,7 +187,7 @@ Tensor avg_pool(const Tensor& value, const std::vector<int>& ksize, const std::v
         for (std::int64_t c = 0; c < g.c; ++c) sum[c] /= count;
       });
     });
-    return tapeflow::autograd::with_backward(out, [g](const Tensor& dout) {
+    return tapeflow::autograd::with_kernel_backward(out, [g](const Tensor& dout) {
       Tensor d_value = zeros(Shape{g.n, g.h, g.w, g.c}, dout.dtype());
       tapeflow::detail::visit_floating("AvgPoolGrad", dout, [&]<class T>() {
         const T* gy = dout.data<T>();

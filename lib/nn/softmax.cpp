@@ -86,7 +86,7 @@ Tensor log_softmax(const Tensor& logits, int axis) {
     const int ax = normalize_axis("log_softmax", axis, in[0].rank());
     Tensor y = raw_log_softmax("log_softmax", in[0], ax);
     return with_backward(y, [y = y.detach(), ax](const Tensor& g) {
-      return Grads{g - exp(y) * reduce_sum(g, {ax}, true)};  // dx = g - softmax * sum(g)
+      return Grads{g - exp(autograd::saved_output(y)) * reduce_sum(g, {ax}, true)};  // dx = g - softmax * sum(g)
     });
   });
 }
@@ -97,7 +97,8 @@ Tensor softmax(const Tensor& logits, int axis) {
     const int ax = normalize_axis("softmax", axis, in[0].rank());
     Tensor y = exp(raw_log_softmax("softmax", in[0], ax));
     return with_backward(y, [y = y.detach(), ax](const Tensor& g) {
-      return Grads{y * (g - reduce_sum(g * y, {ax}, true))};  // dx = y * (g - sum(g*y))
+      const Tensor s = autograd::saved_output(y);
+      return Grads{s * (g - reduce_sum(g * s, {ax}, true))};  // dx = y * (g - sum(g*y))
     });
   });
 }
@@ -171,7 +172,7 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
       T* l = loss.data<T>();
       for (std::int64_t i = 0; i < rows; ++i) l[i] = -lp[i * classes + idx[static_cast<std::size_t>(i)]];
     });
-    return with_backward(loss, [logp, idx, classes, rows](const Tensor& g) {
+    return autograd::with_kernel_backward(loss, [logp, idx, classes, rows](const Tensor& g) {
       // d/dlogits = (softmax - one_hot(labels)) * g
       Tensor d = exp(logp);
       detail::visit_floating("SparseSoftmaxCrossEntropyGrad", d, [&]<class T>() {

@@ -422,7 +422,7 @@ Tensor slice(const Tensor& x, const std::vector<std::int64_t>& begin, const std:
     const Tensor& x = in[0];
     Tensor out = Tensor::empty(s.shape, x.dtype());
     copy_box(x, begin, out, std::vector<std::int64_t>(begin.size(), 0), s.shape.vec());
-    return with_backward(out, [begin, shape = x.shape()](const Tensor& g) {
+    return autograd::with_kernel_backward(out, [begin, shape = x.shape()](const Tensor& g) {
       Tensor gx = zeros(shape, g.dtype());  // the gradient lands in the sliced box, zero elsewhere
       copy_box(g, std::vector<std::int64_t>(begin.size(), 0), gx, begin, g.shape().vec());
       return Grads{gx};
@@ -468,7 +468,7 @@ Tensor gather(const Tensor& params, const Tensor& indices, int axis) {
       for (std::int64_t k = 0; k < m; ++k)
         std::memcpy(dst + static_cast<std::size_t>(o * m + k) * row,
                     src + static_cast<std::size_t>(o * p.n + idx[static_cast<std::size_t>(k)]) * row, row);
-    return with_backward(out, [idx, ps = params.shape(), outer = p.outer, n = p.n, inner = p.inner](const Tensor& g) {
+    return autograd::with_kernel_backward(out, [idx, ps = params.shape(), outer = p.outer, n = p.n, inner = p.inner](const Tensor& g) {
       // Scatter-add the rows of g back to the positions they were gathered from.
       Tensor gp = zeros(ps, g.dtype());
       detail::visit_floating("GatherGrad", g, [&]<class T>() {

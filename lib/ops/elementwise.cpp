@@ -23,6 +23,7 @@ using autograd::apply;
 using autograd::Args;
 using autograd::DTypes;
 using autograd::with_backward;
+using autograd::with_kernel_backward;
 
 namespace {
 
@@ -117,7 +118,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
     return with_backward(c, [a = in[0], b = in[1], c = c.detach()](const Tensor& g) {
       // dA = g * b * a^(b-1); dB = g * a^b * log(a)
       return Grads{maybe(a.requires_grad(), [&] { return sum_to(g * b * pow(a, b - 1.0), a.shape()); }),
-                   maybe(b.requires_grad(), [&] { return sum_to(g * c * log(a), b.shape()); })};
+                   maybe(b.requires_grad(), [&] { return sum_to(g * autograd::saved_output(c) * log(a), b.shape()); })};
     });
   });
 }
@@ -170,7 +171,7 @@ Tensor neg(const Tensor& x) {
 Tensor exp(const Tensor& x) {
   return apply({"Exp", "exp", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("exp", in[0], [](const auto& a) { return a.exp(); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) { return Grads{g * y}; });
+    return with_backward(y, [y = y.detach()](const Tensor& g) { return Grads{g * autograd::saved_output(y)}; });
   });
 }
 
@@ -184,7 +185,7 @@ Tensor log(const Tensor& x) {
 Tensor sqrt(const Tensor& x) {
   return apply({"Sqrt", "sqrt", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("sqrt", in[0], [](const auto& a) { return a.sqrt(); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) {  // g / (2 sqrt(x))
+    return with_kernel_backward(y, [y = y.detach()](const Tensor& g) {  // g / (2 sqrt(x))
       return Grads{zip("SqrtGrad", g, y, [](auto gv, auto yv) { return gv * decltype(gv)(0.5) / yv; })};
     });
   });
@@ -193,7 +194,7 @@ Tensor sqrt(const Tensor& x) {
 Tensor rsqrt(const Tensor& x) {
   return apply({"Rsqrt", "rsqrt", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("rsqrt", in[0], [](const auto& a) { return a.rsqrt(); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) {  // -g y^3 / 2
+    return with_kernel_backward(y, [y = y.detach()](const Tensor& g) {  // -g y^3 / 2
       return Grads{zip("RsqrtGrad", g, y, [](auto gv, auto yv) { return gv * decltype(gv)(-0.5) * yv * yv * yv; })};
     });
   });
@@ -203,9 +204,7 @@ Tensor square(const Tensor& x) {
   return apply({"Square", "square"}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     const Tensor& x = in[0];
     Tensor y = numeric_binary("square", x, x, x.shape(), [](auto a, auto) { return a * a; });
-    return with_backward(y, [x](const Tensor& g) {
-      return Grads{zip("SquareGrad", g, x, [](auto gv, auto xv) { return gv * decltype(gv)(2) * xv; })};
-    });
+    return with_backward(y, [x](const Tensor& g) { return Grads{g * (x * 2.0)}; });
   });
 }
 
@@ -257,7 +256,7 @@ Tensor clip(const Tensor& x, double lo, double hi) {
       for (std::int64_t i = 0, end = x.numel(); i < end; ++i) o[i] = p[i] < l ? l : (p[i] > h ? h : p[i]);
       return out;
     });
-    return with_backward(y, [x, lo, hi](const Tensor& g) {
+    return with_kernel_backward(y, [x, lo, hi](const Tensor& g) {
       return Grads{zip("ClipGrad", g, x, [lo, hi](auto gv, auto xv) {
         return (xv >= lo && xv <= hi) ? gv : decltype(gv)(0);
       })};
@@ -270,7 +269,7 @@ Tensor clip(const Tensor& x, double lo, double hi) {
 Tensor relu(const Tensor& x) {
   return apply({"Relu", "relu", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("relu", in[0], [](const auto& a) { return a.max(0); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) {
+    return with_kernel_backward(y, [y = y.detach()](const Tensor& g) {
       return Grads{zip("ReluGrad", g, y, [](auto gv, auto yv) { return yv > 0 ? gv : decltype(gv)(0); })};
     });
   });
@@ -279,7 +278,7 @@ Tensor relu(const Tensor& x) {
 Tensor relu6(const Tensor& x) {
   return apply({"Relu6", "relu6", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("relu6", in[0], [](const auto& a) { return a.max(0).min(6); });
-    return with_backward(y, [x = in[0]](const Tensor& g) {
+    return with_kernel_backward(y, [x = in[0]](const Tensor& g) {
       return Grads{zip("Relu6Grad", g, x, [](auto gv, auto xv) { return (xv > 0 && xv < 6) ? gv : decltype(gv)(0); })};
     });
   });
@@ -292,7 +291,7 @@ Tensor leaky_relu(const Tensor& x, double alpha) {
       using T = typename std::decay_t<decltype(a)>::Scalar;
       return (a > 0).select(a, a * static_cast<T>(alpha));
     });
-    return with_backward(y, [x = in[0], alpha](const Tensor& g) {
+    return with_kernel_backward(y, [x = in[0], alpha](const Tensor& g) {
       return Grads{zip("LeakyReluGrad", g, x, [alpha](auto gv, auto xv) {
         return xv > 0 ? gv : static_cast<decltype(gv)>(gv * alpha);
       })};
@@ -303,7 +302,7 @@ Tensor leaky_relu(const Tensor& x, double alpha) {
 Tensor elu(const Tensor& x) {
   return apply({"Elu", "elu", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("elu", in[0], [](const auto& a) { return (a > 0).select(a, a.exp() - 1); });
-    return with_backward(y, [x = in[0], y = y.detach()](const Tensor& g) {
+    return with_kernel_backward(y, [x = in[0], y = y.detach()](const Tensor& g) {
       Tensor gx = zip("EluGrad", g, y, [](auto gv, auto yv) { return gv * (yv + 1); });  // d/dx (e^x - 1) = y + 1
       return Grads{where(greater(x, zeros(Shape{}, x.dtype())), g, gx)};
     });
@@ -321,7 +320,7 @@ Tensor softplus(const Tensor& x) {
 Tensor sigmoid(const Tensor& x) {
   return apply({"Sigmoid", "sigmoid", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("sigmoid", in[0], [](const auto& a) { return a.logistic(); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) {
+    return with_kernel_backward(y, [y = y.detach()](const Tensor& g) {
       return Grads{zip("SigmoidGrad", g, y, [](auto gv, auto yv) { return gv * yv * (1 - yv); })};
     });
   });
@@ -330,7 +329,7 @@ Tensor sigmoid(const Tensor& x) {
 Tensor tanh(const Tensor& x) {
   return apply({"Tanh", "tanh", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("tanh", in[0], [](const auto& a) { return a.tanh(); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) {
+    return with_kernel_backward(y, [y = y.detach()](const Tensor& g) {
       return Grads{zip("TanhGrad", g, y, [](auto gv, auto yv) { return gv * (1 - yv * yv); })};
     });
   });

@@ -66,7 +66,7 @@ BOOST_AUTO_TEST_CASE(backward_twice_needs_retain_graph) {
   Tensor x = scalar(2.0, float64);
   x.requires_grad_();
   Tensor y = x * x;
-  y.backward(Tensor(), /*retain_graph=*/true);
+  y.backward({.retain_graph = true});
   y.backward();
   BOOST_TEST(x.grad().item() == 8.0);
   TF_CHECK_THROWS_WITH(y.backward(), AutogradError, "second time", "retain_graph");
@@ -90,14 +90,15 @@ BOOST_AUTO_TEST_CASE(grad_leaves_dot_grad_alone) {
   tft::check_close(g[2], {0});
   BOOST_TEST(!x.grad().defined());
   Tensor y2 = reduce_sum(x * x);
-  TF_CHECK_THROWS_WITH(autograd::grad({y2}, {x, unused}, {}, false, false), AutogradError, "input 1", "not used");
+  TF_CHECK_THROWS_WITH(autograd::grad({y2}, {x, unused}, {.allow_unused = false}), AutogradError, "input 1",
+                       "not used");
 }
 
 BOOST_AUTO_TEST_CASE(grad_with_grad_outputs) {
   Tensor x = tensor({1.0, 2.0}, float64);
   x.requires_grad_();
   Tensor y = x * x;
-  auto g = autograd::grad({y}, {x}, {tensor({1.0, 10.0}, float64)});
+  auto g = autograd::grad({y}, {x}, {.grad_outputs = {tensor({1.0, 10.0}, float64)}});
   tft::check_close(g[0], {2, 40});
 }
 
@@ -153,7 +154,7 @@ BOOST_AUTO_TEST_CASE(retain_graph_keeps_saved_tensors) {
     hidden_alive = h.impl();
     loss = reduce_sum(h * h);
   }
-  loss.backward(Tensor(), true);
+  loss.backward({.retain_graph = true});
   BOOST_TEST(!hidden_alive.expired());
 }
 

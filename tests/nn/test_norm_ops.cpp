@@ -46,7 +46,7 @@ ValueAndGrads value_and_grads(const std::function<Tensor(std::span<const Tensor>
   Tensor y = f(in);
   Generator gen(5);
   Tensor w = random_uniform(y.shape(), -1, 1, y.dtype(), &gen);
-  return {y.detach(), autograd::grad(std::span<const Tensor>(&y, 1), in, std::span<const Tensor>(&w, 1))};
+  return {y.detach(), autograd::grad(std::span<const Tensor>(&y, 1), in, {.grad_outputs = {w}})};
 }
 
 void check_all_close(const Tensor& a, const Tensor& b, double atol, double rtol = 0) {

@@ -1,0 +1,106 @@
+// Higher-order gradients: create_graph makes the backward pass record its own ops, so gradients
+// can be differentiated again (Hessian-vector products, gradient penalties); gradgradcheck checks
+// second derivatives against finite differences; an op whose backward is a dedicated kernel says
+// so when differentiated twice, never a silent zero.
+#include <cmath>
+
+#include <boost/test/unit_test.hpp>
+
+#include "helpers.h"
+#include "tapeflow/tapeflow.h"
+
+using namespace tapeflow;
+
+BOOST_AUTO_TEST_SUITE(higher_order)
+
+BOOST_AUTO_TEST_CASE(hessian_vector_product_against_finite_differences) {
+  // f(x) = sum(exp(x) * x^2) + (a . x)^2: a Hessian-vector product H v by double backward.
+  Tensor a = tensor({0.5, -1.0, 2.0}, float64);
+  auto f = [&](const Tensor& x) { return reduce_sum(exp(x) * x * x) + square(reduce_sum(a * x)); };
+  auto gradient = [&](const Tensor& x) {
+    Tensor y = f(x);
+    return autograd::grad({y}, {x}, {.create_graph = true})[0];
+  };
+  Tensor x = tensor({0.3, -0.7, 1.1}, float64).requires_grad_();
+  Tensor v = tensor({1.0, 2.0, -0.5}, float64);
+  Tensor g = gradient(x);
+  BOOST_TEST(g.requires_grad());  // recorded: it can be differentiated
+  Tensor hv = autograd::grad({reduce_sum(g * v)}, {x})[0];
+  // Finite differences of the gradient along v: (g(x + e v) - g(x - e v)) / 2e.
+  const double e = 1e-6;
+  Tensor plus = gradient((x.detach() + v * e).requires_grad_()).detach();
+  Tensor minus = gradient((x.detach() - v * e).requires_grad_()).detach();
+  tft::check_close(hv, ((plus - minus) / (2 * e)).to_vector<double>(), 1e-6);
+}
+
+BOOST_AUTO_TEST_CASE(backward_with_create_graph_leaves_a_differentiable_grad) {
+  // d/dx (x^3) = 3x^2 in .grad(), with its record; its own derivative is 6x.
+  Tensor x = tensor({1.0, -2.0}, float64).requires_grad_();
+  reduce_sum(x * x * x).backward({.create_graph = true});
+  BOOST_TEST(x.grad().requires_grad());
+  tft::check_close(x.grad(), {3, 12});
+  Tensor gx = autograd::grad({reduce_sum(x.grad())}, {x})[0];
+  tft::check_close(gx, {6, -12});
+  // A second create_graph backward adds out of place, and stays differentiable.
+  reduce_sum(x * x).backward({.create_graph = true});
+  tft::check_close(x.grad(), {3 + 2, 12 - 4});
+  BOOST_TEST(x.grad().requires_grad());
+}
+
+BOOST_AUTO_TEST_CASE(without_create_graph_nothing_is_recorded) {
+  Tensor x = tensor({1.0, 2.0}, float64).requires_grad_();
+  Tensor g = autograd::grad({reduce_sum(x * x * x)}, {x})[0];
+  BOOST_TEST(!g.requires_grad());
+  TF_CHECK_THROWS_WITH(autograd::grad({reduce_sum(g)}, {x}), AutogradError, "does not require grad");
+}
+
+BOOST_AUTO_TEST_CASE(gradient_penalty_trains) {
+  // WGAN-GP's penalty on a tiny critic c(x) = tanh(x W1) W2: (||dc/dx|| - 1)^2, and its gradient
+  // with respect to the weights against finite differences (gradcheck through the penalty).
+  Generator gen(3);
+  Tensor x = random_normal({4, 3}, 0, 1, float64, &gen);
+  auto penalty = [&](std::span<const Tensor> w) {
+    EnableGradGuard recording;  // gradcheck's finite differences run under NoGradGuard
+    Tensor xi = x.detach().requires_grad_();
+    Tensor critic = reduce_sum(matmul(exp(matmul(xi, w[0]) * 0.3), w[1]));
+    Tensor dx = autograd::grad({critic}, {xi}, {.create_graph = true})[0];
+    Tensor norms = sqrt(reduce_sum(square(dx), {1}) + 1e-12);
+    return reduce_mean(square(norms - 1.0));
+  };
+  Tensor w1 = random_normal({3, 5}, 0, 0.5, float64, &gen).requires_grad_();
+  Tensor w2 = random_normal({5, 1}, 0, 0.5, float64, &gen).requires_grad_();
+  tft::check_grad(penalty, {w1, w2});
+}
+
+BOOST_AUTO_TEST_CASE(gradgradcheck_of_ops_with_differentiable_backwards) {
+  const auto x = [] { return tft::rand64({3, 4}); };
+  const auto positive = [] { return tft::rand64({3, 4}, 1.0, 2.0, 11); };
+  BOOST_TEST(gradgradcheck([](std::span<const Tensor> in) { return in[0] * in[1]; }, {x(), x()}));
+  BOOST_TEST(gradgradcheck([](std::span<const Tensor> in) { return in[0] / in[1]; }, {x(), positive()}));
+  BOOST_TEST(gradgradcheck([](std::span<const Tensor> in) { return exp(in[0]); }, {x()}));
+  BOOST_TEST(gradgradcheck([](std::span<const Tensor> in) { return log(in[0]); }, {positive()}));
+  BOOST_TEST(gradgradcheck([](std::span<const Tensor> in) { return pow(in[0], in[1]); }, {positive(), x()}));
+  BOOST_TEST(gradgradcheck([](std::span<const Tensor> in) { return matmul(in[0], in[1], false, true); }, {x(), x()}));
+  BOOST_TEST(gradgradcheck([](std::span<const Tensor> in) { return nn::softmax(in[0]); }, {x()}));
+  BOOST_TEST(gradgradcheck([](std::span<const Tensor> in) { return nn::log_softmax(in[0], 0); }, {x()}));
+  BOOST_TEST(gradgradcheck([](std::span<const Tensor> in) { return reduce_mean(in[0] * in[0], {1}); }, {x()}));
+  BOOST_TEST(gradgradcheck([](std::span<const Tensor> in) { return transpose(in[0]) * 2.0; }, {x()}));
+  BOOST_TEST(gradgradcheck([](std::span<const Tensor> in) { return in[0] * in[1]; },  // broadcasting
+                           {tft::rand64({3, 1}), tft::rand64({4})}));
+}
+
+BOOST_AUTO_TEST_CASE(a_kernel_backward_says_it_has_no_second_derivative) {
+  // relu's backward is a dedicated kernel: differentiating its result again is an error naming
+  // the op, not a silent zero.
+  Tensor x = tensor({0.5, -1.0, 2.0}, float64).requires_grad_();
+  Tensor g = autograd::grad({reduce_sum(relu(x) * x)}, {x}, {.create_graph = true})[0];
+  BOOST_TEST(g.requires_grad());
+  tft::check_close(g, {1.0, 0.0, 4.0});  // first derivatives are right: 2x for x > 0
+  TF_CHECK_THROWS_WITH(autograd::grad({reduce_sum(g)}, {x}), AutogradError,
+                       "the gradient computed by the backward of 'Relu' cannot be differentiated again",
+                       "'Relu' has no second derivative");
+  TF_CHECK_THROWS_WITH(gradgradcheck([](std::span<const Tensor> in) { return sigmoid(in[0]); }, {tft::rand64({3})}),
+                       AutogradError, "gradgradcheck (second derivatives)", "'Sigmoid'");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
