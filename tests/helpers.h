@@ -88,15 +88,26 @@ struct TempDir {
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
-/// Runs gradcheck and turns a mismatch into a test failure naming the shapes.
+/// Which derivatives check_grad compares with finite differences.
+enum class Order { first, first_and_second };
+
+/// Runs gradcheck, then gradgradcheck (second derivatives: every differentiable op has them
+/// unless its test says otherwise), and turns a mismatch into a test failure naming the shapes.
 inline void check_grad(const std::function<tapeflow::Tensor(std::span<const tapeflow::Tensor>)>& fn,
-                       std::vector<tapeflow::Tensor> inputs, tapeflow::GradcheckOptions opt = {}) {
+                       std::vector<tapeflow::Tensor> inputs, tapeflow::GradcheckOptions opt = {},
+                       Order order = Order::first_and_second) {
   std::string shapes;
   for (auto& t : inputs) shapes += t.shape().str() + " ";
   try {
     tapeflow::gradcheck(fn, inputs, opt);
   } catch (const tapeflow::Error& e) {
     BOOST_ERROR("gradcheck with inputs " << shapes << "failed: " << e.what());
+  }
+  if (order == Order::first) return;
+  try {
+    tapeflow::gradgradcheck(fn, inputs, opt);
+  } catch (const tapeflow::Error& e) {
+    BOOST_ERROR("gradgradcheck with inputs " << shapes << "failed: " << e.what());
   }
 }
 

@@ -151,6 +151,15 @@ WithBackward<Out, F> with_kernel_backward(Out outputs, F backward) {
   return {std::move(outputs), std::move(backward), true};
 }
 
+/// In a backward closure whose fastest form is a dedicated kernel: `kernel()` for a first-order
+/// backward (nothing records), `ops()` (the same gradients written in differentiable ops, from the
+/// inputs the closure kept) while a create_graph backward records, so that they can be
+/// differentiated again. The op's gradcheck tests the first, its gradgradcheck the second.
+template <class K, class O>
+auto kernel_or_ops(K kernel, O ops) {
+  return is_grad_enabled() ? ops() : kernel();
+}
+
 /// Whether an input's values are known now: always eagerly; in graph mode only for constants
 /// (a rule may check the values it can see, e.g. gather's indices; the others when the graph runs).
 inline bool known_value(const Tensor& t) { return !t.defined() || !t.impl()->node; }

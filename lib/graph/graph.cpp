@@ -198,10 +198,7 @@ std::shared_ptr<Node> Graph::add_node(const std::string& type, const std::string
   }
   for (Tensor& in : inputs) {  // eager inputs become Const nodes
     if (!in.defined() || in.is_symbolic()) continue;
-    Tensor value = in.detach();
-    in = add_node("Const", "Const", {}, {{value.shape(), value.dtype()}},
-                  [value](std::span<const Tensor>, graph::RunContext&) { return std::vector<Tensor>{value}; })
-             ->output(0);
+    in = add_constant(in);
   }
   std::vector<std::shared_ptr<Node>> control;
   for (const auto& level : control_stack_)
@@ -217,6 +214,15 @@ std::shared_ptr<Node> Graph::add_node(const std::string& type, const std::string
   by_name_[node->name()] = node.get();
   nodes_.push_back(node);
   return node;
+}
+
+Tensor Graph::add_constant(const Tensor& value, const std::string& name) {
+  if (!value.defined() || value.is_symbolic())
+    throw ValueError(fmt::format("constant '{}': the value must be a concrete (eager) tensor", name));
+  Tensor data = value.detach().clone();
+  return add_node("Const", name, {}, {{data.shape(), data.dtype()}},
+                  [data](std::span<const Tensor>, graph::RunContext&) { return std::vector<Tensor>{data}; })
+      ->output(0);
 }
 
 void Graph::rename_last(Node& node, const std::string& name) {

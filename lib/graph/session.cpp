@@ -22,12 +22,16 @@ struct Session::Plan {
     Node* node;
     std::vector<int> input_slots;  // -1: an absent (undefined) input
     int first_output_slot;
+    bool create_graph = false;  // see RunContext
+    bool retain_graph = false;
   };
   std::vector<Step> steps;
   std::vector<int> feed_slots;   // per feed, in the order given
   std::vector<int> fetch_slots;  // per fetch; -1 for an operation
   int num_slots = 0;
   bool records_tape = false;
+  // Per slot: the value is an x of a gradients node, made a differentiable point when written.
+  std::vector<char> differentiable;
 };
 
 namespace {
@@ -41,6 +45,54 @@ struct OutputRef {
 template <class E>
 [[noreturn]] void rethrow_at(const E& e, const Node& n) {
   throw E(fmt::format("{}\n  [[node {} ({})]]", e.what(), n.name(), n.type()));
+}
+
+}  // namespace
+
+// What the gradients nodes of a plan need: their xs become differentiable points (a fed
+// placeholder's value is a leaf that requires grad, an intermediate keeps its record); a
+// gradients node whose results another one differentiates (its ys depend on them, not through a
+// fed tensor) records its backward pass (create_graph); when there are several, each keeps the
+// records for the others (retain_graph).
+void Session::plan_gradients(Plan& plan, const std::function<bool(const Tensor&)>& is_fed) {
+  plan.differentiable.assign(static_cast<std::size_t>(plan.num_slots), 0);
+  std::map<const Node*, Plan::Step*> gradient_steps;
+  for (auto& step : plan.steps) {
+    const auto& of = step.node->gradients_of;
+    if (!of) continue;
+    gradient_steps[step.node] = &step;
+    for (std::size_t i = of->ys; i < of->ys + of->xs; ++i)
+      if (step.input_slots[i] >= 0) plan.differentiable[static_cast<std::size_t>(step.input_slots[i])] = 1;
+  }
+  for (const auto& entry : gradient_steps) {
+    const Node* node = entry.first;
+    std::vector<const Node*> stack;
+    std::vector<char> seen(plan.steps.empty() ? 0 : static_cast<std::size_t>(plan.steps.back().node->id()) + 1, 0);
+    for (std::size_t i = 0; i < node->gradients_of->ys; ++i) {
+      const Tensor& y = node->inputs()[i];
+      if (y.defined() && !is_fed(y)) stack.push_back(y.impl()->node.get());
+    }
+    while (!stack.empty()) {
+      const Node* n = stack.back();
+      stack.pop_back();
+      if (seen[static_cast<std::size_t>(n->id())]) continue;
+      seen[static_cast<std::size_t>(n->id())] = 1;
+      if (auto g = gradient_steps.find(n); g != gradient_steps.end()) g->second->create_graph = true;
+      for (const Tensor& in : n->inputs())
+        if (in.defined() && !is_fed(in)) stack.push_back(in.impl()->node.get());
+    }
+  }
+  for (const auto& entry : gradient_steps) entry.second->retain_graph = gradient_steps.size() > 1;
+}
+
+namespace {
+
+// A value the gradients of the run are taken with respect to: one that already requires grad is
+// on the tape; another (a fed value, a constant, a non-trainable variable, what was computed from
+// those) becomes a leaf that requires grad, sharing its data.
+Tensor differentiable_point(const Tensor& value) {
+  if (!value.defined() || value.requires_grad() || !is_floating(value.dtype())) return value;
+  return value.detach().requires_grad_();
 }
 
 }  // namespace
@@ -96,7 +148,7 @@ const Session::Plan& Session::plan_for(const std::vector<Tensor>& fetches, const
     if (!needed[static_cast<std::size_t>(n->id())]) continue;
     first_slot[static_cast<std::size_t>(n->id())] = slot;
     slot += n->num_outputs();
-    plan->records_tape = plan->records_tape || n->records_tape;
+    plan->records_tape = plan->records_tape || n->gradients_of.has_value();
   }
   plan->num_slots = slot;
   auto slot_of = [&](const Tensor& t) {
@@ -113,6 +165,8 @@ const Session::Plan& Session::plan_for(const std::vector<Tensor>& fetches, const
     plan->steps.push_back(std::move(step));
   }
   for (const Tensor& f : fetches) plan->fetch_slots.push_back(slot_of(f));
+  if (plan->records_tape)
+    plan_gradients(*plan, [&fed](const Tensor& t) { return fed.count({t.impl()->node.get(), t.impl()->output_index}) > 0; });
   return *plans_.emplace(std::move(key), std::move(plan)).first->second;
 }
 
@@ -154,13 +208,17 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& fetches, const FeedD
 
   std::vector<Tensor> slots(static_cast<std::size_t>(plan.num_slots));
   for (std::size_t i = 0; i < feeds.size(); ++i) slots[static_cast<std::size_t>(plan.feed_slots[i])] = feeds[i].second;
+  auto differentiable = [&plan](std::size_t slot) { return !plan.differentiable.empty() && plan.differentiable[slot]; };
+  for (int s : plan.feed_slots)
+    if (differentiable(static_cast<std::size_t>(s)))
+      slots[static_cast<std::size_t>(s)] = differentiable_point(slots[static_cast<std::size_t>(s)]);
   std::optional<NoGradGuard> no_grad;
   if (!plan.records_tape) no_grad.emplace();
   std::vector<Tensor> inputs;
   for (const Plan::Step& step : plan.steps) {
     inputs.clear();
     for (int s : step.input_slots) inputs.push_back(s >= 0 ? slots[static_cast<std::size_t>(s)] : Tensor());
-    graph::RunContext context{*this, *step.node};
+    graph::RunContext context{*this, *step.node, step.create_graph, step.retain_graph};
     std::vector<Tensor> outputs;
     try {
       outputs = step.node->kernel()(inputs, context);
@@ -187,7 +245,8 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& fetches, const FeedD
                                 "{} {}",
                                 step.node->name(), step.node->type(), i, outputs[i].shape().str(),
                                 dtype_name(outputs[i].dtype()), specs[i].shape.str(), dtype_name(specs[i].dtype)));
-      slots[static_cast<std::size_t>(step.first_output_slot) + i] = std::move(outputs[i]);
+      const auto slot = static_cast<std::size_t>(step.first_output_slot) + i;
+      slots[slot] = differentiable(slot) ? differentiable_point(outputs[i]) : std::move(outputs[i]);
     }
   }
 

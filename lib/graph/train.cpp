@@ -11,6 +11,7 @@
 #include "tapeflow/autograd.h"
 #include "tapeflow/graph/session.h"
 #include "tapeflow/graph/variables.h"
+#include "tapeflow/ops/array.h"
 #include "tapeflow/ops/elementwise.h"
 #include "tapeflow/optim/adagrad.h"
 #include "tapeflow/optim/adam.h"
@@ -53,10 +54,14 @@ bool depends_on(const Node& from, const Node* target) {
 
 // ---------------------------------------------------------------------------- gradients
 
-std::vector<Tensor> gradients(const std::vector<Tensor>& ys, const std::vector<Tensor>& xs) {
+std::vector<Tensor> gradients(const std::vector<Tensor>& ys, const std::vector<Tensor>& xs,
+                              const std::vector<Tensor>& grad_ys) {
   if (ys.empty() || xs.empty()) throw ValueError("gradients: needs at least one y and one x");
+  if (!grad_ys.empty() && grad_ys.size() != ys.size())
+    throw ValueError(fmt::format("gradients: {} ys but {} grad_ys; give one gradient per y, or none (ones)",
+                                 ys.size(), grad_ys.size()));
   Graph& g = graph_of("gradients", ys[0]);
-  for (const auto* list : {&ys, &xs})
+  for (const auto* list : {&ys, &xs, &grad_ys})
     for (const Tensor& t : *list) {
       if (&graph_of("gradients", t) != &g)
         throw ValueError(fmt::format("gradients: '{}' belongs to another graph than '{}'", t.impl()->name,
@@ -66,36 +71,73 @@ std::vector<Tensor> gradients(const std::vector<Tensor>& ys, const std::vector<T
         throw DTypeError(fmt::format("gradients: '{}' has dtype {}; gradients need float32 or float64 tensors",
                                      t.impl()->name, dtype_name(t.dtype())));
     }
+  for (std::size_t i = 0; i < grad_ys.size(); ++i)
+    if (grad_ys[i].dtype() != ys[i].dtype() || !graph::internal::compatible(ys[i].shape(), grad_ys[i].shape()))
+      throw ShapeError(fmt::format("gradients: grad_ys[{}] '{}' is {} {}, but its y '{}' is {} {}", i,
+                                   grad_ys[i].impl()->name, grad_ys[i].shape().str(), dtype_name(grad_ys[i].dtype()),
+                                   ys[i].impl()->name, ys[i].shape().str(), dtype_name(ys[i].dtype())));
   std::vector<Tensor> inputs = ys;
   inputs.insert(inputs.end(), xs.begin(), xs.end());
+  inputs.insert(inputs.end(), grad_ys.begin(), grad_ys.end());
   std::vector<graph::OutputSpec> outputs;
   for (const Tensor& x : xs) outputs.push_back({x.shape(), x.dtype()});
-  const std::size_t ny = ys.size();
-  auto node = g.add_node("Gradients", "gradients", std::move(inputs), std::move(outputs), [ny](Args in, RunContext&) {
+  const std::size_t ny = ys.size(), nx = xs.size();
+  const bool seeded = !grad_ys.empty();
+  auto node = g.add_node("Gradients", "gradients", std::move(inputs), std::move(outputs),
+                         [ny, nx, seeded](Args in, RunContext& context) {
     std::vector<Tensor> yv, xv, seeds;
     std::vector<std::size_t> live;
     for (std::size_t i = 0; i < ny; ++i)
       if (in[i].requires_grad()) {
         yv.push_back(in[i]);
-        seeds.push_back(ones_like(in[i]));
+        seeds.push_back(seeded ? in[ny + nx + i] : ones_like(in[i]));
       }
-    for (std::size_t i = ny; i < in.size(); ++i)
+    for (std::size_t i = ny; i < ny + nx; ++i)
       if (in[i].requires_grad()) {
         xv.push_back(in[i]);
         live.push_back(i - ny);
       }
     std::vector<Tensor> result;
-    for (std::size_t i = ny; i < in.size(); ++i) result.push_back(zeros(in[i].shape(), in[i].dtype()));
+    for (std::size_t i = ny; i < ny + nx; ++i) result.push_back(zeros(in[i].shape(), in[i].dtype()));
     if (!yv.empty() && !xv.empty()) {
-      auto grads = autograd::grad(yv, xv, {.grad_outputs = seeds});
-      for (std::size_t k = 0; k < live.size(); ++k) result[live[k]] = grads[k].detach();
+      auto grads = autograd::grad(yv, xv, {.grad_outputs = seeds, .retain_graph = context.retain_graph,
+                                           .create_graph = context.create_graph});
+      for (std::size_t k = 0; k < live.size(); ++k)
+        result[live[k]] = context.create_graph ? grads[k] : grads[k].detach();
     }
     return result;
   });
-  node->records_tape = true;
+  node->gradients_of = Node::GradientsOf{ny, nx};
   std::vector<Tensor> out;
   for (int i = 0; i < node->num_outputs(); ++i) out.push_back(node->output(i));
   return out;
+}
+
+std::vector<Tensor> hessians(const std::vector<Tensor>& ys, const std::vector<Tensor>& xs) {
+  for (const Tensor& x : xs) {
+    graph::node_of("hessians", x);
+    if (!x.shape().is_fully_known())
+      throw ValueError(fmt::format("hessians: '{}' has shape {}; the Hessian needs a fully defined shape",
+                                   x.impl()->name, x.shape().str()));
+    if (2 * x.shape().rank() > Shape::kMaxRank)
+      throw ValueError(fmt::format("hessians: '{}' has shape {}; its Hessian would have rank {}, more than tapeflow's "
+                                   "{}: reshape x to fewer dimensions first",
+                                   x.impl()->name, x.shape().str(), 2 * x.shape().rank(), Shape::kMaxRank));
+  }
+  name_scope scope("hessians");
+  std::vector<Tensor> first = gradients(ys, xs);
+  std::vector<Tensor> result;
+  for (std::size_t k = 0; k < xs.size(); ++k) {
+    // Row j of the Hessian: the gradient of the first gradient's element j (tf.hessians loops the same way).
+    const std::int64_t n = xs[k].numel();
+    Tensor flat = reshape(first[k], Shape{n});
+    std::vector<Tensor> rows;
+    for (std::int64_t j = 0; j < n; ++j) rows.push_back(gradients({slice(flat, {j}, {1})}, {xs[k]})[0]);
+    std::vector<std::int64_t> dims = xs[k].shape().vec();
+    dims.insert(dims.end(), xs[k].shape().begin(), xs[k].shape().end());
+    result.push_back(reshape(stack(rows), Shape(dims)));
+  }
+  return result;
 }
 
 namespace train {
@@ -241,12 +283,7 @@ Tensor Optimizer::apply_gradients(const GradsAndVars& grads_and_vars, const Tens
   DefaultGraphScope in_graph(g);
   name_scope scope(name.empty() ? name_ : name);
   Tensor lr = learning_rate_;
-  if (!lr.is_symbolic()) {
-    Tensor value = lr.detach();
-    lr = g.add_node("Const", "learning_rate", {}, {{value.shape(), value.dtype()}},
-                    [value](Args, RunContext&) { return std::vector<Tensor>{value}; })
-             ->output(0);
-  }
+  if (!lr.is_symbolic()) lr = g.add_constant(lr, "learning_rate");
   std::vector<Tensor> inputs{lr};
   inputs.insert(inputs.end(), grads.begin(), grads.end());
   std::shared_ptr<Node> step_shared = step_node ? step_node->shared_from_this() : nullptr;

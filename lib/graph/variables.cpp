@@ -79,10 +79,7 @@ Tensor make_variable(Graph& g, const std::string& full_name, const Tensor& initi
   Tensor init_value = initial_value;
   if (!init_value.is_symbolic()) {
     name_scope scope(var->name() + "/");
-    Tensor value = initial_value.detach();
-    init_value = g.add_node("Const", "initial_value", {}, {{value.shape(), value.dtype()}},
-                            [value](Args, RunContext&) { return std::vector<Tensor>{value}; })
-                     ->output(0);
+    init_value = g.add_constant(initial_value, "initial_value");
   }
   Tensor assign_op = assign(handle, init_value, true, "Assign");
   var->attrs["initializer"] = graph::node_of("Variable", assign_op).name();
@@ -105,6 +102,10 @@ Tensor placeholder(DType dtype, const Shape& shape, const std::string& name) {
                                  ctx.node.name(), dtype_name(o.dtype), o.shape.str()));
   });
   return node->output(0);
+}
+
+Tensor constant(const Tensor& value, const std::string& name) {
+  return get_default_graph().add_constant(value, name);
 }
 
 Tensor placeholder_with_default(const Tensor& input, const Shape& shape, const std::string& name) {

@@ -20,6 +20,7 @@
 #include "nn/bias.h"
 #include "nn/window.h"
 #include "ops/kernels.h"
+#include "tapeflow/ops/array.h"
 
 namespace tapeflow::nn {
 
@@ -397,9 +398,57 @@ namespace {
 
 using tapeflow::autograd::Args;
 using tapeflow::autograd::DTypes;
+using tapeflow::autograd::with_backward;
+
+std::vector<std::int64_t> strides_attr(const std::vector<int>& strides);
+
+// The convolution's gradients as ops of their own (TensorFlow's Conv2DBackpropInput and
+// Conv2DBackpropFilter): each is linear in both its operands, so its gradient is the other
+// backprop op and conv2d itself, to any order.
+Tensor conv2d_backprop_filter(const ConvGeometry& g, const Tensor& input, const Tensor& dout,
+                              const std::vector<int>& strides, Padding padding);
+
+Tensor conv2d_backprop_input(const ConvGeometry& g, const Tensor& filter, const Tensor& dout,
+                             const std::vector<int>& strides, Padding padding) {
+  return tapeflow::autograd::apply(
+      {"Conv2DBackpropInput", "conv2d_backprop_input", DTypes::Floating, "T", "filter,out_backprop"}, {filter, dout},
+      {{"strides", strides_attr(strides)}, {"padding", padding_name(padding)}, {"data_format", "NHWC"}},
+      [g](Args in) { return OutputSpec{Shape{g.n, g.h, g.w, g.c}, in[0].dtype()}; },
+      [g, strides, padding](Args in, const OutputSpec& s) {
+        const Tensor &filter = in[0], &dout = in[1];
+        Tensor d_input = zeros(s.shape, dout.dtype());
+        tapeflow::detail::visit_floating("Conv2DBackpropInput", dout, [&]<class T>() {
+          conv_input_grad<T>(g, dout.data<T>(), filter.data<T>(), d_input.data<T>());
+        });
+        return with_backward(d_input, [g, filter, dout, strides, padding](const Tensor& gg) {
+          return Grads{filter.requires_grad() ? conv2d_backprop_filter(g, gg, dout, strides, padding) : Tensor(),
+                       dout.requires_grad() ? conv2d(gg, filter, strides, padding) : Tensor()};
+        });
+      });
+}
+
+Tensor conv2d_backprop_filter(const ConvGeometry& g, const Tensor& input, const Tensor& dout,
+                              const std::vector<int>& strides, Padding padding) {
+  return tapeflow::autograd::apply(
+      {"Conv2DBackpropFilter", "conv2d_backprop_filter", DTypes::Floating, "T", "input,out_backprop"}, {input, dout},
+      {{"strides", strides_attr(strides)}, {"padding", padding_name(padding)}, {"data_format", "NHWC"}},
+      [g](Args in) { return OutputSpec{Shape{g.kh, g.kw, g.c, g.oc}, in[0].dtype()}; },
+      [g, strides, padding](Args in, const OutputSpec& s) {
+        const Tensor &input = in[0], &dout = in[1];
+        Tensor d_filter = Tensor::empty(s.shape, dout.dtype());
+        tapeflow::detail::visit_floating("Conv2DBackpropFilter", dout, [&]<class T>() {
+          conv_filter_grad<T>(g, input.data<T>(), dout.data<T>(), d_filter.data<T>());
+        });
+        return with_backward(d_filter, [g, input, dout, strides, padding](const Tensor& gg) {
+          return Grads{input.requires_grad() ? conv2d_backprop_input(g, gg, dout, strides, padding) : Tensor(),
+                       dout.requires_grad() ? conv2d(input, gg, strides, padding) : Tensor()};
+        });
+      });
+}
 
 /// The convolution of concrete operands, with a fused bias when `bias` is defined.
-auto conv2d_forward(const ConvGeometry& g, const Tensor& input, const Tensor& filter, const Tensor& bias) {
+auto conv2d_forward(const ConvGeometry& g, const Tensor& input, const Tensor& filter, const Tensor& bias,
+                    const std::vector<int>& strides, Padding padding) {
   Tensor out = Tensor::empty(g.shape, input.dtype());
   tapeflow::detail::visit_floating("conv2d", input, [&]<class T>() {
     conv_forward<T>(g, input.data<T>(), filter.data<T>(), bias.defined() ? bias.data<T>() : nullptr, out.data<T>());
@@ -408,23 +457,13 @@ auto conv2d_forward(const ConvGeometry& g, const Tensor& input, const Tensor& fi
   const bool need_bias = bias.defined() && bias.requires_grad();
   // The backward pass recomputes the patches from the input rather than keeping them (they are
   // kh*kw times larger than the input).
-  return tapeflow::autograd::with_kernel_backward(
-      out, [g, input = need_filter ? input.detach() : Tensor(), filter = filter.detach(), need_input, need_filter,
-            need_bias, with_bias = bias.defined()](const Tensor& dout) {
-        Tensor d_input, d_filter, d_bias;
-        tapeflow::detail::visit_floating("Conv2DBackprop", dout, [&]<class T>() {
-          if (need_filter) {
-            d_filter = Tensor::empty(filter.shape(), filter.dtype());
-            conv_filter_grad<T>(g, input.data<T>(), dout.data<T>(), d_filter.data<T>());
-          }
-          if (need_input) {
-            d_input = zeros(Shape{g.n, g.h, g.w, g.c}, dout.dtype());
-            conv_input_grad<T>(g, dout.data<T>(), filter.data<T>(), d_input.data<T>());
-          }
-        });
-        if (need_bias) d_bias = detail::bias_grad(dout, g.oc);
-        return with_bias ? Grads{d_input, d_filter, d_bias} : Grads{d_input, d_filter};
-      });
+  return with_backward(out, [g, input = need_filter ? input : Tensor(), filter, need_input, need_filter, need_bias,
+                             with_bias = bias.defined(), strides, padding](const Tensor& dout) {
+    Tensor d_input = need_input ? conv2d_backprop_input(g, filter, dout, strides, padding) : Tensor();
+    Tensor d_filter = need_filter ? conv2d_backprop_filter(g, input, dout, strides, padding) : Tensor();
+    Tensor d_bias = need_bias ? detail::bias_grad(dout, g.oc) : Tensor();
+    return with_bias ? Grads{d_input, d_filter, d_bias} : Grads{d_input, d_filter};
+  });
 }
 
 /// TensorFlow's strides attribute, [1, h, w, 1], from {h, w} or [1, h, w, 1]; anything else as
@@ -442,7 +481,9 @@ Tensor conv2d(const Tensor& input, const Tensor& filter, const std::vector<int>&
       {"Conv2D", "conv2d", DTypes::Floating, "T", "input,filter"}, {input, filter},
       {{"strides", strides4}, {"padding", padding_name(padding)}, {"data_format", "NHWC"}},
       [strides, padding](Args in) { return conv_geometry(in[0], in[1], Tensor(), strides, padding); },
-      [](Args in, const ConvGeometry& g) { return conv2d_forward(g, in[0], in[1], Tensor()); });
+      [strides, padding](Args in, const ConvGeometry& g) {
+        return conv2d_forward(g, in[0], in[1], Tensor(), strides, padding);
+      });
 }
 
 Tensor conv2d(const Tensor& input, const Tensor& filter, const Tensor& bias, const std::vector<int>& strides,
@@ -458,7 +499,9 @@ Tensor conv2d(const Tensor& input, const Tensor& filter, const Tensor& bias, con
        {"data_format", "NHWC"},
        {"fused_ops", std::span<const char* const>(kFused)}},
       [strides, padding](Args in) { return conv_geometry(in[0], in[1], in[2], strides, padding); },
-      [](Args in, const ConvGeometry& g) { return conv2d_forward(g, in[0], in[1], in[2]); });
+      [strides, padding](Args in, const ConvGeometry& g) {
+        return conv2d_forward(g, in[0], in[1], in[2], strides, padding);
+      });
 }
 
 Tensor bias_add(const Tensor& value, const Tensor& bias) {
@@ -491,7 +534,7 @@ Tensor bias_add(const Tensor& value, const Tensor& bias) {
           for (std::int64_t r = 0; r < rows; ++r)
             for (std::int64_t c = 0; c < channels; ++c) y[r * channels + c] = x[r * channels + c] + b[c];
         });
-        return tapeflow::autograd::with_kernel_backward(
+        return with_backward(
             out, [channels, need_value = value.requires_grad(), need_bias = bias.requires_grad()](const Tensor& g) {
               Tensor d_bias = need_bias ? detail::bias_grad(g, channels) : Tensor();
               return Grads{need_value ? g : Tensor(), d_bias};
@@ -499,7 +542,9 @@ Tensor bias_add(const Tensor& value, const Tensor& bias) {
       });
 }
 
-Tensor detail::bias_grad(const Tensor& g, std::int64_t channels) {
+namespace {
+
+Tensor bias_grad_kernel(const Tensor& g, std::int64_t channels) {
   const std::int64_t rows = channels == 0 ? 0 : g.numel() / channels;
   Tensor d_bias = Tensor::empty(Shape{channels}, g.dtype());
   tapeflow::detail::visit_floating("BiasAddGrad", g, [&]<class T>() {
@@ -523,6 +568,19 @@ Tensor detail::bias_grad(const Tensor& g, std::int64_t channels) {
       for (std::int64_t c = 0; c < channels; ++c) db[c] += partial[static_cast<std::size_t>(b * channels + c)];
   });
   return d_bias;
+}
+
+}  // namespace
+
+Tensor detail::bias_grad(const Tensor& g, std::int64_t channels) {
+  return tapeflow::autograd::apply(
+      {"BiasAddGrad", "bias_add_grad", DTypes::Floating, "T", "out_backprop"}, {g}, {{"data_format", "NHWC"}},
+      [channels](Args in) { return OutputSpec{Shape{channels}, in[0].dtype()}; },
+      [channels](Args in, const OutputSpec&) {
+        // Its own gradient: the bias's gradient spread over every row again.
+        return with_backward(bias_grad_kernel(in[0], channels),
+                             [shape = in[0].shape()](const Tensor& gg) { return Grads{broadcast_to(gg, shape)}; });
+      });
 }
 
 }  // namespace tapeflow::nn

@@ -38,10 +38,9 @@ Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases) {
         tapeflow::detail::visit_floating("xw_plus_b", x, [&]<class T>() {
           tapeflow::detail::gemm_bias(x.data<T>(), weights.data<T>(), biases.data<T>(), y.data<T>(), m, k, n);
         });
-        return tapeflow::autograd::with_kernel_backward(
-            y, [x = weights.requires_grad() ? x.detach() : Tensor(),
-                weights = x.requires_grad() ? weights.detach() : Tensor(), need_bias = biases.requires_grad(),
-                n](const Tensor& g) {
+        return tapeflow::autograd::with_backward(
+            y, [x = weights.requires_grad() ? x : Tensor(), weights = x.requires_grad() ? weights : Tensor(),
+                need_bias = biases.requires_grad(), n](const Tensor& g) {
               Tensor dx, dw, db;
               if (weights.defined()) dx = matmul(g, weights, false, true);  // g·Wᵀ
               if (x.defined()) dw = matmul(x, g, true, false);              // xᵀ·g

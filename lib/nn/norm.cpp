@@ -299,9 +299,9 @@ Moments moments(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   detail::check_defined("moments", x);
   detail::check_floating("moments", x);
   Tensor mean = reduce_mean(x, axes, true);
-  // As TensorFlow: the deviations use stop_gradient(mean); the gradient is the same (the
-  // variance is stationary in the mean) and the backward is shorter.
-  Tensor variance = reduce_mean(square(x - stop_gradient(mean)), axes, keepdims);
+  // TensorFlow's deviations use stop_gradient(mean): the first derivative is the same (the
+  // variance is stationary in the mean) but the second is not, so tapeflow keeps the mean's path.
+  Tensor variance = reduce_mean(square(x - mean), axes, keepdims);
   if (keepdims) return {mean, variance};
   return {squeeze(mean, axes.empty() ? all_axes(x.rank()) : axes), variance};
 }

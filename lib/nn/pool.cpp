@@ -122,6 +122,92 @@ void max_pool_forward(const PoolGeometry& g, const T* x, T* y, I* arg) {
 namespace {
 using tapeflow::autograd::Args;
 using tapeflow::autograd::DTypes;
+using tapeflow::autograd::with_backward;
+
+Tensor max_pool_grad_grad(const PoolGeometry& g, const Tensor& gg, const Tensor& argmax);
+
+// max_pool's gradient (TensorFlow's MaxPoolGrad): each output's gradient added at the maximum it
+// took (argmax: its position ih * w + iw within its image). Linear in dout: its own gradient
+// gathers from those positions (MaxPoolGradGrad), whose gradient is this op again.
+Tensor max_pool_grad(const PoolGeometry& g, const Tensor& dout, const Tensor& argmax) {
+  return tapeflow::autograd::apply(
+      {"MaxPoolGrad", "max_pool_grad", DTypes::Floating, "Ti", "grad,argmax"}, {dout, argmax}, {},
+      [g](Args in) { return OutputSpec{Shape{g.n, g.h, g.w, g.c}, in[0].dtype()}; },
+      [g](Args in, const OutputSpec& s) {
+        const Tensor &dout = in[0], &argmax = in[1];
+        Tensor d_value = zeros(s.shape, dout.dtype());
+        tapeflow::detail::visit_floating("MaxPoolGrad", dout, [&]<class T>() {
+          const T* gy = dout.data<T>();
+          T* dx = d_value.data<T>();
+          auto scatter = [&](const auto* arg) {
+            for_each_window(g, true, [&](std::int64_t n, std::int64_t, std::int64_t, const Window&, std::int64_t o) {
+              T* img = dx + n * g.h * g.w * g.c;
+              for (std::int64_t c = 0; c < g.c; ++c) img[static_cast<std::int64_t>(arg[o + c]) * g.c + c] += gy[o + c];
+            });
+          };
+          if (argmax.dtype() == int64) scatter(argmax.data<std::int64_t>());
+          else scatter(argmax.data<std::int32_t>());
+        });
+        return with_backward(d_value, [g, argmax](const Tensor& gg) {
+          return Grads{max_pool_grad_grad(g, gg, argmax), Tensor()};
+        });
+      });
+}
+
+Tensor max_pool_grad_grad(const PoolGeometry& g, const Tensor& gg, const Tensor& argmax) {
+  return tapeflow::autograd::apply(
+      {"MaxPoolGradGrad", "max_pool_grad_grad", DTypes::Floating, "Ti", "grad,argmax"}, {gg, argmax}, {},
+      [g](Args in) { return OutputSpec{Shape{g.n, g.oh, g.ow, g.c}, in[0].dtype()}; },
+      [g](Args in, const OutputSpec& s) {
+        const Tensor &gg = in[0], &argmax = in[1];
+        Tensor out = Tensor::empty(s.shape, gg.dtype());
+        tapeflow::detail::visit_floating("MaxPoolGradGrad", gg, [&]<class T>() {
+          const T* src = gg.data<T>();
+          T* dst = out.data<T>();
+          auto gather = [&](const auto* arg) {
+            for_each_window(g, true, [&](std::int64_t n, std::int64_t, std::int64_t, const Window&, std::int64_t o) {
+              const T* img = src + n * g.h * g.w * g.c;
+              for (std::int64_t c = 0; c < g.c; ++c) dst[o + c] = img[static_cast<std::int64_t>(arg[o + c]) * g.c + c];
+            });
+          };
+          if (argmax.dtype() == int64) gather(argmax.data<std::int64_t>());
+          else gather(argmax.data<std::int32_t>());
+        });
+        return with_backward(out, [g, argmax](const Tensor& g2) { return Grads{max_pool_grad(g, g2, argmax), Tensor()}; });
+      });
+}
+
+// avg_pool's gradient (TensorFlow's AvgPoolGrad): each output's gradient spread evenly over its
+// window. Linear in dout, and the adjoint of avg_pool: its own gradient is avg_pool.
+Tensor avg_pool_grad(const PoolGeometry& g, const Tensor& dout, const std::vector<int>& ksize,
+                     const std::vector<int>& strides, Padding padding) {
+  return tapeflow::autograd::apply(
+      {"AvgPoolGrad", "avg_pool_grad", DTypes::Floating, "T", "grad"}, {dout}, {},
+      [g](Args in) { return OutputSpec{Shape{g.n, g.h, g.w, g.c}, in[0].dtype()}; },
+      [g, ksize, strides, padding](Args in, const OutputSpec& s) {
+        const Tensor& dout = in[0];
+        Tensor d_value = zeros(s.shape, dout.dtype());
+        tapeflow::detail::visit_floating("AvgPoolGrad", dout, [&]<class T>() {
+          const T* gy = dout.data<T>();
+          T* dx = d_value.data<T>();
+          // d_value[window] += dout / count, for every window.
+          for_each_window(g, true, [&](std::int64_t n, std::int64_t, std::int64_t, const Window& win, std::int64_t o) {
+            T* img = dx + n * g.h * g.w * g.c;
+            const T count = static_cast<T>(win.count());
+            const T* gv = gy + o;
+            for (std::int64_t ih = win.h0; ih < win.h1; ++ih)
+              for (std::int64_t iw = win.w0; iw < win.w1; ++iw) {
+                T* d = img + (ih * g.w + iw) * g.c;
+                for (std::int64_t c = 0; c < g.c; ++c) d[c] += gv[c] / count;
+              }
+          });
+        });
+        return with_backward(d_value, [ksize, strides, padding](const Tensor& gg) {
+          return Grads{avg_pool(gg, ksize, strides, padding)};
+        });
+      });
+}
+
 }  // namespace
 
 Tensor max_pool(const Tensor& value, const std::vector<int>& ksize, const std::vector<int>& strides,
@@ -141,23 +227,7 @@ Tensor max_pool(const Tensor& value, const std::vector<int>& ksize, const std::v
       if (wide) max_pool_forward<T>(g, value.data<T>(), out.data<T>(), argmax.data<std::int64_t>());
       else max_pool_forward<T>(g, value.data<T>(), out.data<T>(), argmax.data<std::int32_t>());
     });
-    return tapeflow::autograd::with_kernel_backward(out, [g, argmax, wide](const Tensor& dout) {
-      // d_value[argmax] += dout: each output's gradient goes to the maximum it took.
-      Tensor d_value = zeros(Shape{g.n, g.h, g.w, g.c}, dout.dtype());
-      tapeflow::detail::visit_floating("MaxPoolGrad", dout, [&]<class T>() {
-        const T* gy = dout.data<T>();
-        T* dx = d_value.data<T>();
-        auto scatter = [&](const auto* arg) {
-          for_each_window(g, true, [&](std::int64_t n, std::int64_t, std::int64_t, const Window&, std::int64_t o) {
-            T* img = dx + n * g.h * g.w * g.c;
-            for (std::int64_t c = 0; c < g.c; ++c) img[static_cast<std::int64_t>(arg[o + c]) * g.c + c] += gy[o + c];
-          });
-        };
-        if (wide) scatter(argmax.data<std::int64_t>());
-        else scatter(argmax.data<std::int32_t>());
-      });
-      return Grads{d_value};
-    });
+    return with_backward(out, [g, argmax](const Tensor& dout) { return Grads{max_pool_grad(g, dout, argmax)}; });
   });
 }
 
@@ -168,7 +238,7 @@ Tensor avg_pool(const Tensor& value, const std::vector<int>& ksize, const std::v
       {"AvgPool", "avg_pool", DTypes::Floating, "T", "value"}, {value},
       {{"ksize", ksize4}, {"strides", strides4}, {"padding", padding_name(padding)}, {"data_format", "NHWC"}},
       [ksize, strides, padding](Args in) { return pool_geometry("avg_pool", in[0], ksize, strides, padding); },
-      [](Args in, const PoolGeometry& g) {
+      [ksize, strides, padding](Args in, const PoolGeometry& g) {
     const Tensor& value = in[0];
     Tensor out = Tensor::empty(Shape{g.n, g.oh, g.ow, g.c}, value.dtype());
     tapeflow::detail::visit_floating("avg_pool", value, [&]<class T>() {
@@ -187,24 +257,8 @@ Tensor avg_pool(const Tensor& value, const std::vector<int>& ksize, const std::v
         for (std::int64_t c = 0; c < g.c; ++c) sum[c] /= count;
       });
     });
-    return tapeflow::autograd::with_kernel_backward(out, [g](const Tensor& dout) {
-      Tensor d_value = zeros(Shape{g.n, g.h, g.w, g.c}, dout.dtype());
-      tapeflow::detail::visit_floating("AvgPoolGrad", dout, [&]<class T>() {
-        const T* gy = dout.data<T>();
-        T* dx = d_value.data<T>();
-        // d_value[window] += dout / count, for every window.
-        for_each_window(g, true, [&](std::int64_t n, std::int64_t, std::int64_t, const Window& win, std::int64_t o) {
-          T* img = dx + n * g.h * g.w * g.c;
-          const T count = static_cast<T>(win.count());
-          const T* gv = gy + o;
-          for (std::int64_t ih = win.h0; ih < win.h1; ++ih)
-            for (std::int64_t iw = win.w0; iw < win.w1; ++iw) {
-              T* d = img + (ih * g.w + iw) * g.c;
-              for (std::int64_t c = 0; c < g.c; ++c) d[c] += gv[c] / count;
-            }
-        });
-      });
-      return Grads{d_value};
+    return with_backward(out, [g, ksize, strides, padding](const Tensor& dout) {
+      return Grads{avg_pool_grad(g, dout, ksize, strides, padding)};
     });
   });
 }

@@ -128,13 +128,14 @@ Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& log
       NoGradGuard no_grad;
       loss = neg(reduce_sum(labels * logp, {ax}));
     }
-    return with_backward(loss, [labels, logp, ax, gl = labels.requires_grad(),
+    return with_backward(loss, [labels, logits, logp, ax, gl = labels.requires_grad(),
                                 gx = logits.requires_grad()](const Tensor& g) {
       Tensor ge = expand_dims(g, ax);
+      const Tensor logp_ = autograd::kernel_or_ops([&] { return logp; }, [&] { return log_softmax(logits, ax); });
       Tensor d_labels, d_logits;
-      if (gl) d_labels = neg(ge * logp);  // d/dlabels = -log_softmax
+      if (gl) d_labels = neg(ge * logp_);  // d/dlabels = -log_softmax
       // d/dlogits = softmax * sum(labels) - labels
-      if (gx) d_logits = ge * (exp(logp) * reduce_sum(labels, {ax}, true) - labels);
+      if (gx) d_logits = ge * (exp(logp_) * reduce_sum(labels, {ax}, true) - labels);
       return Grads{d_labels, d_logits};
     });
   });
@@ -172,19 +173,26 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
       T* l = loss.data<T>();
       for (std::int64_t i = 0; i < rows; ++i) l[i] = -lp[i * classes + idx[static_cast<std::size_t>(i)]];
     });
-    return autograd::with_kernel_backward(loss, [logp, idx, classes, rows](const Tensor& g) {
+    return with_backward(loss, [labels, logits, logp, idx, classes, rows](const Tensor& g) {
       // d/dlogits = (softmax - one_hot(labels)) * g
-      Tensor d = exp(logp);
-      detail::visit_floating("SparseSoftmaxCrossEntropyGrad", d, [&]<class T>() {
-        T* p = d.data<T>();
-        const T* gv = g.data<T>();
-        for (std::int64_t i = 0; i < rows; ++i) {
-          T* row = p + i * classes;
-          row[idx[static_cast<std::size_t>(i)]] -= T(1);
-          for (std::int64_t k = 0; k < classes; ++k) row[k] *= gv[i];
-        }
-      });
-      return Grads{Tensor(), d};
+      auto kernel = [&] {
+        Tensor d = exp(logp);
+        detail::visit_floating("SparseSoftmaxCrossEntropyGrad", d, [&]<class T>() {
+          T* p = d.data<T>();
+          const T* gv = g.data<T>();
+          for (std::int64_t i = 0; i < rows; ++i) {
+            T* row = p + i * classes;
+            row[idx[static_cast<std::size_t>(i)]] -= T(1);
+            for (std::int64_t k = 0; k < classes; ++k) row[k] *= gv[i];
+          }
+        });
+        return d;
+      };
+      auto ops = [&] {
+        const int ax = logits.rank() - 1;
+        return (softmax(logits, ax) - one_hot(labels, classes, 1.0, 0.0, logits.dtype())) * expand_dims(g, ax);
+      };
+      return Grads{Tensor(), autograd::kernel_or_ops(kernel, ops)};
     });
   });
 }

@@ -57,6 +57,44 @@ void copy_box(const Tensor& src, const std::vector<std::int64_t>& src_begin, Ten
   }
 }
 
+// slice's gradient, as TensorFlow writes it (Pad): g placed at `begin` in zeros of `shape`. Its
+// own gradient slices the box back out.
+Tensor slice_grad(const Tensor& g, const std::vector<std::int64_t>& begin, const Shape& shape) {
+  return autograd::apply({"Pad", "pad", DTypes::Floating}, {g}, {},
+                         [shape](Args in) { return OutputSpec{shape, in[0].dtype()}; },
+                         [begin, shape](Args in, const OutputSpec&) {
+    Tensor gx = zeros(shape, in[0].dtype());
+    copy_box(in[0], std::vector<std::int64_t>(begin.size(), 0), gx, begin, in[0].shape().vec());
+    return with_backward(gx, [begin, size = in[0].shape().vec()](const Tensor& gg) { return Grads{slice(gg, begin, size)}; });
+  });
+}
+
+// gather's gradient (TensorFlow's UnsortedSegmentSum of the gathered rows): the rows of g added
+// back at the positions they were gathered from, in zeros of params' shape `ps`. Its own gradient
+// gathers again.
+Tensor gather_grad(const Tensor& g, const Tensor& indices, int axis, const Shape& ps, std::int64_t outer,
+                   std::int64_t n, std::int64_t inner) {
+  return autograd::apply({"UnsortedSegmentSum", "unsorted_segment_sum", DTypes::Floating, "Ti", "data,segment_ids"},
+                         {g, indices}, {}, [ps](Args in) { return OutputSpec{ps, in[0].dtype()}; },
+                         [axis, outer, n, inner](Args in, const OutputSpec& s) {
+    const Tensor& g = in[0];
+    const std::vector<std::int64_t> idx = in[1].to_vector<std::int64_t>();
+    Tensor gp = zeros(s.shape, g.dtype());
+    detail::visit_floating("UnsortedSegmentSum", g, [&]<class T>() {
+      const T* gs = g.data<T>();
+      T* d = gp.data<T>();
+      const auto m = static_cast<std::int64_t>(idx.size());
+      for (std::int64_t o = 0; o < outer; ++o)
+        for (std::int64_t k = 0; k < m; ++k) {
+          T* to = d + (o * n + idx[static_cast<std::size_t>(k)]) * inner;
+          const T* from = gs + (o * m + k) * inner;
+          for (std::int64_t i = 0; i < inner; ++i) to[i] += from[i];
+        }
+    });
+    return with_backward(gp, [indices = in[1], axis](const Tensor& gg) { return Grads{gather(gg, indices, axis), Tensor()}; });
+  });
+}
+
 }  // namespace
 
 namespace {
@@ -422,11 +460,7 @@ Tensor slice(const Tensor& x, const std::vector<std::int64_t>& begin, const std:
     const Tensor& x = in[0];
     Tensor out = Tensor::empty(s.shape, x.dtype());
     copy_box(x, begin, out, std::vector<std::int64_t>(begin.size(), 0), s.shape.vec());
-    return autograd::with_kernel_backward(out, [begin, shape = x.shape()](const Tensor& g) {
-      Tensor gx = zeros(shape, g.dtype());  // the gradient lands in the sliced box, zero elsewhere
-      copy_box(g, std::vector<std::int64_t>(begin.size(), 0), gx, begin, g.shape().vec());
-      return Grads{gx};
-    });
+    return with_backward(out, [begin, shape = x.shape()](const Tensor& g) { return Grads{slice_grad(g, begin, shape)}; });
   });
 }
 
@@ -456,7 +490,7 @@ Tensor gather(const Tensor& params, const Tensor& indices, int axis) {
     if (autograd::known_value(in[1]) && p.n >= 0) check_range(in[1].to_vector<std::int64_t>(), p.n, ps);
     return p;
   },
-                         [](Args in, const GatherPlan& p) {
+                         [axis](Args in, const GatherPlan& p) {
     const Tensor& params = in[0];
     std::vector<std::int64_t> idx = in[1].to_vector<std::int64_t>();
     Tensor out = Tensor::empty(p.shape, params.dtype());
@@ -468,21 +502,9 @@ Tensor gather(const Tensor& params, const Tensor& indices, int axis) {
       for (std::int64_t k = 0; k < m; ++k)
         std::memcpy(dst + static_cast<std::size_t>(o * m + k) * row,
                     src + static_cast<std::size_t>(o * p.n + idx[static_cast<std::size_t>(k)]) * row, row);
-    return autograd::with_kernel_backward(out, [idx, ps = params.shape(), outer = p.outer, n = p.n, inner = p.inner](const Tensor& g) {
-      // Scatter-add the rows of g back to the positions they were gathered from.
-      Tensor gp = zeros(ps, g.dtype());
-      detail::visit_floating("GatherGrad", g, [&]<class T>() {
-        const T* gs = g.data<T>();
-        T* d = gp.data<T>();
-        const auto m = static_cast<std::int64_t>(idx.size());
-        for (std::int64_t o = 0; o < outer; ++o)
-          for (std::int64_t k = 0; k < m; ++k) {
-            T* to = d + (o * n + idx[static_cast<std::size_t>(k)]) * inner;
-            const T* from = gs + (o * m + k) * inner;
-            for (std::int64_t i = 0; i < inner; ++i) to[i] += from[i];
-          }
-      });
-      return Grads{gp, Tensor()};
+    return with_backward(out, [indices = in[1], axis, ps = params.shape(), outer = p.outer, n = p.n,
+                               inner = p.inner](const Tensor& g) {
+      return Grads{gather_grad(g, indices, axis, ps, outer, n, inner), Tensor()};
     });
   });
 }

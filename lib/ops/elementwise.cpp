@@ -23,7 +23,6 @@ using autograd::apply;
 using autograd::Args;
 using autograd::DTypes;
 using autograd::with_backward;
-using autograd::with_kernel_backward;
 
 namespace {
 
@@ -66,6 +65,91 @@ void check_integer_divisor(const Tensor& b) {
 
 /// The rule of a unary element-wise op: x's shape and dtype.
 OutputSpec same_as_input(Args in) { return {in[0].shape(), in[0].dtype()}; }
+
+/// The rule of an op over two tensors of one shape (a backward kernel's gradient and tensor).
+auto same_shapes(const char* op) {
+  return [op](Args in) {
+    if (in[0].shape() != in[1].shape())
+      throw ShapeError(fmt::format("{}: the gradient has shape {} but the tensor it goes with {}", op,
+                                   in[0].shape().str(), in[1].shape().str()));
+    return OutputSpec{in[0].shape(), in[0].dtype()};
+  };
+}
+
+/// A backward kernel as an op of its own, as TensorFlow's *Grad ops: f(a, b) element-wise over
+/// two tensors of one shape, through the door, differentiable in turn by `backward(a, b, gg)`
+/// (in ops, or other such ops): so gradients of gradients go to any order, while a first-order
+/// backward runs the kernel alone (nothing is recorded then).
+template <class F, class B>
+Tensor grad_op(const char* type, const Tensor& a, const Tensor& b, F f, B backward) {
+  return apply({type, type, DTypes::Floating}, {a, b}, {}, same_shapes(type), [type, f, backward](Args in, const OutputSpec&) {
+    Tensor out = zip(type, in[0], in[1], f);
+    return with_backward(out, [a = in[0], b = in[1], backward](const Tensor& gg) { return backward(a, b, gg); });
+  });
+}
+
+// The gradients of the activations (TensorFlow's ReluGrad(gradients, features), SigmoidGrad(y, dy),
+// ...), each the other's backward where it is linear in the gradient.
+Tensor relu_grad(const Tensor& g, const Tensor& y) {
+  return grad_op("ReluGrad", g, y, [](auto gv, auto yv) { return yv > 0 ? gv : decltype(gv)(0); },
+                 [](const Tensor&, const Tensor& y, const Tensor& gg) { return Grads{relu_grad(gg, y), Tensor()}; });
+}
+
+Tensor relu6_grad(const Tensor& g, const Tensor& x) {
+  return grad_op("Relu6Grad", g, x, [](auto gv, auto xv) { return (xv > 0 && xv < 6) ? gv : decltype(gv)(0); },
+                 [](const Tensor&, const Tensor& x, const Tensor& gg) { return Grads{relu6_grad(gg, x), Tensor()}; });
+}
+
+Tensor leaky_relu_grad(const Tensor& g, const Tensor& x, double alpha) {
+  return grad_op("LeakyReluGrad", g, x,
+                 [alpha](auto gv, auto xv) { return xv > 0 ? gv : static_cast<decltype(gv)>(gv * alpha); },
+                 [alpha](const Tensor&, const Tensor& x, const Tensor& gg) {
+                   return Grads{leaky_relu_grad(gg, x, alpha), Tensor()};
+                 });
+}
+
+Tensor clip_grad(const Tensor& g, const Tensor& x, double lo, double hi) {
+  return grad_op("ClipByValueGrad", g, x,
+                 [lo, hi](auto gv, auto xv) { return (xv >= lo && xv <= hi) ? gv : decltype(gv)(0); },
+                 [lo, hi](const Tensor&, const Tensor& x, const Tensor& gg) {
+                   return Grads{clip_grad(gg, x, lo, hi), Tensor()};
+                 });
+}
+
+Tensor elu_grad(const Tensor& g, const Tensor& y) {  // d/dx (e^x - 1) = y + 1 where x < 0
+  return grad_op("EluGrad", g, y, [](auto gv, auto yv) { return yv > 0 ? gv : gv * (yv + 1); },
+                 [](const Tensor& g, const Tensor& y, const Tensor& gg) {
+                   return Grads{elu_grad(gg, y), where(less(y, zeros_like(y)), gg * g, zeros_like(y))};
+                 });
+}
+
+Tensor sigmoid_grad(const Tensor& y, const Tensor& g) {  // g y (1 - y)
+  return grad_op("SigmoidGrad", y, g, [](auto yv, auto gv) { return gv * yv * (1 - yv); },
+                 [](const Tensor& y, const Tensor& g, const Tensor& gg) {
+                   return Grads{gg * g * (1.0 - y * 2.0), sigmoid_grad(y, gg)};
+                 });
+}
+
+Tensor tanh_grad(const Tensor& y, const Tensor& g) {  // g (1 - y^2)
+  return grad_op("TanhGrad", y, g, [](auto yv, auto gv) { return gv * (1 - yv * yv); },
+                 [](const Tensor& y, const Tensor& g, const Tensor& gg) {
+                   return Grads{gg * g * y * -2.0, tanh_grad(y, gg)};
+                 });
+}
+
+Tensor sqrt_grad(const Tensor& y, const Tensor& g) {  // g / (2 y)
+  return grad_op("SqrtGrad", y, g, [](auto yv, auto gv) { return gv * decltype(gv)(0.5) / yv; },
+                 [](const Tensor& y, const Tensor& g, const Tensor& gg) {
+                   return Grads{gg * g * -0.5 / square(y), sqrt_grad(y, gg)};
+                 });
+}
+
+Tensor rsqrt_grad(const Tensor& y, const Tensor& g) {  // -g y^3 / 2
+  return grad_op("RsqrtGrad", y, g, [](auto yv, auto gv) { return gv * decltype(gv)(-0.5) * yv * yv * yv; },
+                 [](const Tensor& y, const Tensor& g, const Tensor& gg) {
+                   return Grads{gg * g * square(y) * -1.5, rsqrt_grad(y, gg)};
+                 });
+}
 
 }  // namespace
 
@@ -185,8 +269,8 @@ Tensor log(const Tensor& x) {
 Tensor sqrt(const Tensor& x) {
   return apply({"Sqrt", "sqrt", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("sqrt", in[0], [](const auto& a) { return a.sqrt(); });
-    return with_kernel_backward(y, [y = y.detach()](const Tensor& g) {  // g / (2 sqrt(x))
-      return Grads{zip("SqrtGrad", g, y, [](auto gv, auto yv) { return gv * decltype(gv)(0.5) / yv; })};
+    return with_backward(y, [y = y.detach()](const Tensor& g) {
+      return Grads{sqrt_grad(autograd::saved_output(y), g)};
     });
   });
 }
@@ -194,8 +278,8 @@ Tensor sqrt(const Tensor& x) {
 Tensor rsqrt(const Tensor& x) {
   return apply({"Rsqrt", "rsqrt", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("rsqrt", in[0], [](const auto& a) { return a.rsqrt(); });
-    return with_kernel_backward(y, [y = y.detach()](const Tensor& g) {  // -g y^3 / 2
-      return Grads{zip("RsqrtGrad", g, y, [](auto gv, auto yv) { return gv * decltype(gv)(-0.5) * yv * yv * yv; })};
+    return with_backward(y, [y = y.detach()](const Tensor& g) {
+      return Grads{rsqrt_grad(autograd::saved_output(y), g)};
     });
   });
 }
@@ -256,11 +340,7 @@ Tensor clip(const Tensor& x, double lo, double hi) {
       for (std::int64_t i = 0, end = x.numel(); i < end; ++i) o[i] = p[i] < l ? l : (p[i] > h ? h : p[i]);
       return out;
     });
-    return with_kernel_backward(y, [x, lo, hi](const Tensor& g) {
-      return Grads{zip("ClipGrad", g, x, [lo, hi](auto gv, auto xv) {
-        return (xv >= lo && xv <= hi) ? gv : decltype(gv)(0);
-      })};
-    });
+    return with_backward(y, [x, lo, hi](const Tensor& g) { return Grads{clip_grad(g, x, lo, hi)}; });
   });
 }
 
@@ -269,8 +349,8 @@ Tensor clip(const Tensor& x, double lo, double hi) {
 Tensor relu(const Tensor& x) {
   return apply({"Relu", "relu", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("relu", in[0], [](const auto& a) { return a.max(0); });
-    return with_kernel_backward(y, [y = y.detach()](const Tensor& g) {
-      return Grads{zip("ReluGrad", g, y, [](auto gv, auto yv) { return yv > 0 ? gv : decltype(gv)(0); })};
+    return with_backward(y, [y = y.detach()](const Tensor& g) {
+      return Grads{relu_grad(g, autograd::saved_output(y))};
     });
   });
 }
@@ -278,9 +358,7 @@ Tensor relu(const Tensor& x) {
 Tensor relu6(const Tensor& x) {
   return apply({"Relu6", "relu6", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("relu6", in[0], [](const auto& a) { return a.max(0).min(6); });
-    return with_kernel_backward(y, [x = in[0]](const Tensor& g) {
-      return Grads{zip("Relu6Grad", g, x, [](auto gv, auto xv) { return (xv > 0 && xv < 6) ? gv : decltype(gv)(0); })};
-    });
+    return with_backward(y, [x = in[0]](const Tensor& g) { return Grads{relu6_grad(g, x)}; });
   });
 }
 
@@ -291,20 +369,15 @@ Tensor leaky_relu(const Tensor& x, double alpha) {
       using T = typename std::decay_t<decltype(a)>::Scalar;
       return (a > 0).select(a, a * static_cast<T>(alpha));
     });
-    return with_kernel_backward(y, [x = in[0], alpha](const Tensor& g) {
-      return Grads{zip("LeakyReluGrad", g, x, [alpha](auto gv, auto xv) {
-        return xv > 0 ? gv : static_cast<decltype(gv)>(gv * alpha);
-      })};
-    });
+    return with_backward(y, [x = in[0], alpha](const Tensor& g) { return Grads{leaky_relu_grad(g, x, alpha)}; });
   });
 }
 
 Tensor elu(const Tensor& x) {
   return apply({"Elu", "elu", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("elu", in[0], [](const auto& a) { return (a > 0).select(a, a.exp() - 1); });
-    return with_kernel_backward(y, [x = in[0], y = y.detach()](const Tensor& g) {
-      Tensor gx = zip("EluGrad", g, y, [](auto gv, auto yv) { return gv * (yv + 1); });  // d/dx (e^x - 1) = y + 1
-      return Grads{where(greater(x, zeros(Shape{}, x.dtype())), g, gx)};
+    return with_backward(y, [y = y.detach()](const Tensor& g) {
+      return Grads{elu_grad(g, autograd::saved_output(y))};
     });
   });
 }
@@ -320,8 +393,8 @@ Tensor softplus(const Tensor& x) {
 Tensor sigmoid(const Tensor& x) {
   return apply({"Sigmoid", "sigmoid", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("sigmoid", in[0], [](const auto& a) { return a.logistic(); });
-    return with_kernel_backward(y, [y = y.detach()](const Tensor& g) {
-      return Grads{zip("SigmoidGrad", g, y, [](auto gv, auto yv) { return gv * yv * (1 - yv); })};
+    return with_backward(y, [y = y.detach()](const Tensor& g) {
+      return Grads{sigmoid_grad(autograd::saved_output(y), g)};
     });
   });
 }
@@ -329,8 +402,8 @@ Tensor sigmoid(const Tensor& x) {
 Tensor tanh(const Tensor& x) {
   return apply({"Tanh", "tanh", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("tanh", in[0], [](const auto& a) { return a.tanh(); });
-    return with_kernel_backward(y, [y = y.detach()](const Tensor& g) {
-      return Grads{zip("TanhGrad", g, y, [](auto gv, auto yv) { return gv * (1 - yv * yv); })};
+    return with_backward(y, [y = y.detach()](const Tensor& g) {
+      return Grads{tanh_grad(autograd::saved_output(y), g)};
     });
   });
 }

@@ -89,18 +89,38 @@ BOOST_AUTO_TEST_CASE(gradgradcheck_of_ops_with_differentiable_backwards) {
                            {tft::rand64({3, 1}), tft::rand64({4})}));
 }
 
-BOOST_AUTO_TEST_CASE(a_kernel_backward_says_it_has_no_second_derivative) {
-  // relu's backward is a dedicated kernel: differentiating its result again is an error naming
-  // the op, not a silent zero.
+BOOST_AUTO_TEST_CASE(ops_without_a_second_derivative_say_so) {
+  // LRN's and FusedBatchNorm's (training) backwards are dedicated kernels without a second
+  // derivative yet: differentiating their results again is an error naming the op, not a silent
+  // zero. Their first derivatives stay right under create_graph.
+  Tensor x = tft::rand64({1, 2, 2, 5});
+  Tensor g = autograd::grad({reduce_sum(nn::lrn(x, 2, 1.0, 0.5, 0.75) * x)}, {x}, {.create_graph = true})[0];
+  BOOST_TEST(g.requires_grad());
+  TF_CHECK_THROWS_WITH(autograd::grad({reduce_sum(g)}, {x}), AutogradError,
+                       "the gradient computed by the backward of 'LRN' cannot be differentiated again",
+                       "'LRN' has no second derivative in tapeflow");
+  TF_CHECK_THROWS_WITH(gradgradcheck(
+                           [](std::span<const Tensor> in) {
+                             return nn::fused_batch_norm(in[0], Tensor(), Tensor(), zeros({3}, float64), ones({3}, float64)).y;
+                           },
+                           {tft::rand64({4, 3})}),
+                       AutogradError, "gradgradcheck (second derivatives)", "'FusedBatchNorm'");
+}
+
+BOOST_AUTO_TEST_CASE(kernel_backwards_are_ops_with_their_own_gradients) {
+  // Relu's backward is ReluGrad, an op whose own gradient is ReluGrad again: the second
+  // derivative of relu(x) * x is 2 where x > 0 (a kink aside), and third derivatives exist too.
   Tensor x = tensor({0.5, -1.0, 2.0}, float64).requires_grad_();
   Tensor g = autograd::grad({reduce_sum(relu(x) * x)}, {x}, {.create_graph = true})[0];
-  BOOST_TEST(g.requires_grad());
-  tft::check_close(g, {1.0, 0.0, 4.0});  // first derivatives are right: 2x for x > 0
-  TF_CHECK_THROWS_WITH(autograd::grad({reduce_sum(g)}, {x}), AutogradError,
-                       "the gradient computed by the backward of 'Relu' cannot be differentiated again",
-                       "'Relu' has no second derivative");
-  TF_CHECK_THROWS_WITH(gradgradcheck([](std::span<const Tensor> in) { return sigmoid(in[0]); }, {tft::rand64({3})}),
-                       AutogradError, "gradgradcheck (second derivatives)", "'Sigmoid'");
+  tft::check_close(g, {1.0, 0.0, 4.0});
+  tft::check_close(autograd::grad({reduce_sum(g)}, {x})[0], {2.0, 0.0, 2.0});
+  // tanh: d/dx tanh = 1 - y^2, d2 = -2 y (1 - y^2), d3 by finite differences (gradgradcheck of the first).
+  BOOST_TEST(gradgradcheck(
+      [](std::span<const Tensor> in) {
+        EnableGradGuard recording;
+        return autograd::grad({reduce_sum(tanh(in[0]))}, {in[0]}, {.create_graph = true})[0];
+      },
+      {tft::rand64({4})}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -27,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -48,6 +49,12 @@ class Node;
 struct RunContext {
   Session& session;
   const Node& node;
+  /// For a gradients node: its results are differentiated again in this run (a gradients node
+  /// downstream depends on them), so its backward pass must record itself (create_graph).
+  bool create_graph = false;
+  /// For a gradients node: another backward pass of this run goes through the same records
+  /// afterwards, so they must keep what they saved (retain_graph).
+  bool retain_graph = false;
 };
 
 /// A node's run-time behaviour: outputs from concrete inputs (one per output of the node).
@@ -81,8 +88,13 @@ class Node : public std::enable_shared_from_this<Node> {
   Tensor as_operation();
   const Kernel& kernel() const { return kernel_; }
 
-  /// True for the nodes whose run needs the tape recorded (gradients).
-  bool records_tape = false;
+  /// For a gradients node (whose run needs the tape recorded): its inputs are `ys` tensors, then
+  /// `xs` tensors, which the Session makes differentiable points of the run (a fed placeholder or
+  /// a constant gets a gradient too), then the ys' gradients if given. Empty for other nodes.
+  struct GradientsOf {
+    std::size_t ys = 0, xs = 0;
+  };
+  std::optional<GradientsOf> gradients_of;
   /// Extra information for messages and for writing the graph (e.g. a variable's initializer;
   /// "variables": the comma-separated names of the variables an update node writes).
   AttrMap attrs;
@@ -165,6 +177,8 @@ class Graph {
   std::shared_ptr<graph::Node> add_node(const std::string& type, const std::string& default_name,
                                         std::vector<Tensor> inputs, std::vector<graph::OutputSpec> outputs,
                                         graph::Kernel kernel);
+  /// A "Const" node named unique_name(name) whose value is `value` (an eager tensor, copied).
+  Tensor add_constant(const Tensor& value, const std::string& name = "Const");
   /// Renames the node added last (see tapeflow::named).
   void rename_last(graph::Node& node, const std::string& name);
 

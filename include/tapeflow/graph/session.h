@@ -10,6 +10,7 @@
 /// stopping at fed tensors), each once, in build order, by calling the nodes' ops on concrete
 /// values. When a fetch needs gradients (a train op), that pass records the tape and the
 /// gradient nodes call backward on it; otherwise it runs with recording off.
+#include <functional>
 #include <map>
 #include <memory>
 #include <utility>
@@ -53,6 +54,7 @@ class Session {
  private:
   struct Plan;
   const Plan& plan_for(const std::vector<Tensor>& fetches, const FeedDict& feeds);
+  static void plan_gradients(Plan& plan, const std::function<bool(const Tensor&)>& is_fed);
   Graph* graph_;
   std::map<const graph::Node*, Tensor> variables_;
   std::map<std::vector<std::int64_t>, std::unique_ptr<Plan>> plans_;

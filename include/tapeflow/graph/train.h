@@ -24,10 +24,19 @@
 
 namespace tapeflow {
 
-/// tf.gradients: the gradients of sum(ys) with respect to each of xs (graph tensors of one
-/// graph), as graph tensors of xs' shapes, computed by one "gradients" node. An x that ys do not
-/// depend on gets zeros. A run that needs them records the tape of that run.
-std::vector<Tensor> gradients(const std::vector<Tensor>& ys, const std::vector<Tensor>& xs);
+/// tf.gradients: the gradients of sum(ys) (of sum(ys[i] * grad_ys[i]) when grad_ys are given) with
+/// respect to each of xs, as graph tensors of xs' shapes, computed by one "gradients" node. xs may
+/// be any floating graph tensors of ys' graph: variables, placeholders (the fed value), constants,
+/// intermediates. An x that ys do not depend on gets zeros (TF's None). A run that needs them
+/// records the tape of that run; gradients of gradients work (the inner node then records its
+/// backward pass), and stop_gradient is respected at every order.
+std::vector<Tensor> gradients(const std::vector<Tensor>& ys, const std::vector<Tensor>& xs,
+                              const std::vector<Tensor>& grad_ys = {});
+
+/// tf.hessians: for each x of xs (a fully defined shape S), the Hessian of sum(ys) with respect
+/// to x, of shape S + S: row j is the gradient of the first gradient's element j, so the graph
+/// holds one gradients node per element of x (meant for small xs, as tf.hessians' loop).
+std::vector<Tensor> hessians(const std::vector<Tensor>& ys, const std::vector<Tensor>& xs);
 
 namespace train {
 

@@ -19,6 +19,11 @@ namespace tapeflow {
 /// Dimensions of -1 are unknown (`[?,784]`) and accept any size; the others must match.
 Tensor placeholder(DType dtype, const Shape& shape, const std::string& name = "Placeholder");
 
+/// tf.constant: a graph tensor whose value is a copy of `value` (an eager tensor). An eager tensor
+/// used as an op's input in graph mode becomes such a node by itself; name one to refer to it
+/// (e.g. to take a gradient with respect to it).
+Tensor constant(const Tensor& value, const std::string& name = "Const");
+
 /// tf.placeholder_with_default: the value of `input` (an eager or graph tensor) unless fed.
 Tensor placeholder_with_default(const Tensor& input, const Shape& shape, const std::string& name = "PlaceholderWithDefault");
 
