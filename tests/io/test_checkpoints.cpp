@@ -121,6 +121,119 @@ BOOST_AUTO_TEST_CASE(a_killed_writer_leaves_the_previous_file_intact) {
   }
 }
 
+// std::ifstream opens a directory and then throws std::ios_base::failure (without the path) from
+// its first read; a NUL byte in a path (from a corrupt index file) cuts it short.
+BOOST_AUTO_TEST_CASE(directories_and_paths_with_nul_are_clear_errors) {
+  tft::TempDir dir("ckpt");
+  const std::string d = dir.path.string();
+  TF_CHECK_THROWS_WITH(io::load(d), IOError, "io::load: cannot read '" + d + "': it is a directory, not a file");
+  TF_CHECK_THROWS_WITH(io::load_metadata(d), IOError, "io::load: cannot read '" + d + "': it is a directory");
+  TF_CHECK_THROWS_WITH(io::read_file(d), IOError, "cannot read '" + d + "': it is a directory");
+  // Cut at the NUL, the path names the directory.
+  const std::string nul = d + std::string("\0/model.ckpt-1.safetensors", 26);
+  TF_CHECK_THROWS_WITH(io::load(nul), IOError,
+                       "io::load: cannot open '" + d + "\\0/model.ckpt-1.safetensors': the path holds a NUL byte (at "
+                       "offset " + std::to_string(d.size()) + ")");
+  TF_CHECK_THROWS_WITH(io::save(nul, {{"w", ones({1})}}), IOError, "cannot write '" + d + "\\0/model.ckpt-1",
+                       "the path holds a NUL byte");
+  BOOST_TEST(fs::is_empty(dir.path));
+}
+
+// Sizes come from the checked helpers (core/checked.h): [2^62 + 1, 4] float32 counts 2^64 + 4
+// elements, 4 after wrapping around, which 16 bytes of data matched.
+BOOST_AUTO_TEST_CASE(shapes_whose_size_overflows_are_io_errors) {
+  tft::TempDir dir("ckpt");
+  const std::string path = dir.file("huge.safetensors");
+  write_all(path, framed(R"({"w":{"dtype":"F32","shape":[4611686018427387905,4],"data_offsets":[0,16]}})",
+                         std::string(16, '\0')));
+  TF_CHECK_THROWS_WITH(io::load(path), IOError,
+                       "io::load: '" + path + "' is corrupt: tensor 'w' has shape [4611686018427387905,4] of F32, more "
+                       "bytes than any file holds (the size overflows)");
+  // 2^62 elements fit an int64, their 2^64 bytes do not.
+  write_all(path, framed(R"({"w":{"dtype":"F32","shape":[1152921504606846976,4],"data_offsets":[0,16]}})",
+                         std::string(16, '\0')));
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "tensor 'w' has shape [1152921504606846976,4] of F32",
+                       "the size overflows");
+}
+
+// As Python's safetensors: in the order of their offsets, each tensor starts where the one before
+// ends and the last ends where the file does.
+BOOST_AUTO_TEST_CASE(offsets_must_cover_the_data_without_overlaps_or_gaps) {
+  tft::TempDir dir("ckpt");
+  const std::string path = dir.file("t.safetensors");
+  auto entry = [](const std::string& name, int elements, int begin) {
+    return fmt::format(R"("{}":{{"dtype":"F32","shape":[{}],"data_offsets":[{},{}]}})", name, elements, begin,
+                       begin + 4 * elements);
+  };
+  auto file = [&](const std::vector<std::string>& entries, std::size_t data) {
+    write_all(path, framed(fmt::format("{{{}}}", fmt::join(entries, ",")), std::string(data, '\0')));
+  };
+  file({entry("a", 4, 0), entry("b", 4, 8)}, 24);
+  TF_CHECK_THROWS_WITH(io::load(path), IOError,
+                       "io::load: '" + path + "' is corrupt: tensors 'a' (bytes [0, 16)) and 'b' (bytes [8, 24)) "
+                       "overlap; each byte of the data must belong to one tensor");
+  file({entry("b", 4, 0), entry("a", 4, 0)}, 16);  // the same bytes twice
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "tensors 'a' (bytes [0, 16)) and 'b' (bytes [0, 16)) overlap");
+  file({entry("a", 2, 0), entry("b", 2, 16)}, 24);
+  TF_CHECK_THROWS_WITH(io::load(path), IOError,
+                       "io::load: '" + path + "' is corrupt: bytes [8, 16) of the data, between tensors 'a' and 'b', "
+                       "belong to no tensor; the data must be fully indexed, with no holes");
+  file({entry("a", 2, 8)}, 16);
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "bytes [0, 8) of the data, before tensor 'a', belong to no tensor");
+  file({entry("a", 2, 0)}, 16);
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "bytes [8, 16) of the data, after tensor 'a', belong to no tensor");
+  file({}, 8);
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "bytes [0, 8) of the data, with no tensors in the header");
+  write_all(path, framed(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[16,8]}})", std::string(16, '\0')));
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "tensor 'a' has data_offsets [16, 8) that end before they begin");
+  // Empty tensors take no bytes, anywhere; the order of the header does not matter.
+  file({entry("c", 2, 8), entry("e", 0, 8), entry("a", 2, 0), entry("z", 0, 0)}, 16);
+  std::vector<std::string> names;
+  for (const auto& [name, t] : io::load(path)) names.push_back(name);
+  BOOST_TEST((names == std::vector<std::string>{"z", "a", "e", "c"}));
+}
+
+// nlohmann::json's dump() recurses: printing a value nested 100k deep in a message overflowed the
+// stack. Deep nesting is refused while parsing, and values in messages are cut short.
+BOOST_AUTO_TEST_CASE(deeply_nested_or_huge_header_values_are_clear_errors) {
+  tft::TempDir dir("ckpt");
+  const std::string path = dir.file("deep.safetensors");
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  write_all(path, framed(R"({"w":{"dtype":)" + deep + R"(,"shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0')));
+  TF_CHECK_THROWS_WITH(io::load(path), IOError,
+                       "io::load: '" + path + "' has a corrupt header: its JSON is nested more than 128 levels deep");
+  write_all(path, framed(R"({"__metadata__":)" + deep + "}", ""));
+  TF_CHECK_THROWS_WITH(io::load_metadata(path), IOError, "nested more than 128 levels deep");
+  // 100 levels parse; the message shows the start of the value.
+  const std::string hundred = std::string(100, '[') + std::string(100, ']');
+  write_all(path,
+            framed(R"({"w":{"dtype":)" + hundred + R"(,"shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0')));
+  try {
+    io::load(path);
+    BOOST_ERROR("no IOError");
+  } catch (const IOError& e) {
+    const std::string msg = e.what();
+    BOOST_TEST(msg.find("tensor 'w' has an unsupported dtype " + std::string(60, '[') + "...") != std::string::npos,
+               msg);
+    BOOST_TEST(msg.size() < 200u);
+  }
+  // A huge shallow value, and a huge token in invalid JSON.
+  std::string long_shape = "[1";
+  for (int i = 0; i < 100000; ++i) long_shape += ",1";
+  write_all(path, framed(R"({"w":{"dtype":"F32","shape":)" + long_shape + R"(],"data_offsets":[0,4]}})",
+                         std::string(4, '\0')));
+  for (const std::string& header : {R"({"w":{"dtype":"F32","shape":)" + long_shape + R"(],"data_offsets":[0,4]}})",
+                                    R"({"w":")" + std::string(100000, 'x')}) {
+    write_all(path, framed(header, std::string(4, '\0')));
+    try {
+      io::load(path);
+      BOOST_ERROR("no IOError");
+    } catch (const IOError& e) {
+      BOOST_TEST(std::string(e.what()).size() < 300u, e.what());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(module_state_dicts) {
   tft::TempDir dir("ckpt");
   manual_seed(1);

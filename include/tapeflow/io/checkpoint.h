@@ -32,8 +32,10 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 void save(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata = {});
 
 /// Reads every tensor of a safetensors file, in the order of their data. Throws IOError naming
-/// the file for a missing, truncated or corrupt file (bad header length, invalid JSON, unknown
-/// dtype, offsets outside the data or not matching the shape).
+/// the file for a missing, unreadable (a directory, a NUL byte in the path), truncated or corrupt
+/// file: bad header length, invalid or too deeply nested JSON, unknown dtype, a shape whose size
+/// overflows, offsets outside the data or not matching the shape, and, as Python's safetensors,
+/// offsets that overlap, leave gaps or do not cover the data exactly.
 NamedTensors load(const std::string& path);
 
 /// The "__metadata__" of a safetensors file (empty when it has none). Same errors as load.
@@ -42,5 +44,9 @@ std::map<std::string, std::string> load_metadata(const std::string& path);
 /// Writes `bytes` to `path` through a temporary file in the same directory, fsync and rename:
 /// the file under `path` is always either the old one or the whole new one. IOError on failure.
 void write_file_atomically(const std::string& path, std::string_view bytes);
+
+/// The bytes of the file at `path`. IOError naming the file and what is wrong: it cannot be
+/// opened, it is a directory, the path holds a NUL byte, a read fails.
+std::string read_file(const std::string& path);
 
 }  // namespace tapeflow::io
