@@ -3,8 +3,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
+#include <optional>
 #include <sstream>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -44,6 +45,67 @@ void write_index(const fs::path& dir, const std::vector<std::string>& kept) {
   io::write_file_atomically((dir / "checkpoint").string(), text);
 }
 
+// What a "checkpoint" index file names, as written there (relative to its directory, or absolute).
+struct Index {
+  std::string latest;
+  std::vector<std::string> all;
+};
+
+// The start of a line of a corrupt index, printable.
+std::string excerpt(const std::string& line) {
+  std::string out;
+  for (char c : line.substr(0, 80)) out += c == '\0' ? std::string("\\0") : std::string(1, c);
+  return line.size() > 80 ? out + "..." : out;
+}
+
+// "<dir>/checkpoint", or nullopt when there is none. IOError when it cannot be read or parsed.
+std::optional<Index> read_index(std::string_view who, const fs::path& dir) {
+  const fs::path index = dir / "checkpoint";
+  std::error_code ec;
+  if (!fs::exists(index, ec)) return std::nullopt;
+  std::istringstream in(io::read_file(index.string()));
+  Index out;
+  std::string line;
+  while (std::getline(in, line)) {
+    const bool latest = line.starts_with("model_checkpoint_path:");
+    if (!latest && !line.starts_with("all_model_checkpoint_paths:")) continue;
+    auto first = line.find('"'), last = line.rfind('"');
+    if (first == std::string::npos || last <= first)
+      throw IOError(fmt::format("{}: '{}' is corrupt: cannot read the line '{}'", who, index.string(), excerpt(line)));
+    std::string value;
+    for (auto i = first + 1; i < last; ++i) {
+      if (line[i] == '\\' && i + 1 < last) ++i;
+      value += line[i];
+    }
+    if (value.find('\0') != std::string::npos)
+      throw IOError(fmt::format("{}: '{}' is corrupt: the line '{}' names a path with a NUL byte", who, index.string(),
+                                excerpt(line)));
+    if (latest)
+      out.latest = value;
+    else
+      out.all.push_back(value);
+  }
+  return out;
+}
+
+// A path of the index as a path to open: relative ones are relative to the index's directory.
+std::string resolve(const fs::path& dir, const std::string& listed) {
+  fs::path p(listed);
+  return p.is_relative() ? (dir / p).string() : p.string();
+}
+
+// Two spellings of one checkpoint compare equal ("ckpt//m-1" and "ckpt/m-1").
+std::string key_of(const std::string& path) {
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(fs::path(path), ec);
+  return (ec ? fs::path(path) : absolute).lexically_normal().string();
+}
+
+bool contains(const std::vector<std::string>& paths, const std::string& path) {
+  const std::string key = key_of(path);
+  return std::any_of(paths.begin(), paths.end(), [&](const std::string& p) { return key_of(p) == key; });
+}
+
 }  // namespace
 
 Saver::Saver(std::vector<Tensor> var_list, SaverOptions options) : vars_(std::move(var_list)), options_(options) {
@@ -65,16 +127,47 @@ std::string Saver::save(Session& sess, const std::string& save_path, std::int64_
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw IOError(fmt::format("Saver::save: cannot create directory '{}': {}", dir.string(), ec.message()));
-  io::save(data_file(path), values, {{"format", "tapeflow checkpoint"}});
+  if (recovered_dirs_.insert(key_of(dir.string())).second) recover_last_checkpoints(dir.string());
 
-  last_.erase(std::remove(last_.begin(), last_.end(), path), last_.end());
-  last_.push_back(path);
-  while (options_.max_to_keep > 0 && static_cast<int>(last_.size()) > options_.max_to_keep) {
-    fs::remove(data_file(last_.front()), ec);
-    last_.erase(last_.begin());
+  // The data, then the index that names it, then the files the index no longer names: killed at
+  // any point, the index names complete checkpoints only.
+  io::save(data_file(path), values, {{"format", "tapeflow checkpoint"}});
+  std::vector<std::string> kept = last_, dropped;
+  const std::string key = key_of(path);
+  kept.erase(std::remove_if(kept.begin(), kept.end(), [&](const std::string& p) { return key_of(p) == key; }),
+             kept.end());
+  kept.push_back(path);
+  while (options_.max_to_keep > 0 && static_cast<int>(kept.size()) > options_.max_to_keep) {
+    dropped.push_back(kept.front());
+    kept.erase(kept.begin());
   }
-  write_index(dir, last_);
+  write_index(dir, kept);
+  last_ = std::move(kept);
+  for (const std::string& old : dropped)
+    if (!contains(last_, old)) fs::remove(data_file(old), ec);
+  // Temporary files of saves that were killed (the index's own are handled by its write).
+  io::remove_stale_temp_files(save_path);
   return path;
+}
+
+void Saver::recover_last_checkpoints(const std::string& checkpoint_dir) {
+  std::optional<Index> index;
+  try {
+    index = read_index("Saver::save", checkpoint_dir);
+  } catch (const IOError&) {
+    return;  // unreadable: it is replaced by this save's index, and the files it named are left alone
+  }
+  if (!index) return;
+  std::vector<std::string> listed = index->all;
+  if (!index->latest.empty()) listed.push_back(index->latest);
+  std::vector<std::string> recovered;
+  for (const std::string& entry : listed) {
+    const std::string path = resolve(checkpoint_dir, entry);
+    std::error_code ec;
+    if (!fs::exists(data_file(path), ec) || contains(recovered, path) || contains(last_, path)) continue;
+    recovered.push_back(path);
+  }
+  last_.insert(last_.begin(), recovered.begin(), recovered.end());
 }
 
 std::string Saver::save(Session& sess, const std::string& save_path, const Tensor& global_step) {
@@ -105,27 +198,11 @@ void Saver::restore(Session& sess, const std::string& save_path) {
 }
 
 std::string latest_checkpoint(const std::string& checkpoint_dir) {
-  const fs::path index = fs::path(checkpoint_dir) / "checkpoint";
-  std::ifstream in(index);
-  if (!in) return "";
-  std::string line, latest;
-  while (std::getline(in, line)) {
-    const std::string key = "model_checkpoint_path:";
-    if (line.rfind(key, 0) != 0) continue;
-    auto first = line.find('"'), last = line.rfind('"');
-    if (first == std::string::npos || last <= first)
-      throw IOError(fmt::format("latest_checkpoint: '{}' is corrupt: cannot read the line '{}'", index.string(), line));
-    std::string value;
-    for (auto i = first + 1; i < last; ++i) {
-      if (line[i] == '\\' && i + 1 < last) ++i;
-      value += line[i];
-    }
-    latest = value;
-  }
-  if (latest.empty()) return "";
-  fs::path p(latest);
-  if (p.is_relative()) p = fs::path(checkpoint_dir) / p;
-  return fs::exists(data_file(p.string())) ? p.string() : "";
+  std::optional<Index> index = read_index("latest_checkpoint", checkpoint_dir);
+  if (!index || index->latest.empty()) return "";
+  const std::string path = resolve(checkpoint_dir, index->latest);
+  std::error_code ec;
+  return fs::exists(data_file(path), ec) ? path : "";
 }
 
 }  // namespace tapeflow::train

@@ -2,14 +2,18 @@
 #include "tapeflow/io/checkpoint.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <tuple>
 
@@ -142,6 +146,53 @@ Parsed parse(const std::string& path) {
   return p;
 }
 
+// The temporary files this process is writing now (by file name): remove_stale_temp_files leaves
+// them alone although the pid in their names is alive (ours).
+std::mutex writing_mutex;
+std::set<std::string> writing;
+
+// Registers a temporary file name for the lifetime of one write.
+class Writing {
+ public:
+  explicit Writing(std::string name) : name_(std::move(name)) {
+    std::lock_guard lock(writing_mutex);
+    writing.insert(name_);
+  }
+  ~Writing() {
+    std::lock_guard lock(writing_mutex);
+    writing.erase(name_);
+  }
+  Writing(const Writing&) = delete;
+  Writing& operator=(const Writing&) = delete;
+
+ private:
+  std::string name_;
+};
+
+constexpr std::string_view kTempInfix = ".tmp.";
+
+// The pid of a temporary file name ".<target>.tmp.<pid>.<n>" whose target starts with
+// `target_prefix`, or 0 when the name is not one.
+pid_t temp_file_pid(std::string_view name, std::string_view target_prefix) {
+  if (!name.starts_with('.')) return 0;
+  const auto infix = name.rfind(kTempInfix);
+  if (infix == std::string_view::npos || infix < 1 + target_prefix.size()) return 0;
+  if (!name.substr(1).starts_with(target_prefix)) return 0;
+  // "<pid>.<n>", or "<pid>" as tapeflow named them before.
+  std::string_view rest = name.substr(infix + kTempInfix.size());
+  const std::string_view pid_text = rest.substr(0, rest.find('.'));
+  auto digits = [](std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (!digits(pid_text) || pid_text.size() > 9) return 0;
+  if (pid_text.size() < rest.size() && !digits(rest.substr(pid_text.size() + 1))) return 0;
+  long pid = 0;
+  for (char c : pid_text) pid = pid * 10 + (c - '0');
+  return pid > 0 && pid <= INT_MAX ? static_cast<pid_t>(pid) : 0;
+}
+
+bool process_is_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
 }  // namespace
 
 void write_file_atomically(const std::string& path, std::string_view bytes) {
@@ -149,31 +200,39 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
   check_no_nul("io::write_file_atomically", "write", path);
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string tmp = (dir / fmt::format(".{}.tmp.{}", target.filename().string(), ::getpid())).string();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IOError(fmt::format("cannot write '{}': cannot create '{}': {}", path, tmp, errno_text()));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      std::string why = errno_text();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw IOError(fmt::format("cannot write '{}': {} (after {} of {} bytes); the previous file is unchanged", path,
-                                why, done, bytes.size()));
+  // ".<name>.tmp.<pid>.<n>": the pid tells a later save whether the writer is still alive, n keeps
+  // two threads of one process apart.
+  static std::atomic<std::uint64_t> sequence{0};
+  const std::string tmp_name =
+      fmt::format(".{}{}{}.{}", target.filename().string(), kTempInfix, ::getpid(), sequence++);
+  const std::string tmp = (dir / tmp_name).string();
+  {
+    Writing registered(tmp_name);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw IOError(fmt::format("cannot write '{}': cannot create '{}': {}", path, tmp, errno_text()));
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        std::string why = errno_text();
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw IOError(fmt::format("cannot write '{}': {} (after {} of {} bytes); the previous file is unchanged", path,
+                                  why, done, bytes.size()));
+      }
+      done += static_cast<std::size_t>(w);
     }
-    done += static_cast<std::size_t>(w);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    throw IOError(fmt::format("cannot write '{}': {}; the previous file is unchanged", path, why));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    throw IOError(fmt::format("cannot write '{}': rename from '{}' failed: {}", path, tmp, why));
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+      std::string why = errno_text();
+      ::unlink(tmp.c_str());
+      throw IOError(fmt::format("cannot write '{}': {}; the previous file is unchanged", path, why));
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      std::string why = errno_text();
+      ::unlink(tmp.c_str());
+      throw IOError(fmt::format("cannot write '{}': rename from '{}' failed: {}", path, tmp, why));
+    }
   }
   // Make the rename itself durable.
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -181,6 +240,33 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
     ::fsync(dfd);
     ::close(dfd);
   }
+  remove_stale_temp_files(path);
+}
+
+int remove_stale_temp_files(const std::string& path_prefix) {
+  namespace fs = std::filesystem;
+  if (path_prefix.find('\0') != std::string::npos) return 0;
+  const fs::path prefix(path_prefix);
+  const fs::path dir = prefix.has_parent_path() ? prefix.parent_path() : fs::path(".");
+  const std::string target_prefix = prefix.filename().string();
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return 0;
+  int removed = 0;
+  for (const fs::directory_entry& entry : it) {
+    const std::string name = entry.path().filename().string();
+    const pid_t pid = temp_file_pid(name, target_prefix);
+    if (pid == 0) continue;
+    if (pid == ::getpid()) {
+      std::lock_guard lock(writing_mutex);
+      if (writing.contains(name)) continue;  // being written by this process now
+    } else if (process_is_alive(pid)) {
+      continue;  // a save in progress in another process
+    }
+    std::error_code remove_ec;
+    if (fs::remove(entry.path(), remove_ec)) ++removed;
+  }
+  return removed;
 }
 
 std::string read_file(const std::string& path) { return read_bytes("io::read_file", path); }

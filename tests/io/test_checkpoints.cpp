@@ -1,6 +1,7 @@
 // Checkpoints: safetensors files, atomic writes (a killed writer leaves the old file), module
 // state dicts, and the graph-mode Saver with its "checkpoint" index file.
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,8 @@
 #include "tapeflow/graph/saver.h"
 #include "tapeflow/io/checkpoint.h"
 #include "tapeflow/nn.h"
+
+extern char** environ;
 
 using namespace tapeflow;
 namespace fs = std::filesystem;
@@ -38,6 +41,41 @@ std::string framed(const std::string& header, const std::string& data) {
   std::memcpy(out.data(), &n, 8);
   return out + header + data;
 }
+
+// A process started with posix_spawn (argv[0] a path).
+pid_t start(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  BOOST_REQUIRE(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) == 0);
+  return pid;
+}
+
+void wait_for(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+// A small graph with a 2-element variable "w" and the global step, and a session on it.
+struct SmallGraph {
+  Graph g;
+  Tensor w, step;
+  std::unique_ptr<Session> sess;
+  SmallGraph() {
+    auto scope = g.as_default();
+    w = Variable(tensor({1.0, 2.0}), "w");
+    step = train::get_or_create_global_step();
+    sess = std::make_unique<Session>(g);
+    sess->run(global_variables_initializer());
+  }
+  // A Saver of both variables.
+  train::Saver saver(int max_to_keep) {
+    auto scope = g.as_default();
+    return train::Saver({}, {.max_to_keep = max_to_keep});
+  }
+};
 
 }  // namespace
 
@@ -137,6 +175,16 @@ BOOST_AUTO_TEST_CASE(directories_and_paths_with_nul_are_clear_errors) {
   TF_CHECK_THROWS_WITH(io::save(nul, {{"w", ones({1})}}), IOError, "cannot write '" + d + "\\0/model.ckpt-1",
                        "the path holds a NUL byte");
   BOOST_TEST(fs::is_empty(dir.path));
+  SmallGraph m;
+  train::Saver saver = m.saver(5);
+  TF_CHECK_THROWS_WITH(saver.restore(*m.sess, nul), IOError, "the path holds a NUL byte");
+  // An index naming such a path is corrupt; an index that is a directory cannot be read.
+  write_all(d + "/checkpoint", std::string("model_checkpoint_path: \"model\0x\"\n", 33));
+  TF_CHECK_THROWS_WITH(train::latest_checkpoint(d), IOError, "latest_checkpoint: '" + d + "/checkpoint' is corrupt",
+                       "names a path with a NUL byte");
+  fs::remove(d + "/checkpoint");
+  fs::create_directory(d + "/checkpoint");
+  TF_CHECK_THROWS_WITH(train::latest_checkpoint(d), IOError, "cannot read '" + d + "/checkpoint': it is a directory");
 }
 
 // Sizes come from the checked helpers (core/checked.h): [2^62 + 1, 4] float32 counts 2^64 + 4
@@ -303,6 +351,93 @@ BOOST_AUTO_TEST_CASE(saver_saves_restores_and_keeps_the_last_n) {
   sess.run(bump);
   saver.restore(sess, train::latest_checkpoint(dir.path.string()));
   tft::check_close(sess.run(w), {4, 5});
+}
+
+// The data, then the index, then deletion: a save whose index cannot be written (a directory has
+// taken its name) leaves the checkpoint before it on disk. It used to be deleted first.
+BOOST_AUTO_TEST_CASE(saver_deletes_old_checkpoints_only_after_writing_the_index) {
+  tft::TempDir dir("ckpt");
+  SmallGraph m;
+  train::Saver saver = m.saver(1);
+  const std::string prefix = dir.file("model.ckpt");
+  saver.save(*m.sess, prefix, 1);
+  fs::remove(dir.file("checkpoint"));
+  fs::create_directory(dir.file("checkpoint"));
+  TF_CHECK_THROWS_WITH(saver.save(*m.sess, prefix, 2), IOError, "cannot write '" + dir.file("checkpoint") + "'");
+  BOOST_TEST(fs::exists(prefix + "-1.safetensors"));
+  BOOST_TEST((saver.last_checkpoints() == std::vector<std::string>{prefix + "-1"}));
+  // Once the index can be written again, the next save deletes what it no longer names.
+  fs::remove(dir.file("checkpoint"));
+  saver.save(*m.sess, prefix, 3);
+  BOOST_TEST(!fs::exists(prefix + "-1.safetensors"));
+  BOOST_TEST(read_all(dir.file("checkpoint")) ==
+             "model_checkpoint_path: \"model.ckpt-3\"\nall_model_checkpoint_paths: \"model.ckpt-3\"\n");
+}
+
+// A new Saver (a restarted program) takes over the checkpoints the index lists, as TensorFlow's
+// recover_last_checkpoints: max_to_keep holds across restarts instead of old files piling up.
+BOOST_AUTO_TEST_CASE(saver_keeps_max_to_keep_across_restarts) {
+  tft::TempDir dir("ckpt");
+  SmallGraph m;
+  const std::string prefix = dir.file("model.ckpt");
+  {
+    train::Saver first = m.saver(2);
+    for (int step = 1; step <= 3; ++step) first.save(*m.sess, prefix, step);
+  }
+  train::Saver second = m.saver(2);
+  second.save(*m.sess, prefix, 4);
+  BOOST_TEST((second.last_checkpoints() == std::vector<std::string>{prefix + "-3", prefix + "-4"}));
+  BOOST_TEST(!fs::exists(prefix + "-2.safetensors"));
+  BOOST_TEST(fs::exists(prefix + "-3.safetensors"));
+  BOOST_TEST(read_all(dir.file("checkpoint")) ==
+             "model_checkpoint_path: \"model.ckpt-4\"\n"
+             "all_model_checkpoint_paths: \"model.ckpt-3\"\n"
+             "all_model_checkpoint_paths: \"model.ckpt-4\"\n");
+  // Resuming from step 3 and saving step 4 again (a differently spelled prefix) keeps one copy.
+  fs::remove(prefix + "-3.safetensors");  // and a listed file that is gone is forgotten
+  train::Saver third = m.saver(3);
+  third.save(*m.sess, dir.path.string() + "//model.ckpt", 4);
+  BOOST_TEST(third.last_checkpoints().size() == 1u);
+  BOOST_TEST(fs::exists(prefix + "-4.safetensors"));
+  BOOST_TEST(read_all(dir.file("checkpoint")) ==
+             "model_checkpoint_path: \"model.ckpt-4\"\nall_model_checkpoint_paths: \"model.ckpt-4\"\n");
+  // max_to_keep 1 after a run that kept 3.
+  for (int step = 5; step <= 7; ++step) third.save(*m.sess, prefix, step);
+  train::Saver fourth = m.saver(1);
+  fourth.save(*m.sess, prefix, 8);
+  for (int step = 4; step <= 7; ++step) BOOST_TEST(!fs::exists(prefix + "-" + std::to_string(step) + ".safetensors"));
+  BOOST_TEST(train::latest_checkpoint(dir.path.string()) == prefix + "-8");
+}
+
+// A save removes the temporary files that killed saves left, never one a live process writes.
+BOOST_AUTO_TEST_CASE(saves_remove_stale_temporary_files_but_not_live_ones) {
+  tft::TempDir dir("ckpt");
+  const pid_t dead = start({"/bin/true"});
+  wait_for(dead);
+  const pid_t live = start({"/bin/sleep", "60"});
+  const pid_t self = getpid();
+  auto temp = [&](const std::string& target, pid_t pid, const std::string& n = ".0") {
+    const std::string name = fmt::format(".{}.tmp.{}{}", target, pid, n);
+    write_all(dir.file(name), "partial");
+    return name;
+  };
+  const std::vector<std::string> stale{temp("m.safetensors", dead), temp("m.safetensors", dead, ""),
+                                       temp("m.safetensors", self, ".12345"), temp("model.ckpt-7.safetensors", dead),
+                                       temp("checkpoint", dead)};
+  const std::vector<std::string> kept{temp("m.safetensors", live), temp("other.safetensors", dead),
+                                      temp("m.safetensors", dead, ".x")};
+  io::save(dir.file("m.safetensors"), {{"w", ones({2})}});
+  for (int i = 0; i < 3; ++i) BOOST_TEST(!fs::exists(dir.file(stale[i])), stale[i]);
+  for (int i = 3; i < 5; ++i) BOOST_TEST(fs::exists(dir.file(stale[i])), stale[i]);  // not m.safetensors's
+  SmallGraph m;
+  train::Saver saver = m.saver(5);
+  saver.save(*m.sess, dir.file("model.ckpt"), 8);
+  for (const auto& name : stale) BOOST_TEST(!fs::exists(dir.file(name)), name);
+  for (const auto& name : kept) BOOST_TEST(fs::exists(dir.file(name)), name);
+  kill(live, SIGKILL);
+  wait_for(live);
+  BOOST_TEST(io::remove_stale_temp_files(dir.file("m.safetensors")) == 1);
+  BOOST_TEST(!fs::exists(dir.file(kept[0])));
 }
 
 BOOST_AUTO_TEST_CASE(saver_errors) {

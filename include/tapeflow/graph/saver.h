@@ -8,11 +8,16 @@
 /// A checkpoint "<prefix>" is the safetensors file "<prefix>.safetensors" (see io/checkpoint.h;
 /// Python's safetensors opens it), keyed by the variables' names ("hidden1/weights"). Next to it,
 /// a text file "checkpoint" in TensorFlow's format names the latest and all kept checkpoints.
-/// Both are written atomically: a crash while saving leaves the previous checkpoint intact.
+/// Both are written atomically, the data first, then the index, and only then are the checkpoints
+/// that fell out of max_to_keep deleted: a process killed at any moment of a save leaves an index
+/// whose checkpoints are complete, and the next save removes the temporary files it left.
+/// On its first save in a directory a Saver takes over the checkpoints that directory's index
+/// lists (as TensorFlow's recover_last_checkpoints), so max_to_keep holds across restarts.
 ///
 /// save() writes in every process that calls it. In a job of N processes (tapeflow/distributed.h)
 /// save from rank 0 only: `if (distributed::is_root()) saver.save(sess, prefix, step);`.
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,18 +49,22 @@ class Saver {
   /// corrupt file, a variable missing from the checkpoint, a shape or dtype that differs.
   void restore(Session& sess, const std::string& save_path);
 
-  /// The checkpoints this saver keeps, oldest first.
+  /// The checkpoints this saver keeps, oldest first (with those it took over from an index).
   const std::vector<std::string>& last_checkpoints() const { return last_; }
 
  private:
+  /// Puts the existing checkpoints that "<checkpoint_dir>/checkpoint" lists before last_.
+  void recover_last_checkpoints(const std::string& checkpoint_dir);
+
   std::vector<Tensor> vars_;
   SaverOptions options_;
   std::vector<std::string> last_;
+  std::set<std::string> recovered_dirs_;
 };
 
 /// tf.train.latest_checkpoint: the latest checkpoint recorded in "<checkpoint_dir>/checkpoint",
-/// or "" when there is none (no such file, or its checkpoint file is gone). IOError when the
-/// index file cannot be parsed.
+/// or "" when there is none (no such file, or its checkpoint file is gone). IOError naming the
+/// index file when it cannot be read or parsed (a path with a NUL byte in it is corrupt).
 std::string latest_checkpoint(const std::string& checkpoint_dir);
 
 }  // namespace tapeflow::train
