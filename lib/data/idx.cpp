@@ -45,6 +45,13 @@ const IdxType* find_type(std::uint8_t code) {
 class Reader {
  public:
   explicit Reader(const std::string& path) : path_(path) {
+    // zlib would open the path cut at the NUL: another file, or a directory.
+    if (auto at = path.find('\0'); at != std::string::npos) {
+      std::string shown;
+      for (char c : path) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
+      throw IOError(fmt::format("read_idx: {}: cannot open the file: the path holds a NUL byte (at offset {})", shown,
+                                at));
+    }
     errno = 0;
     file_ = gzopen(path.c_str(), "rb");
     if (!file_) {

@@ -145,6 +145,12 @@ BOOST_AUTO_TEST_CASE(missing_file_and_directory) {
                        "No such file or directory");
   TF_CHECK_THROWS_WITH(data::read_idx(dir.path.string()), IOError, dir.path.string() + ": read error after 0 bytes",
                        "Is a directory");
+  // Cut at the NUL, the path would name another, readable file.
+  const std::string plain = dir.file("labels.idx");
+  write_plain(plain, concat(idx_header(0x08, {1}), {7}));
+  TF_CHECK_THROWS_WITH(data::read_idx(plain + std::string("\0.gz", 4)), IOError,
+                       "read_idx: " + plain + "\\0.gz: cannot open the file: the path holds a NUL byte (at offset " +
+                           std::to_string(plain.size()) + ")");
 }
 
 BOOST_AUTO_TEST_CASE(bad_magic_number) {

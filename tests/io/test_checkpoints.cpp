@@ -152,6 +152,9 @@ BOOST_AUTO_TEST_CASE(directories_and_paths_with_nul_are_clear_errors) {
   SmallGraph m;
   train::Saver saver = m.saver(5);
   TF_CHECK_THROWS_WITH(saver.restore(*m.sess, nul), IOError, "the path holds a NUL byte");
+  TF_CHECK_THROWS_WITH(saver.save(*m.sess, d + std::string("/sub\0dir/model.ckpt", 19), 1), IOError,
+                       "Saver::save: cannot save to '" + d + "/sub\\0dir/model.ckpt': the path holds a NUL byte");
+  BOOST_TEST(!fs::exists(d + "/sub"));
   // An index naming such a path is corrupt; an index that is a directory cannot be read.
   write_all(d + "/checkpoint", std::string("model_checkpoint_path: \"model\0x\"\n", 33));
   TF_CHECK_THROWS_WITH(train::latest_checkpoint(d), IOError, "latest_checkpoint: '" + d + "/checkpoint' is corrupt",
