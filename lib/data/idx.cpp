@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "core/checked.h"
+#include "core/paths.h"
 
 namespace tapeflow::data {
 
@@ -46,12 +47,7 @@ class Reader {
  public:
   explicit Reader(const std::string& path) : path_(path) {
     // zlib would open the path cut at the NUL: another file, or a directory.
-    if (auto at = path.find('\0'); at != std::string::npos) {
-      std::string shown;
-      for (char c : path) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
-      throw IOError(fmt::format("read_idx: {}: cannot open the file: the path holds a NUL byte (at offset {})", shown,
-                                at));
-    }
+    detail::check_no_nul("read_idx", "open", path);
     errno = 0;
     file_ = gzopen(path.c_str(), "rb");
     if (!file_) {

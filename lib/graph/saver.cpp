@@ -12,6 +12,8 @@
 #include "tapeflow/graph/variables.h"
 #include "tapeflow/io/checkpoint.h"
 
+#include "core/paths.h"
+
 namespace tapeflow::train {
 
 namespace fs = std::filesystem;
@@ -51,16 +53,9 @@ struct Index {
   std::vector<std::string> all;
 };
 
-// A text as it can be printed: a NUL byte shows as \0.
-std::string printable(const std::string& text) {
-  std::string out;
-  for (char c : text) out += c == '\0' ? std::string("\\0") : std::string(1, c);
-  return out;
-}
-
 // The start of a line of a corrupt index, printable.
 std::string excerpt(const std::string& line) {
-  return line.size() > 80 ? printable(line.substr(0, 80)) + "..." : printable(line);
+  return line.size() > 80 ? detail::printable(line.substr(0, 80)) + "..." : detail::printable(line);
 }
 
 // "<dir>/checkpoint", or nullopt when there is none. IOError when it cannot be read or parsed.
@@ -125,9 +120,7 @@ Saver::Saver(std::vector<Tensor> var_list, SaverOptions options) : vars_(std::mo
 }
 
 std::string Saver::save(Session& sess, const std::string& save_path, std::int64_t global_step) {
-  if (auto at = save_path.find('\0'); at != std::string::npos)  // it would create the directory cut at the NUL
-    throw IOError(fmt::format("Saver::save: cannot save to '{}': the path holds a NUL byte (at offset {})",
-                              printable(save_path), at));
+  detail::check_no_nul("Saver::save", "save to", save_path);  // before it creates the directory cut at the NUL
   const std::string path = global_step >= 0 ? fmt::format("{}-{}", save_path, global_step) : save_path;
   io::NamedTensors values;
   for (const Tensor& v : vars_) values.emplace_back(graph::node_of("Saver", v).name(), sess.value(v));

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/checked.h"
+#include "core/paths.h"
 
 namespace tapeflow::io {
 
@@ -51,22 +52,8 @@ bool dtype_of_code(const std::string& code, DType& dt) {
 
 std::string errno_text() { return std::strerror(errno); }
 
-// A path as it can be printed: a NUL byte (from a corrupt index file, say) shows as \0.
-std::string printable(const std::string& path) {
-  std::string out;
-  for (char c : path) out += c == '\0' ? std::string("\\0") : std::string(1, c);
-  return out;
-}
-
-void check_no_nul(std::string_view who, std::string_view action, const std::string& path) {
-  if (auto at = path.find('\0'); at != std::string::npos)
-    throw IOError(fmt::format("{}: cannot {} '{}': the path holds a NUL byte (at offset {}); is it from a corrupt "
-                              "file?",
-                              who, action, printable(path), at));
-}
-
 std::string read_bytes(std::string_view who, const std::string& path) {
-  check_no_nul(who, "open", path);
+  detail::check_no_nul(who, "open", path);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw IOError(fmt::format("{}: cannot open '{}': {}", who, path, errno_text()));
   struct stat st {};
@@ -197,7 +184,7 @@ bool process_is_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM;
 
 void write_file_atomically(const std::string& path, std::string_view bytes) {
   namespace fs = std::filesystem;
-  check_no_nul("io::write_file_atomically", "write", path);
+  detail::check_no_nul("io::write_file_atomically", "write", path);
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   // ".<name>.tmp.<pid>.<n>": the pid tells a later save whether the writer is still alive, n keeps

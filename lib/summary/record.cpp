@@ -13,6 +13,8 @@
 
 #include "tapeflow/error.h"
 
+#include "core/paths.h"
+
 namespace tapeflow::summary {
 
 namespace {
@@ -79,11 +81,7 @@ namespace {
 // The whole file, or an IOError naming it and what is wrong (std::ifstream would open a directory
 // and then throw std::ios_base::failure, without the path, from its first read).
 std::string read_file(const std::string& path) {
-  if (auto at = path.find('\0'); at != std::string::npos) {
-    std::string shown;
-    for (char c : path) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
-    throw IOError(fmt::format("read_records: cannot open '{}': the path holds a NUL byte (at offset {})", shown, at));
-  }
+  detail::check_no_nul("read_records", "open", path);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw IOError(fmt::format("read_records: cannot open '{}': {}", path, std::strerror(errno)));
   struct stat st {};

@@ -149,8 +149,8 @@ BOOST_AUTO_TEST_CASE(missing_file_and_directory) {
   const std::string plain = dir.file("labels.idx");
   write_plain(plain, concat(idx_header(0x08, {1}), {7}));
   TF_CHECK_THROWS_WITH(data::read_idx(plain + std::string("\0.gz", 4)), IOError,
-                       "read_idx: " + plain + "\\0.gz: cannot open the file: the path holds a NUL byte (at offset " +
-                           std::to_string(plain.size()) + ")");
+                       "read_idx: cannot open '" + plain + "\\0.gz': the path holds a NUL byte (at offset " +
+                           std::to_string(plain.size()) + "); is it from a corrupt file?");
 }
 
 BOOST_AUTO_TEST_CASE(bad_magic_number) {
