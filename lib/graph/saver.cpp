@@ -58,11 +58,23 @@ std::string excerpt(const std::string& line) {
   return line.size() > 80 ? detail::printable(line.substr(0, 80)) + "..." : detail::printable(line);
 }
 
-// "<dir>/checkpoint", or nullopt when there is none. IOError when it cannot be read or parsed.
+// A path for a message, quoted: in full, unless it is longer than any path may be (PATH_MAX), as a
+// corrupt index may make it.
+std::string quoted_path(const std::string& path) {
+  constexpr std::size_t kPathMax = 4096;
+  if (path.size() <= kPathMax) return fmt::format("'{}'", detail::printable(path));
+  return fmt::format("'{}...' ({} characters)", detail::printable(path.substr(0, 200)), path.size());
+}
+
+// "<dir>/checkpoint", or nullopt when there is none (nor its directory). IOError when it cannot be
+// checked (a name too long, a loop of links, a directory that may not be searched), read or parsed.
 std::optional<Index> read_index(std::string_view who, const fs::path& dir) {
   const fs::path index = dir / "checkpoint";
   std::error_code ec;
-  if (!fs::exists(index, ec)) return std::nullopt;
+  const bool found = fs::exists(index, ec);
+  if (ec)
+    throw IOError(fmt::format("{}: cannot check for the index {}: {}", who, quoted_path(index.string()), ec.message()));
+  if (!found) return std::nullopt;
   std::istringstream in(io::read_file(index.string()));
   Index out;
   std::string line;
@@ -92,6 +104,18 @@ std::optional<Index> read_index(std::string_view who, const fs::path& dir) {
 std::string resolve(const fs::path& dir, const std::string& listed) {
   fs::path p(listed);
   return p.is_relative() ? (dir / p).string() : p.string();
+}
+
+// Whether the file of checkpoint `path`, which the index of `dir` names, exists: false when it is
+// not there; an IOError naming the index and the file when that cannot be checked.
+bool checkpoint_exists(std::string_view who, const fs::path& dir, const std::string& path) {
+  const std::string file = data_file(path);
+  std::error_code ec;
+  const bool found = fs::exists(file, ec);
+  if (ec)
+    throw IOError(fmt::format("{}: '{}' names a checkpoint whose file cannot be checked: {}: {}", who,
+                              (dir / "checkpoint").string(), quoted_path(file), ec.message()));
+  return found;
 }
 
 // Two spellings of one checkpoint compare equal ("ckpt//m-1" and "ckpt/m-1").
@@ -144,29 +168,40 @@ std::string Saver::save(Session& sess, const std::string& save_path, std::int64_
   }
   write_index(dir, kept);
   last_ = std::move(kept);
-  for (const std::string& old : dropped)
-    if (!contains(last_, old)) fs::remove(data_file(old), ec);
+  std::string not_deleted;
+  for (const std::string& old : dropped) {
+    if (contains(last_, old)) continue;
+    std::error_code remove_ec;  // none when the file is gone already
+    fs::remove(data_file(old), remove_ec);
+    if (remove_ec && not_deleted.empty())
+      not_deleted = fmt::format("'{}', which max_to_keep={} drops: {}", data_file(old), options_.max_to_keep,
+                                remove_ec.message());
+  }
   // Temporary files of saves that were killed (the index's own are handled by its write).
   io::remove_stale_temp_files(save_path);
+  if (!not_deleted.empty())  // as TensorFlow's Saver, which raises for a file it cannot delete
+    throw IOError(fmt::format("Saver::save: saved '{}', but cannot delete {}", path, not_deleted));
   return path;
 }
 
 void Saver::recover_last_checkpoints(const std::string& checkpoint_dir) {
-  std::optional<Index> index;
-  try {
-    index = read_index("Saver::save", checkpoint_dir);
-  } catch (const IOError&) {
-    return;  // unreadable: it is replaced by this save's index, and the files it named are left alone
-  }
-  if (!index) return;
-  std::vector<std::string> listed = index->all;
-  if (!index->latest.empty()) listed.push_back(index->latest);
   std::vector<std::string> recovered;
-  for (const std::string& entry : listed) {
-    const std::string path = resolve(checkpoint_dir, entry);
-    std::error_code ec;
-    if (!fs::exists(data_file(path), ec) || contains(recovered, path) || contains(last_, path)) continue;
-    recovered.push_back(path);
+  try {
+    std::optional<Index> index = read_index("Saver::save", checkpoint_dir);
+    if (!index) return;
+    std::vector<std::string> listed = index->all;
+    if (!index->latest.empty()) listed.push_back(index->latest);
+    for (const std::string& entry : listed) {
+      const std::string path = resolve(checkpoint_dir, entry);
+      if (!checkpoint_exists("Saver::save", checkpoint_dir, path) || contains(recovered, path) ||
+          contains(last_, path))
+        continue;
+      recovered.push_back(path);
+    }
+  } catch (const IOError&) {
+    // An index that cannot be read, or names a file that cannot be checked: this save's index
+    // replaces it, and the files it named are left alone.
+    return;
   }
   last_.insert(last_.begin(), recovered.begin(), recovered.end());
 }
@@ -202,8 +237,7 @@ std::string latest_checkpoint(const std::string& checkpoint_dir) {
   std::optional<Index> index = read_index("latest_checkpoint", checkpoint_dir);
   if (!index || index->latest.empty()) return "";
   const std::string path = resolve(checkpoint_dir, index->latest);
-  std::error_code ec;
-  return fs::exists(data_file(path), ec) ? path : "";
+  return checkpoint_exists("latest_checkpoint", checkpoint_dir, path) ? path : "";
 }
 
 }  // namespace tapeflow::train

@@ -417,6 +417,103 @@ BOOST_AUTO_TEST_CASE(saves_remove_stale_temporary_files_but_not_live_ones) {
   BOOST_TEST(!fs::exists(dir.file(kept[0])));
 }
 
+// Found by fuzz_saver (tests/fuzz/findings/saver-name-too-long in the fuzz branch): an index
+// naming a checkpoint of 256 characters, more than a file name may have (NAME_MAX). The throwing
+// std::filesystem::exists let a std::filesystem::filesystem_error ("File name too long") escape;
+// its error_code form then answered "no checkpoint", and a resuming program started from scratch.
+// Every failure to check a file but "it is not there" is an IOError naming the index and the file.
+BOOST_AUTO_TEST_CASE(files_an_index_names_that_cannot_be_checked_are_io_errors) {
+  tft::TempDir dir("ckpt");
+  const std::string d = dir.path.string();
+  const std::string name(256, 'a');
+  write_all(d + "/checkpoint", "model_checkpoint_path: \"" + name + "\"\n");
+  BOOST_TEST(read_all(d + "/checkpoint").size() == 282u);  // the fuzzer's input
+  TF_CHECK_THROWS_WITH(train::latest_checkpoint(d), IOError,
+                       "latest_checkpoint: '" + d + "/checkpoint' names a checkpoint whose file cannot be checked: '" +
+                           d + "/" + name + ".safetensors': File name too long");
+  // Longer than any path may be (PATH_MAX): the message shows its start and its length.
+  const std::string huge(5000, 'c');
+  write_all(d + "/checkpoint", "model_checkpoint_path: \"" + huge + "\"\n");
+  try {
+    train::latest_checkpoint(d);
+    BOOST_ERROR("no IOError");
+  } catch (const IOError& e) {
+    const std::string msg = e.what();
+    BOOST_TEST(msg.find(fmt::format("' names a checkpoint whose file cannot be checked: '{}/ccc", d)) !=
+                   std::string::npos, msg);
+    BOOST_TEST(msg.find(fmt::format("ccc...' ({} characters): File name too long", d.size() + 1 + 5000 + 12)) !=
+                   std::string::npos, msg);
+    BOOST_TEST(msg.size() < 400u);
+  }
+  // A link to itself in the checkpoint file's place.
+  write_all(d + "/checkpoint", "model_checkpoint_path: \"model.ckpt-1\"\n");
+  fs::create_symlink("model.ckpt-1.safetensors", d + "/model.ckpt-1.safetensors");
+  TF_CHECK_THROWS_WITH(train::latest_checkpoint(d), IOError,
+                       "latest_checkpoint: '" + d + "/checkpoint' names a checkpoint whose file cannot be checked: '" +
+                           d + "/model.ckpt-1.safetensors': Too many levels of symbolic links");
+  // The index itself: in a directory whose name is too long, or a link to itself.
+  const std::string long_dir = d + "/" + std::string(256, 'b');
+  TF_CHECK_THROWS_WITH(train::latest_checkpoint(long_dir), IOError,
+                       "latest_checkpoint: cannot check for the index '" + long_dir + "/checkpoint': File name too "
+                       "long");
+  fs::remove(d + "/checkpoint");
+  fs::create_symlink("checkpoint", d + "/checkpoint");
+  TF_CHECK_THROWS_WITH(train::latest_checkpoint(d), IOError,
+                       "latest_checkpoint: cannot check for the index '" + d + "/checkpoint': Too many levels of "
+                       "symbolic links");
+  // Not there is no checkpoint, as before: no directory, no index, no checkpoint file.
+  BOOST_TEST(train::latest_checkpoint(d + "/missing").empty());
+  BOOST_TEST(train::latest_checkpoint(d + "/missing/deeper").empty());
+  fs::remove(d + "/checkpoint");
+  BOOST_TEST(train::latest_checkpoint(d).empty());
+  write_all(d + "/checkpoint", "model_checkpoint_path: \"model.ckpt-2\"\n");
+  BOOST_TEST(train::latest_checkpoint(d).empty());
+}
+
+// A Saver taking over an index with such an entry treats it as an index it cannot read: the new
+// index replaces it and the files it named are left alone. (It used to skip the entry, take over
+// the others and delete them past max_to_keep.)
+BOOST_AUTO_TEST_CASE(saver_leaves_alone_the_files_of_an_index_it_cannot_check) {
+  tft::TempDir dir("ckpt");
+  SmallGraph m;
+  const std::string prefix = dir.file("model.ckpt");
+  m.saver(5).save(*m.sess, prefix, 1);
+  write_all(dir.file("checkpoint"), "model_checkpoint_path: \"model.ckpt-1\"\n"
+                                    "all_model_checkpoint_paths: \"" + std::string(256, 'a') + "\"\n"
+                                    "all_model_checkpoint_paths: \"model.ckpt-1\"\n");
+  train::Saver saver = m.saver(1);
+  BOOST_TEST(saver.save(*m.sess, prefix, 2) == prefix + "-2");
+  BOOST_TEST(fs::exists(prefix + "-1.safetensors"));
+  BOOST_TEST((saver.last_checkpoints() == std::vector<std::string>{prefix + "-2"}));
+  BOOST_TEST(read_all(dir.file("checkpoint")) ==
+             "model_checkpoint_path: \"model.ckpt-2\"\nall_model_checkpoint_paths: \"model.ckpt-2\"\n");
+}
+
+// The deletion of a checkpoint past max_to_keep ignored its errors: old files piled up unseen.
+// It is reported after the save is complete (data and index), as TensorFlow's Saver does.
+BOOST_AUTO_TEST_CASE(saver_reports_an_old_checkpoint_it_cannot_delete) {
+  tft::TempDir dir("ckpt");
+  SmallGraph m;
+  train::Saver saver = m.saver(1);
+  const std::string prefix = dir.file("model.ckpt");
+  saver.save(*m.sess, prefix, 1);
+  // A directory that is not empty in the old checkpoint's place: it cannot be removed, by root either.
+  fs::remove(prefix + "-1.safetensors");
+  fs::create_directories(prefix + "-1.safetensors/x");
+  TF_CHECK_THROWS_WITH(saver.save(*m.sess, prefix, 2), IOError,
+                       "Saver::save: saved '" + prefix + "-2', but cannot delete '" + prefix + "-1.safetensors', "
+                       "which max_to_keep=1 drops: Directory not empty");
+  BOOST_TEST(train::latest_checkpoint(dir.path.string()) == prefix + "-2");
+  BOOST_TEST((saver.last_checkpoints() == std::vector<std::string>{prefix + "-2"}));
+  BOOST_TEST(read_all(dir.file("checkpoint")) ==
+             "model_checkpoint_path: \"model.ckpt-2\"\nall_model_checkpoint_paths: \"model.ckpt-2\"\n");
+  saver.restore(*m.sess, prefix + "-2");
+  // The next save deletes what it drops, and no longer tries the old one.
+  saver.save(*m.sess, prefix, 3);
+  BOOST_TEST(!fs::exists(prefix + "-2.safetensors"));
+  BOOST_TEST(fs::exists(prefix + "-1.safetensors/x"));
+}
+
 BOOST_AUTO_TEST_CASE(saver_errors) {
   tft::TempDir dir("ckpt");
   Graph g;
