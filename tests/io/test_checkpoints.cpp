@@ -259,6 +259,28 @@ BOOST_AUTO_TEST_CASE(deeply_nested_or_huge_header_values_are_clear_errors) {
   }
 }
 
+// tests/fuzz/findings/checkpoint-shape-nested-20000-deep.safetensors (in the fuzz branch): a shape
+// nested 20,000 deep, enough to overflow the stack of an ASan build in dump() for the message "has
+// an invalid shape"; 100,000 levels overflow a release build. Refused while parsing, at 128 levels.
+BOOST_AUTO_TEST_CASE(a_shape_nested_20000_deep_is_refused_before_anything_recurses) {
+  tft::TempDir dir("ckpt");
+  const std::string path = dir.file("deep.safetensors");
+  for (std::size_t depth : {20000u, 100000u}) {
+    const std::string shape = std::string(depth, '[') + std::string(depth, ']');
+    write_all(path, framed(R"({"x":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":[0,0]}})", ""));
+    BOOST_TEST(fs::file_size(path) == 8 + 2 * depth + 51);
+    TF_CHECK_THROWS_WITH(io::load(path), IOError,
+                         "io::load: '" + path + "' has a corrupt header: its JSON is nested more than 128 levels "
+                         "deep");
+    TF_CHECK_THROWS_WITH(io::load_metadata(path), IOError, "nested more than 128 levels deep");
+  }
+  // Within 128 levels (the object, "x" and 126 for the shape) the shape is read and refused with the
+  // start of its value.
+  const std::string shape = std::string(126, '[') + std::string(126, ']');
+  write_all(path, framed(R"({"x":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":[0,0]}})", ""));
+  TF_CHECK_THROWS_WITH(io::load(path), IOError, "tensor 'x' has an invalid shape " + std::string(60, '[') + "...");
+}
+
 BOOST_AUTO_TEST_CASE(module_state_dicts) {
   tft::TempDir dir("ckpt");
   manual_seed(1);
