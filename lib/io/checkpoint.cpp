@@ -237,10 +237,10 @@ int remove_stale_temp_files(const std::string& path_prefix) {
   const fs::path dir = prefix.has_parent_path() ? prefix.parent_path() : fs::path(".");
   const std::string target_prefix = prefix.filename().string();
   std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) return 0;
   int removed = 0;
-  for (const fs::directory_entry& entry : it) {
+  // increment(ec), not ++ (a range-for), which throws filesystem_error when a read of the directory fails.
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::directory_entry& entry = *it;
     const std::string name = entry.path().filename().string();
     const pid_t pid = temp_file_pid(name, target_prefix);
     if (pid == 0) continue;
