@@ -62,14 +62,7 @@ struct Node {
   std::shared_ptr<const std::string> name_owner;  // keeps `name` alive when it is not a literal
   std::uint64_t sequence;  // tape order
   bool released = false;
-  // Its backward is a kernel whose results cannot be differentiated again: a create_graph
-  // backward marks them so, and differentiating them throws (PyTorch's once_differentiable).
-  bool once_differentiable = false;
   std::uint64_t visit_mark = 0;  // scratch state of one backward pass
-
- protected:
-  /// Gives this record (made with no inputs) the edges `edges`: where its gradients go.
-  void take_edges(std::span<const Edge> edges);
 
  private:
   struct OutputSlot {
@@ -129,11 +122,10 @@ void attach_record(std::span<Tensor> outputs, std::shared_ptr<Node> node);
 /// never directly.
 template <class F>
 void record(std::span<Tensor> outputs, std::span<const Tensor> inputs, const char* name, F backward,
-            std::shared_ptr<const std::string> name_owner = nullptr, bool once_differentiable = false) {
+            std::shared_ptr<const std::string> name_owner = nullptr) {
   if (!needs_record(inputs) || !any_floating(outputs)) return;
   auto node = std::make_shared<FnNode<F>>(name, inputs, outputs, std::move(backward));
   node->name_owner = std::move(name_owner);
-  node->once_differentiable = once_differentiable;
   attach_record(outputs, std::move(node));
 }
 

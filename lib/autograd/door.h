@@ -133,7 +133,6 @@ template <class Out, class F>
 struct WithBackward {
   Out outputs;
   F backward;
-  bool kernel = false;  // see with_kernel_backward
 };
 template <class F>
 WithBackward<Tensor, F> with_backward(Tensor output, F backward) {
@@ -142,13 +141,6 @@ WithBackward<Tensor, F> with_backward(Tensor output, F backward) {
 template <class F>
 WithBackward<std::vector<Tensor>, F> with_backward(std::vector<Tensor> outputs, F backward) {
   return {std::move(outputs), std::move(backward)};
-}
-/// The same for a backward that is a dedicated kernel rather than ops: its gradients are right,
-/// but a create_graph backward cannot differentiate them again; doing so throws, naming the op
-/// (PyTorch's once_differentiable), never a silent zero.
-template <class Out, class F>
-WithBackward<Out, F> with_kernel_backward(Out outputs, F backward) {
-  return {std::move(outputs), std::move(backward), true};
 }
 
 /// In a backward closure whose fastest form is a dedicated kernel: `kernel()` for a first-order
@@ -231,10 +223,10 @@ auto finish(const OpDef& def, Args in, Result&& result) {
     if constexpr (std::is_same_v<std::decay_t<decltype(outs)>, Tensor>) {
       for (const Tensor& t : in)
         if (t.is_same(outs)) return std::move(outs);
-      record(std::span<Tensor>(&outs, 1), in, def.type, std::move(result.backward), def.owner, result.kernel);
+      record(std::span<Tensor>(&outs, 1), in, def.type, std::move(result.backward), def.owner);
       return std::move(outs);
     } else {
-      record(std::span<Tensor>(outs), in, def.type, std::move(result.backward), def.owner, result.kernel);
+      record(std::span<Tensor>(outs), in, def.type, std::move(result.backward), def.owner);
       return std::move(outs);
     }
   } else {

@@ -67,13 +67,6 @@ Node::Node(const char* n, std::span<const Tensor> inputs, std::span<const Tensor
   }
 }
 
-void Node::take_edges(std::span<const Edge> edges) {
-  size_ = edges.size();
-  if (size_ > kInline) edges_ = std::make_unique<Edge[]>(size_);
-  std::span<Edge> e = next();
-  for (std::size_t i = 0; i < size_; ++i) e[i] = edges[i];
-}
-
 Node::~Node() {
   live.fetch_sub(1, std::memory_order_relaxed);
   bool outer = !graveyard.draining;
@@ -177,42 +170,6 @@ struct Capture {
   std::vector<std::size_t> outputs;                //   and which of its outputs they are
   std::vector<Tensor>* out;
 };
-
-// A record standing for the gradients a once-differentiable backward (a dedicated kernel) computed
-// in a create_graph pass: differentiating them again reaches it, and it says why that cannot be
-// done, instead of a silent zero.
-struct OnceDifferentiableNode final : Node {
-  OnceDifferentiableNode(const Node& source, std::span<Edge> edges, std::span<const Tensor> outputs)
-      : Node("OnceDifferentiable", {}, outputs), op(source.name), op_owner(source.name_owner) {
-    take_edges(edges);
-  }
-  Grads apply(std::span<const Tensor>) override {
-    throw AutogradError(fmt::format("the gradient computed by the backward of '{}' cannot be differentiated again: "
-                                    "'{}' has no second derivative in tapeflow (its backward is a dedicated kernel); "
-                                    "differentiate a composition of ops that have one instead",
-                                    op, op));
-  }
-  void release() override {}
-  const char* op;
-  std::shared_ptr<const std::string> op_owner;
-};
-
-// The gradients of a once-differentiable record, computed in a create_graph pass, get a record
-// that throws if they are differentiated again, with the source record's edges (what they depend
-// on).
-void mark_once_differentiable(Node& source, Grads& grads) {
-  std::vector<Tensor> outs;
-  std::vector<std::size_t> where;
-  for (std::size_t i = 0; i < grads.size(); ++i)
-    if (grads[i].defined() && is_floating(grads[i].dtype()) && !grads[i].grad_fn()) {
-      outs.push_back(grads[i].detach());
-      where.push_back(i);
-    }
-  if (outs.empty()) return;
-  auto node = std::make_shared<OnceDifferentiableNode>(source, source.next(), outs);
-  attach_record(outs, std::move(node));
-  for (std::size_t k = 0; k < where.size(); ++k) grads[where[k]] = outs[k];
-}
 
 // The record whose backward runs now, in a create_graph pass (see saved_output).
 thread_local std::shared_ptr<Node> current_record;
@@ -322,7 +279,6 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
     if (grads.size() != next.size())
       throw AutogradError(fmt::format("backward of '{}' returned {} gradients for {} inputs", n->name, grads.size(),
                                       next.size()));
-    if (create_graph && n->once_differentiable) mark_once_differentiable(*n, grads);
     for (std::size_t i = 0; i < grads.size(); ++i) {
       Edge& e = next[i];
       if (!grads[i].defined()) continue;

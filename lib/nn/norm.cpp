@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "autograd/door.h"
 #include "ops/kernels.h"
@@ -259,6 +260,32 @@ using autograd::with_backward;
 
 // ------------------------------------------------------------------------------------------- LRN
 
+namespace {
+
+/// The sums of t over the channel windows [c - r, c + r] of its last axis, in ops: t plus t
+/// shifted by 1..r channels each way (zeros shifted in).
+Tensor channel_window_sum(const Tensor& t, std::int64_t radius) {
+  const std::int64_t channels = t.dim(-1);
+  Tensor total = t;
+  for (std::int64_t k = 1; k <= std::min(radius, channels - 1); ++k) {
+    Shape edge = t.shape();
+    edge[t.rank() - 1] = k;
+    const Tensor zero = zeros(edge, t.dtype());
+    total = total + concat({slice(t, {0, 0, 0, k}, {-1, -1, -1, channels - k}), zero}, 3)   // t[c + k]
+                  + concat({zero, slice(t, {0, 0, 0, 0}, {-1, -1, -1, channels - k})}, 3);  // t[c - k]
+  }
+  return total;
+}
+
+/// LRNGrad written in ops (what a create_graph backward records): with n = bias + alpha *
+/// window_sum(x^2) and y = x n^-beta, dx = g n^-beta - 2 alpha beta x window_sum(g x n^(-beta-1)).
+Tensor lrn_grad_ops(const Tensor& g, const Tensor& x, const LrnParams& p) {
+  Tensor n = channel_window_sum(square(x), p.radius) * p.alpha + p.bias;
+  return g * pow(n, -p.beta) - x * channel_window_sum(g * x * pow(n, -p.beta - 1.0), p.radius) * (2 * p.alpha * p.beta);
+}
+
+}  // namespace
+
 Tensor local_response_normalization(const Tensor& input, std::int64_t depth_radius, double bias, double alpha,
                                     double beta) {
   static constexpr const char* op = "local_response_normalization";
@@ -282,12 +309,15 @@ Tensor local_response_normalization(const Tensor& input, std::int64_t depth_radi
         detail::visit_floating(op, input, [&]<class T>() {
           lrn_forward<T>(input.data<T>(), y.data<T>(), norm.data<T>(), params);
         });
-        return autograd::with_kernel_backward(y, [x = input.detach(), norm, params](const Tensor& g) {
-          Tensor dx = Tensor::empty(x.shape(), x.dtype());
-          detail::visit_floating("LRNGrad", x, [&]<class T>() {
-            lrn_backward<T>(g.data<T>(), x.data<T>(), norm.data<T>(), dx.data<T>(), params);
-          });
-          return Grads{dx};
+        return with_backward(y, [x = input, norm, params](const Tensor& g) {
+          auto kernel = [&] {
+            Tensor dx = Tensor::empty(x.shape(), x.dtype());
+            detail::visit_floating("LRNGrad", x, [&]<class T>() {
+              lrn_backward<T>(g.data<T>(), x.data<T>(), norm.data<T>(), dx.data<T>(), params);
+            });
+            return dx;
+          };
+          return Grads{autograd::kernel_or_ops(kernel, [&] { return lrn_grad_ops(g, x, params); })};
         });
       });
 }
@@ -346,6 +376,36 @@ void check_batch_norm_operands(Args in) {
     if (in[i].defined()) check_channel_vector(what[i], in[i], x);
 }
 
+/// FusedBatchNormGrad written in ops, from x, scale and the gradients of y, the batch mean and the
+/// batch variance: what a create_graph backward records, so that it can be differentiated again.
+/// The statistics are recomputed from x in ops (their own dependence on x is part of the second
+/// derivative).
+Grads batch_norm_training_grad_ops(std::span<const Tensor> g, const Tensor& x, const Tensor& scale, double epsilon,
+                                   bool need_x, bool need_scale, bool need_offset) {
+  std::vector<int> axes(static_cast<std::size_t>(x.rank() - 1));
+  std::iota(axes.begin(), axes.end(), 0);
+  const double rows = static_cast<double>(x.numel() / x.dim(-1));
+  Tensor mean = reduce_mean(x, axes);
+  Tensor centred = x - mean;
+  Tensor inv = rsqrt(reduce_mean(square(centred), axes) + epsilon);
+  Tensor xhat = centred * inv;
+  Grads grads(3);
+  if (g[0].defined()) {
+    if (need_offset) grads[2] = reduce_sum(g[0], axes);
+    if (need_scale) grads[1] = reduce_sum(g[0] * xhat, axes);
+    if (need_x) {
+      Tensor dxhat = scale.defined() ? g[0] * scale : g[0];
+      grads[0] = (dxhat - reduce_mean(dxhat, axes) - xhat * reduce_mean(dxhat * xhat, axes)) * inv;
+    }
+  }
+  if (need_x) {  // the batch statistics' own gradients
+    auto add = [&](const Tensor& t) { grads[0] = grads[0].defined() ? grads[0] + t : t; };
+    if (g[1].defined()) add(broadcast_to(g[1] / rows, x.shape()));
+    if (g[2].defined()) add(centred * (g[2] * (2.0 / rows)));
+  }
+  return grads;
+}
+
 /// Training-mode batch normalization as one op with TensorFlow's three outputs: y, the batch mean
 /// and the batch variance (biased), with one fused kernel each way.
 BatchNormOutput batch_norm_training(const Tensor& x, const Tensor& scale, const Tensor& offset, double epsilon) {
@@ -369,26 +429,31 @@ BatchNormOutput batch_norm_training(const Tensor& x, const Tensor& scale, const 
         });
         const bool need_x = x.requires_grad(), need_scale = scale.defined() && scale.requires_grad(),
                    need_offset = offset.defined() && offset.requires_grad();
-        return autograd::with_kernel_backward(
+        return autograd::with_backward(
             std::vector<Tensor>{y, stats.mean, stats.variance},
             // (mean is also an output: captured detached, or the record would own itself.)
             [xs = x.detach(), mean = stats.mean.detach(), inv = stats.inv_std,
-             gamma = scale.defined() ? scale.detach() : Tensor(),
+             gamma = scale.defined() ? scale.detach() : Tensor(), x, scale, epsilon,
              need_x, need_scale, need_offset](std::span<const Tensor> g) {
-              Grads grads(3);
-              if (g[0].defined())
-                grads = detail::visit_floating("FusedBatchNormGrad", xs, [&]<class T>() {
-                  return batch_norm_backward<T>(g[0], xs, mean, inv, gamma, need_x, need_scale, need_offset);
-                });
-              // The batch statistics' own gradients: d mean / dx = 1 / M, d var / dx = 2 (x - mean) / M.
-              if (need_x && (g[1].defined() || g[2].defined())) {
-                const double rows = static_cast<double>(xs.numel() / xs.dim(-1));
-                Tensor extra = zeros_like(xs);
-                if (g[1].defined()) extra = extra + g[1] / rows;
-                if (g[2].defined()) extra = extra + (xs - mean) * (g[2] * (2.0 / rows));
-                grads[0] = grads[0].defined() ? grads[0] + extra : extra;
-              }
-              return grads;
+              auto kernel = [&] {
+                Grads grads(3);
+                if (g[0].defined())
+                  grads = detail::visit_floating("FusedBatchNormGrad", xs, [&]<class T>() {
+                    return batch_norm_backward<T>(g[0], xs, mean, inv, gamma, need_x, need_scale, need_offset);
+                  });
+                // The batch statistics' own gradients: d mean / dx = 1 / M, d var / dx = 2 (x - mean) / M.
+                if (need_x && (g[1].defined() || g[2].defined())) {
+                  const double rows = static_cast<double>(xs.numel() / xs.dim(-1));
+                  Tensor extra = zeros_like(xs);
+                  if (g[1].defined()) extra = extra + g[1] / rows;
+                  if (g[2].defined()) extra = extra + (xs - mean) * (g[2] * (2.0 / rows));
+                  grads[0] = grads[0].defined() ? grads[0] + extra : extra;
+                }
+                return grads;
+              };
+              return autograd::kernel_or_ops(kernel, [&] {
+                return batch_norm_training_grad_ops(g, x, scale, epsilon, need_x, need_scale, need_offset);
+              });
             });
       });
   return {out[0], out[1], out[2]};

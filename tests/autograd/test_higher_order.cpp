@@ -89,22 +89,21 @@ BOOST_AUTO_TEST_CASE(gradgradcheck_of_ops_with_differentiable_backwards) {
                            {tft::rand64({3, 1}), tft::rand64({4})}));
 }
 
-BOOST_AUTO_TEST_CASE(ops_without_a_second_derivative_say_so) {
-  // LRN's and FusedBatchNorm's (training) backwards are dedicated kernels without a second
-  // derivative yet: differentiating their results again is an error naming the op, not a silent
-  // zero. Their first derivatives stay right under create_graph.
-  Tensor x = tft::rand64({1, 2, 2, 5});
-  Tensor g = autograd::grad({reduce_sum(nn::lrn(x, 2, 1.0, 0.5, 0.75) * x)}, {x}, {.create_graph = true})[0];
-  BOOST_TEST(g.requires_grad());
-  TF_CHECK_THROWS_WITH(autograd::grad({reduce_sum(g)}, {x}), AutogradError,
-                       "the gradient computed by the backward of 'LRN' cannot be differentiated again",
-                       "'LRN' has no second derivative in tapeflow");
-  TF_CHECK_THROWS_WITH(gradgradcheck(
-                           [](std::span<const Tensor> in) {
-                             return nn::fused_batch_norm(in[0], Tensor(), Tensor(), zeros({3}, float64), ones({3}, float64)).y;
-                           },
-                           {tft::rand64({4, 3})}),
-                       AutogradError, "gradgradcheck (second derivatives)", "'FusedBatchNorm'");
+BOOST_AUTO_TEST_CASE(dedicated_kernels_for_first_order_ops_for_create_graph) {
+  // LRN's and FusedBatchNorm's backwards keep their kernels for a first-order backward and are
+  // written in ops for a create_graph one (kernel_or_ops): both give the same first derivatives.
+  Tensor x = tft::rand64({2, 2, 2, 5});
+  Tensor scale = tft::rand64({5}, 0.5, 1.5, 3);
+  auto f = [&] {
+    Tensor y = nn::lrn(x, 2, 1.0, 0.5, 0.75);
+    nn::BatchNormOutput o = nn::fused_batch_norm(y, scale, Tensor(), zeros({5}, float64), ones({5}, float64));
+    return reduce_sum(o.y * x) + reduce_sum(o.batch_variance * o.batch_mean);
+  };
+  std::vector<Tensor> kernel = autograd::grad({f()}, {x, scale});
+  std::vector<Tensor> ops = autograd::grad({f()}, {x, scale}, {.create_graph = true});
+  BOOST_TEST(!kernel[0].requires_grad());
+  BOOST_TEST(ops[0].requires_grad());
+  for (std::size_t i = 0; i < 2; ++i) tft::check_close(ops[i].detach(), kernel[i].to_vector<double>(), 1e-12);
 }
 
 BOOST_AUTO_TEST_CASE(kernel_backwards_are_ops_with_their_own_gradients) {
