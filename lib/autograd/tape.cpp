@@ -202,8 +202,10 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
     const Tensor& out = outputs[i];
     if (!out.requires_grad())
       throw AutogradError(fmt::format("backward: the output {} does not require grad: nothing it was computed from "
-                                      "requires grad (call requires_grad_() on the parameters) or it was "
-                                      "computed under NoGradGuard",
+                                      "requires grad (call requires_grad_() on the parameters), or it was "
+                                      "computed under NoGradGuard, or from gradients that a backward pass "
+                                      "without create_graph returned (to differentiate gradients again, take "
+                                      "them with {{.create_graph = true}})",
                                       out.shape().str()));
     Tensor g = seed_gradient(out, grad_outputs.empty() ? nullptr : &grad_outputs[i]);
     any = true;
