@@ -67,7 +67,9 @@ struct BackwardOptions {
   bool retain_graph = false;
   /// Record the backward pass itself on the tape, so that the gradients (in .grad(), or from
   /// autograd::grad) can be differentiated again: second and higher derivatives. Implies
-  /// retain_graph.
+  /// retain_graph. A leaf's recorded .grad() holds records that hold the leaf (as in PyTorch):
+  /// clear it when done (set_grad(Tensor()), an optimizer's zero_grad()), or use autograd::grad,
+  /// which leaves .grad() alone.
   bool create_graph = false;
 };
 

@@ -45,6 +45,7 @@ BOOST_AUTO_TEST_CASE(backward_with_create_graph_leaves_a_differentiable_grad) {
   reduce_sum(x * x).backward({.create_graph = true});
   tft::check_close(x.grad(), {3 + 2, 12 - 4});
   BOOST_TEST(x.grad().requires_grad());
+  x.set_grad(Tensor());  // the recorded gradient holds records that hold x: a cycle until cleared
 }
 
 BOOST_AUTO_TEST_CASE(without_create_graph_nothing_is_recorded) {
