@@ -9,11 +9,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <new>
+#include <optional>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "core/checked.h"
+#include "core/paths.h"
 
 namespace tapeflow::data {
 
@@ -42,6 +46,8 @@ const IdxType* find_type(std::uint8_t code) {
 class Reader {
  public:
   explicit Reader(const std::string& path) : path_(path) {
+    // zlib would open the path cut at the NUL: another file, or a directory.
+    detail::check_no_nul("read_idx", "open", path);
     errno = 0;
     file_ = gzopen(path.c_str(), "rb");
     if (!file_) {
@@ -182,52 +188,83 @@ Tensor read_idx(const std::string& path) {
                               "got {} bytes{}",
                               path, rank, dims_size, got, in.cut_note()));
   Shape shape;
-  std::uint64_t numel = 1;
-  bool too_big = false;
   for (int i = 0; i < rank; ++i) {
     const unsigned char* b = dim_bytes + 4 * i;
-    std::uint64_t d = (std::uint64_t{b[0]} << 24) | (std::uint64_t{b[1]} << 16) | (std::uint64_t{b[2]} << 8) | b[3];
-    shape.push_back(static_cast<std::int64_t>(d));
-    if (d != 0 && numel > (std::uint64_t{1} << 56) / d) too_big = true;
-    numel *= d;
+    shape.push_back((std::int64_t{b[0]} << 24) | (std::int64_t{b[1]} << 16) | (std::int64_t{b[2]} << 8) | b[3]);
   }
   const std::string desc = fmt::format("{} {}", shape.str(), type->name);
-  if (too_big)
+  // The tensor's bytes (its dtype is at least as wide as the file's elements) bound the data's.
+  const std::optional<std::uint64_t> tensor_size = detail::byte_size(shape, type->dtype);
+  if (!tensor_size)
     throw IOError(fmt::format("read_idx: {}: the IDX header declares {}, more elements than can be held; the header "
                               "is corrupt",
                               path, desc));
-  const std::uint64_t data_size = numel * type->size;
+  const std::uint64_t data_size = static_cast<std::uint64_t>(shape.numel()) * type->size;
   const std::uint64_t header_size = 4 + dims_size;
+  auto allocate = [&] {
+    try {
+      return Tensor::empty(shape, type->dtype);
+    } catch (const MemoryError&) {
+      throw IOError(fmt::format("read_idx: {}: cannot allocate {} bytes for the {} the IDX header declares; is the "
+                                "header corrupt?",
+                                path, *tensor_size, desc));
+    }
+  };
+  auto truncated = [&](std::uint64_t arrived) {
+    return IOError(fmt::format("read_idx: {}: truncated: expected {} bytes of data ({}), got {}{}", path, data_size,
+                               desc, arrived, in.cut_note()));
+  };
 
-  // A plain file's size is known: check it before allocating what a corrupt header may claim.
+  // The data is read together with one byte more, into room for it. That read runs past the end
+  // of the data, so zlib goes on to check the gzip trailer (CRC-32 and length) and notices a
+  // stream cut off inside it; a byte that arrives means the file is too long. (A read that ends
+  // exactly at the end of the output lets zlib stop before the trailer.)
+  Tensor t;
+  got = 0;
   if (in.is_plain()) {
+    // A plain file's size is known: check it before allocating what a corrupt header may claim.
     std::error_code ec;
     std::uintmax_t file_size = std::filesystem::file_size(path, ec);
     if (!ec && file_size < header_size + data_size)
       throw IOError(fmt::format("read_idx: {}: truncated: expected {} bytes of data ({}), got {}", path, data_size,
                                 desc, file_size - header_size));
+    t = allocate();
+    // Only the last part of the data goes through a separate buffer with room for the extra byte.
+    auto* raw = static_cast<unsigned char*>(t.raw_data());
+    const std::size_t tail = std::min<std::size_t>(data_size, std::size_t{1} << 16);
+    std::vector<unsigned char> last(tail + 1);
+    got = in.read(raw, data_size - tail);
+    if (got == data_size - tail) got += in.read(last.data(), tail + 1);
+    if (got < data_size) throw truncated(got);
+    if (got == data_size) std::memcpy(raw + (data_size - tail), last.data(), tail);
+  } else {
+    // A gzip stream's length is known only once it is inflated, and the header may claim
+    // gigabytes. So the data arrives in chunks (1 MiB, doubling up to 64 MiB: each one after the
+    // first no larger than what already arrived) and the tensor is allocated once all of it is there:
+    // memory never exceeds about twice the data that actually arrives. (Bounding the claim by
+    // deflate's maximum ratio, 1032:1, would still let a 30 MB file claim 30 GB.)
+    std::vector<std::vector<unsigned char>> chunks;
+    std::size_t next = std::size_t{1} << 20;
+    while (got < data_size + 1) {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(next, data_size + 1 - got));
+      chunks.emplace_back(n);
+      const std::size_t k = in.read(chunks.back().data(), n);
+      chunks.back().resize(k);
+      got += k;
+      if (k < n) break;
+      next = std::min(next * 2, std::size_t{1} << 26);
+    }
+    if (got < data_size) throw truncated(got);
+    if (got == data_size) {
+      t = allocate();
+      auto* raw = static_cast<unsigned char*>(t.raw_data());
+      for (auto& chunk : chunks) {
+        std::memcpy(raw, chunk.data(), chunk.size());
+        raw += chunk.size();
+        chunk = {};
+      }
+    }
   }
-
-  Tensor t;
-  try {
-    t = Tensor::empty(shape, type->dtype);
-  } catch (const MemoryError&) {
-    throw IOError(fmt::format("read_idx: {}: cannot allocate {} bytes for the {} the IDX header declares; is the "
-                              "header corrupt?",
-                              path, numel * dtype_size(type->dtype), desc));
-  }
-  // The last part of the data is read together with one byte more into a buffer with room for it.
-  // That read runs past the end of the data, so zlib goes on to check the gzip trailer (CRC-32 and
-  // length) and notices a stream cut off inside it; a byte that arrives means the file is too long.
-  // (A read that ends exactly at the end of the output lets zlib stop before the trailer.)
-  auto* raw = static_cast<unsigned char*>(t.raw_data());
-  const std::size_t tail = std::min<std::size_t>(data_size, std::size_t{1} << 16);
-  std::vector<unsigned char> last(tail + 1);
-  got = in.read(raw, data_size - tail);
-  if (got == data_size - tail) got += in.read(last.data(), tail + 1);
-  if (got < data_size)
-    throw IOError(fmt::format("read_idx: {}: truncated: expected {} bytes of data ({}), got {}{}", path, data_size,
-                              desc, got, in.cut_note()));
   if (got > data_size)
     throw IOError(fmt::format("read_idx: {}: corrupt: found more bytes after the {} bytes of data ({}) that the "
                               "header declares; the file should end there",
@@ -236,7 +273,6 @@ Tensor read_idx(const std::string& path) {
     throw IOError(fmt::format("read_idx: {}: truncated: the gzip stream ends before its 8-byte trailer is complete "
                               "(after all {} bytes of data ({})), so the data cannot be checked; get a fresh copy",
                               path, data_size, desc));
-  std::memcpy(raw + (data_size - tail), last.data(), tail);
 
   decode(*type, t);
   return t;

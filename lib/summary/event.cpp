@@ -201,15 +201,15 @@ std::vector<Event> read_events(const std::string& path) {
 
 std::vector<std::string> list_event_files(const std::string& logdir) {
   std::error_code ec;
-  std::filesystem::directory_iterator it(logdir, ec);
+  std::vector<std::string> files;
+  // increment(ec), not ++ (a range-for), which throws filesystem_error when a read of the directory fails.
+  for (std::filesystem::directory_iterator it(logdir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().find("tfevents") == std::string::npos) continue;
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec)) files.push_back(it->path().string());
+  }
   if (ec)
     throw IOError(fmt::format("list_event_files: cannot read the log directory '{}': {}", logdir, ec.message()));
-  std::vector<std::string> files;
-  for (const auto& entry : it) {
-    if (entry.path().filename().string().find("tfevents") == std::string::npos) continue;
-    std::error_code type_ec;
-    if (entry.is_regular_file(type_ec)) files.push_back(entry.path().string());
-  }
   std::sort(files.begin(), files.end());
   return files;
 }

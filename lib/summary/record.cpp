@@ -1,15 +1,19 @@
 // CRC32C (Castagnoli), TensorFlow's masked CRC and TFRecord framing and reading.
 #include "tapeflow/summary/record.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include <fmt/format.h>
 
 #include "tapeflow/error.h"
+
+#include "core/paths.h"
 
 namespace tapeflow::summary {
 
@@ -72,12 +76,40 @@ std::string frame_record(std::string_view data) {
   return out;
 }
 
+namespace {
+
+// The whole file, or an IOError naming it and what is wrong (std::ifstream would open a directory
+// and then throw std::ios_base::failure, without the path, from its first read).
+std::string read_file(const std::string& path) {
+  detail::check_no_nul("read_records", "open", path);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw IOError(fmt::format("read_records: cannot open '{}': {}", path, std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw IOError(fmt::format("read_records: cannot read '{}': it is a directory, not an event or record file", path));
+  }
+  std::string bytes;
+  std::string chunk(std::size_t{1} << 16, '\0');
+  for (;;) {
+    ssize_t r = ::read(fd, chunk.data(), chunk.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      std::string why = std::strerror(errno);
+      ::close(fd);
+      throw IOError(fmt::format("read_records: error while reading '{}' after {} bytes: {}", path, bytes.size(), why));
+    }
+    if (r == 0) break;
+    bytes.append(chunk.data(), static_cast<std::size_t>(r));
+  }
+  ::close(fd);
+  return bytes;
+}
+
+}  // namespace
+
 std::vector<std::string> read_records(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw IOError(fmt::format("read_records: cannot open '{}': {}", path, std::strerror(errno)));
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw IOError(fmt::format("read_records: error while reading '{}'", path));
+  const std::string bytes = read_file(path);
 
   std::vector<std::string> records;
   std::size_t offset = 0;

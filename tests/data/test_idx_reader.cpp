@@ -3,6 +3,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -144,6 +145,12 @@ BOOST_AUTO_TEST_CASE(missing_file_and_directory) {
                        "No such file or directory");
   TF_CHECK_THROWS_WITH(data::read_idx(dir.path.string()), IOError, dir.path.string() + ": read error after 0 bytes",
                        "Is a directory");
+  // Cut at the NUL, the path would name another, readable file.
+  const std::string plain = dir.file("labels.idx");
+  write_plain(plain, concat(idx_header(0x08, {1}), {7}));
+  TF_CHECK_THROWS_WITH(data::read_idx(plain + std::string("\0.gz", 4)), IOError,
+                       "read_idx: cannot open '" + plain + "\\0.gz': the path holds a NUL byte (at offset " +
+                           std::to_string(plain.size()) + "); is it from a corrupt file?");
 }
 
 BOOST_AUTO_TEST_CASE(bad_magic_number) {
@@ -194,6 +201,49 @@ BOOST_AUTO_TEST_CASE(truncated_header_and_data) {
   TF_CHECK_THROWS_WITH(data::read_idx(gz), IOError,
                        gz + ": the IDX header declares [4294967295,4294967295,4294967295] int32, more elements than "
                             "can be held; the header is corrupt");
+}
+
+// The size of a gzip stream's data is known only once it is inflated: a header claiming 33 GB (or
+// petabytes) of a 1 KB file used to be allocated before any data was read. Now the data is read
+// first, in chunks, and what arrived is reported.
+BOOST_AUTO_TEST_CASE(gzip_header_claiming_more_than_arrives) {
+  TempDir dir;
+  const std::string gz = dir.file("claims.idx.gz");
+  write_gz(gz, concat(idx_header(0x08, {60000, 560, 1000}), noise(1000)));
+  TF_CHECK_THROWS_WITH(data::read_idx(gz), IOError,
+                       gz + ": truncated: expected 33600000000 bytes of data ([60000,560,1000] uint8), got 1000");
+  write_gz(gz, concat(idx_header(0x0E, {0x80000000u, 0x100000u}), noise(5000)));
+  TF_CHECK_THROWS_WITH(data::read_idx(gz), IOError,
+                       gz + ": truncated: expected 18014398509481984 bytes of data ([2147483648,1048576] float64), "
+                            "got 5000");
+  // int8 is widened to int32: the tensor is 4 times the data.
+  write_gz(gz, concat(idx_header(0x09, {0xffffffffu, 0xffffffu}), noise(10)));
+  TF_CHECK_THROWS_WITH(data::read_idx(gz), IOError,
+                       gz + ": truncated: expected 72057589726183425 bytes of data ([4294967295,16777215] int8), got "
+                            "10");
+  // Its tensor would have more bytes than tapeflow allocates (2^62).
+  write_gz(gz, concat(idx_header(0x09, {0xffffffffu, 0xffffffffu}), noise(10)));
+  TF_CHECK_THROWS_WITH(data::read_idx(gz), IOError,
+                       gz + ": the IDX header declares [4294967295,4294967295] int8, more elements than can be held");
+}
+
+// Data across the chunks the gzip path reads (1 MiB, 2 MiB, ...), ending on and around their ends.
+BOOST_AUTO_TEST_CASE(gzip_data_larger_than_a_chunk) {
+  for (std::uint32_t n : {(1u << 20) - 9, (1u << 20) - 8, 3u << 20, (3u << 20) + 5}) {
+    BOOST_TEST_CONTEXT(n << " bytes") {
+      TempDir dir;
+      const std::string gz = dir.file("big.idx.gz");
+      const Bytes data = noise(n);
+      write_gz(gz, concat(idx_header(0x08, {n}), data));
+      Tensor t = data::read_idx(gz);
+      BOOST_REQUIRE(t.numel() == static_cast<std::int64_t>(n));
+      BOOST_TEST(std::memcmp(t.raw_data(), data.data(), n) == 0);
+      write_gz(gz, concat(concat(idx_header(0x08, {n}), data), {1}));
+      const std::string expected =
+          fmt::format("{}: corrupt: found more bytes after the {} bytes of data ([{}] uint8)", gz, n, n);
+      TF_CHECK_THROWS_WITH(data::read_idx(gz), IOError, expected);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(trailing_bytes_are_corrupt) {

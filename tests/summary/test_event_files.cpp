@@ -308,6 +308,21 @@ BOOST_AUTO_TEST_CASE(truncated_file_is_a_clear_io_error) {
   BOOST_CHECK(ts::read_events(dir.file("empty")).empty());
 }
 
+// std::ifstream opens a directory and then throws std::ios_base::failure, without the path, from
+// its first read; a NUL byte in a path cuts it short.
+BOOST_AUTO_TEST_CASE(directories_and_paths_with_nul_are_clear_io_errors) {
+  tft::TempDir dir("events_dir");
+  const std::string d = dir.path.string();
+  TF_CHECK_THROWS_WITH(ts::read_events(d), IOError,
+                       "read_records: cannot read '" + d + "': it is a directory, not an event or record file");
+  TF_CHECK_THROWS_WITH(ts::read_records(d), IOError, "cannot read '" + d + "': it is a directory");
+  const std::string nul = d + std::string("\0/events.out.tfevents.1", 23);
+  TF_CHECK_THROWS_WITH(ts::read_events(nul), IOError,
+                       "read_records: cannot open '" + d + "\\0/events.out.tfevents.1': the path holds a NUL byte (at "
+                       "offset " + std::to_string(d.size()) + ")");
+  TF_CHECK_THROWS_WITH(ts::read_records(nul), IOError, "the path holds a NUL byte");
+}
+
 BOOST_AUTO_TEST_CASE(graph_def_is_written_and_read_back) {
   Graph g;
   auto scope = g.as_default();
