@@ -9,8 +9,9 @@
 // before anything else runs (one thread, no tapeflow state): a fresh process as far as saving
 // goes, but one that does not pay for starting up (the dynamic loader, and the sanitizers' set-up
 // in the sanitizer build, take ten times as long as a save). Each runs to its end before the next
-// command is read. On its stdout it writes tft::SaverMessages: started (the pid to kill), saved
-// after each completed save, and ended (the wait status) once the saving process is gone.
+// command is read. On its stdout it writes tft::SaverMessages: started (the pid to kill; written by
+// the saving process itself, before anything else), saved after each completed save, and ended (the
+// wait status) once the saving process is gone.
 //
 // MODE says what is saved into DIR, each save a little different from the one before (the number
 // n below counts saves across processes: each resumes from what DIR holds, as a training job
@@ -151,8 +152,12 @@ int main(int argc, char** argv) {
       std::perror("tapeflow_saving_child: fork");
       return 1;
     }
-    if (pid == 0) save(mode, dir, elements, command == 'o');
-    send({tft::SaverMessage::started, pid, 0});
+    if (pid == 0) {
+      // The saving process says it started, not this one: a quick first save of it could
+      // otherwise report "saved" before this process, not scheduled at once, had said "started".
+      send({tft::SaverMessage::started, ::getpid(), 0});
+      save(mode, dir, elements, command == 'o');
+    }
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
