@@ -1,7 +1,7 @@
 #pragma once
 // What the fuzz targets and the seed generator (make_seeds.cpp) share: a scratch directory per
-// process, the rule for what counts as a finding, and the models whose checkpoints the seeds hold
-// and the targets load back.
+// process, how they write files (plain and gzip), the rule for what counts as a finding, and the
+// models whose checkpoints the seeds hold and the targets load back.
 //
 // The readers take paths, so each target writes its input to a file of its scratch directory (the
 // same file every time) and calls the reader on it. A tapeflow::Error is the expected outcome of a
@@ -11,6 +11,7 @@
 // exception, with the input.
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -60,6 +61,22 @@ inline void write_file(const std::string& path, std::string_view data) {
     done += static_cast<std::size_t>(n);
   }
   ::close(fd);
+}
+
+/// `data` compressed as a gzip stream (header and trailer included), as a .gz file holds it.
+inline std::string gzip(std::string_view data) {
+  z_stream z{};
+  if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16 /* gzip header and trailer */, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    die("deflateInit2 failed");
+  std::string out(deflateBound(&z, data.size()), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.avail_in = static_cast<uInt>(data.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  if (deflate(&z, Z_FINISH) != Z_STREAM_END) die("deflate failed");
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
 }
 
 inline std::string_view as_view(const std::uint8_t* data, std::size_t size) {

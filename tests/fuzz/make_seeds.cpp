@@ -3,10 +3,6 @@
 // FileWriter, train::Saver), so that they follow the formats as the library writes them today.
 //
 //   tapeflow_fuzz_seeds <dir>   ->   <dir>/{idx,checkpoint,events,saver}/<seed files>
-#include <zlib.h>
-
-#include <fstream>
-#include <iterator>
 #include <vector>
 
 #include "fuzz.h"
@@ -15,19 +11,6 @@ using namespace tapeflow;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fuzz::die("cannot read " + path.string());
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_gzip(const fs::path& path, std::string_view data) {
-  gzFile f = gzopen(path.c_str(), "wb");
-  if (!f || gzwrite(f, data.data(), static_cast<unsigned>(data.size())) != static_cast<int>(data.size()) ||
-      gzclose(f) != Z_OK)
-    fuzz::die("cannot write " + path.string());
-}
 
 // An IDX file: magic 00 00 <type> <rank>, the dimensions as big-endian uint32, then `elements`
 // (already big-endian, `element_size` bytes each).
@@ -50,8 +33,8 @@ void idx_seeds(const fs::path& dir) {
   fuzz::write_file((dir / "float64_1.idx").string(), idx(0x0E, {1}, {0x40, 0x09, 0x21, 0xFB, 0x54, 0x44, 0x2D, 0x18}));
   fuzz::write_file((dir / "uint8_scalar.idx").string(), idx(0x08, {}, {42}));
   fuzz::write_file((dir / "uint8_0x5.idx").string(), idx(0x08, {0, 5}, {}));
-  write_gzip(dir / "uint8_2x2x3.idx.gz", images);
-  write_gzip(dir / "float32_2.idx.gz", floats);
+  fuzz::write_file((dir / "uint8_2x2x3.idx.gz").string(), fuzz::gzip(images));
+  fuzz::write_file((dir / "float32_2.idx.gz").string(), fuzz::gzip(floats));
 }
 
 void checkpoint_seeds(const fs::path& dir) {
@@ -97,9 +80,9 @@ void saver_seeds(const fs::path& dir, const fs::path& scratch) {
   sess.run(global_variables_initializer());
   const std::string path = saver.save(sess, (ckpt / "model.ckpt").string(), 1);
   if (fs::path(path).filename() != fuzz::kSaverCheckpoint) fuzz::die("unexpected checkpoint name " + path);
-  std::string seed = read_file(ckpt / "checkpoint");
+  std::string seed = io::read_file((ckpt / "checkpoint").string());
   seed += fuzz::kSaverSeparator;
-  seed += read_file(path + ".safetensors");
+  seed += io::read_file(path + ".safetensors");
   fuzz::write_file((dir / "model").string(), seed);
 }
 
