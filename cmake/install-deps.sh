@@ -5,6 +5,9 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build     # toolchain
+  clang libomp-dev                      # the asan preset's compiler (clang 14) and its OpenMP (libomp)
+  libclang-rt-dev llvm                  # its sanitizer and libFuzzer runtimes (only recommended by clang, so
+                                        # named here), llvm-symbolizer for the stacks in their reports
   libeigen3-dev libfmt-dev zlib1g-dev   # the library
   protobuf-compiler libprotobuf-dev     # TensorBoard event files
   libpng-dev                            # image summaries

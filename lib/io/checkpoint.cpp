@@ -298,7 +298,7 @@ NamedTensors load(const std::string& path) {
   std::vector<Entry> entries;
   for (const auto& [name, info] : p.header.items()) {
     if (name == "__metadata__") continue;
-    auto bad = [&](const std::string& why) {
+    auto bad = [&, &name = name](const std::string& why) {  // init-capture: clang < 16 can't capture a binding
       return IOError(fmt::format("io::load: '{}' is corrupt: tensor '{}' {}", path, name, why));
     };
     if (!info.is_object() || !info.contains("dtype") || !info.contains("shape") || !info.contains("data_offsets"))

@@ -212,11 +212,12 @@ NamedTensors Module::state_dict() const {
 void Module::load_state_dict(const NamedTensors& state, bool strict) {
   NamedTensors own = state_dict();
   std::vector<std::string> missing, unexpected;
+  // The lambdas take `name` by an init-capture: clang before 16 cannot capture a structured binding.
   for (const auto& [name, value] : state)
-    if (std::none_of(own.begin(), own.end(), [&](const auto& e) { return e.first == name; }))
+    if (std::none_of(own.begin(), own.end(), [&name = name](const auto& e) { return e.first == name; }))
       unexpected.push_back(name);
   for (auto& [name, target] : own) {
-    auto it = std::find_if(state.begin(), state.end(), [&](const auto& e) { return e.first == name; });
+    auto it = std::find_if(state.begin(), state.end(), [&name = name](const auto& e) { return e.first == name; });
     if (it == state.end()) {
       missing.push_back(name);
       continue;
@@ -236,7 +237,7 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
                                  str_line(), fmt::join(missing, ", "), fmt::join(unexpected, ", ")));
   NoGradGuard no_grad;
   for (auto& [name, target] : own) {
-    auto it = std::find_if(state.begin(), state.end(), [&](const auto& e) { return e.first == name; });
+    auto it = std::find_if(state.begin(), state.end(), [&name = name](const auto& e) { return e.first == name; });
     if (it != state.end()) copy_(target, it->second.detach());
   }
 }

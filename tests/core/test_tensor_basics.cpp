@@ -12,7 +12,7 @@ BOOST_AUTO_TEST_CASE(factories_and_shapes) {
   tft::check_close(ones({2}, int64), {1, 1});
   tft::check_close(full({3}, 2.5, float64), {2.5, 2.5, 2.5});
   tft::check_close(arange(0, 5, 2), {0, 2, 4});
-  tft::check_close(arange(4, int32 == int32 ? 0 : 1, -1.5, float64), {4, 2.5, 1});
+  tft::check_close(arange(4, 0, -1.5, float64), {4, 2.5, 1});
   Tensor t = tensor({{1, 2, 3}, {4, 5, 6}});
   BOOST_TEST(t.shape() == Shape({2, 3}));
   tft::check_close(t, {1, 2, 3, 4, 5, 6});

@@ -139,9 +139,10 @@ BOOST_AUTO_TEST_CASE(max_pool_gradient_when_the_windows_tile_the_input) {
   // pools of the samples: each input element is in one window and gets its upstream value when it
   // is the maximum, else 0.
   for (auto [kh, kw, h, w] : {std::array<int, 4>{2, 2, 4, 6}, std::array<int, 4>{3, 2, 6, 4}})
-    for (Padding padding : {Padding::Same, Padding::Valid})
-      tft::check_grad([&](std::span<const Tensor> in) { return nn::max_pool(in[0], {kh, kw}, {kh, kw}, padding); },
-                      {tft::rand64({2, h, w, 3})});
+    for (Padding padding : {Padding::Same, Padding::Valid})  // kh, kw by copy: clang < 16 can't capture a binding
+      tft::check_grad([&, kh = kh, kw = kw](std::span<const Tensor> in) {
+        return nn::max_pool(in[0], {kh, kw}, {kh, kw}, padding);
+      }, {tft::rand64({2, h, w, 3})});
   // Large enough for the threaded path: the gradient holds each upstream value once, at its maximum.
   Tensor x = random_uniform({8, 28, 28, 20}).requires_grad_();
   Tensor y = nn::max_pool(x, {2, 2}, {2, 2}, Padding::Same);
