@@ -62,6 +62,7 @@ struct Node {
   std::shared_ptr<const std::string> name_owner;  // keeps `name` alive when it is not a literal
   std::uint64_t sequence;  // tape order
   bool released = false;
+  std::shared_ptr<HookList> hooks;  // hooks on its outputs (Tensor::register_hook)
   std::uint64_t visit_mark = 0;  // scratch state of one backward pass
 
  private:

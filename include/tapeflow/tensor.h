@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,36 @@ namespace tapeflow {
 
 namespace autograd { struct Node; }
 namespace graph { class Node; }
+class Tensor;
+
+/// A tensor hook (PyTorch's Tensor.register_hook): called with the gradient of its tensor when a
+/// backward pass computes it; returns the gradient to use instead, or an undefined tensor to keep it.
+using GradHook = std::function<Tensor(const Tensor& grad)>;
+
+namespace autograd {
+/// The hooks of a leaf, or of the outputs of a record.
+struct HookList {
+  struct Entry {
+    std::uint64_t id;
+    std::size_t output;  // the record's output it watches (0 for a leaf)
+    GradHook fn;
+  };
+  std::vector<Entry> entries;
+};
+}  // namespace autograd
+
+/// What register_hook returns: remove() takes the hook away (PyTorch's RemovableHandle).
+class HookHandle {
+ public:
+  HookHandle() = default;
+  /// Removes the hook; nothing when it is already gone.
+  void remove();
+
+ private:
+  friend class Tensor;
+  std::weak_ptr<autograd::HookList> list_;
+  std::uint64_t id_ = 0;
+};
 
 // The state behind Tensor handles (what a copy shares). Tensor's methods are the interface; these
 // are in the header so that those methods inline.
@@ -53,6 +84,7 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<autograd::Node> grad_fn;  // the record that produced this tensor (non-leaf)
   std::shared_ptr<TensorImpl> grad;         // accumulated gradient (leaves)
+  std::shared_ptr<autograd::HookList> hooks;  // a leaf's hooks (a computed tensor's are its record's)
   std::string name;                          // optional, for messages
   // Graph tensors (graph mode) have no storage: they are output `output_index` of a graph node
   // (index -1: the node itself, as an operation to run). See tapeflow/graph/graph.h. A computed
@@ -125,6 +157,11 @@ class Tensor {
   Tensor grad() const;
   /// Replace (or with an undefined tensor, clear) the accumulated gradient.
   void set_grad(const Tensor& g);
+  /// Calls `hook` with this tensor's gradient whenever a backward pass computes it, before the
+  /// gradient goes on (into .grad() for a leaf, to the record that produced it otherwise); a
+  /// defined result replaces the gradient (same shape and dtype), e.g. to clip it or to log its
+  /// norm. Hooks run in the order registered. The tensor must require grad; eager tensors only.
+  HookHandle register_hook(GradHook hook) const;
   /// The tape record that produced this tensor, if any.
   const std::shared_ptr<autograd::Node>& grad_fn() const { return checked().grad_fn; }
 

@@ -171,6 +171,24 @@ struct Capture {
   std::vector<Tensor>* out;
 };
 
+// The gradient `g` of a leaf or of a record's output `output`, after the hooks registered on it.
+void run_hooks(const std::shared_ptr<HookList>& hooks, std::size_t output, Tensor& g) {
+  if (!hooks || !g.defined()) return;
+  // A copy: a hook may register or remove hooks.
+  const std::vector<HookList::Entry> entries = hooks->entries;
+  for (const HookList::Entry& e : entries) {
+    if (e.output != output) continue;
+    Tensor replaced = e.fn(g);
+    if (!replaced.defined()) continue;
+    if (replaced.shape() != g.shape() || replaced.dtype() != g.dtype())
+      throw AutogradError(fmt::format("a gradient hook returned a tensor {} {} for a gradient {} {}; return one of "
+                                      "the gradient's shape and dtype, or an undefined tensor to keep it",
+                                      replaced.shape().str(), dtype_name(replaced.dtype()), g.shape().str(),
+                                      dtype_name(g.dtype())));
+    g = std::move(replaced);
+  }
+}
+
 // The record whose backward runs now, in a create_graph pass (see saved_output).
 thread_local std::shared_ptr<Node> current_record;
 struct CurrentRecord {
@@ -210,6 +228,7 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
     Tensor g = seed_gradient(out, grad_outputs.empty() ? nullptr : &grad_outputs[i]);
     any = true;
     if (!out.grad_fn()) {  // a leaf: its gradient is the seed
+      run_hooks(out.impl()->hooks, 0, g);
       if (capture) {
         for (std::size_t k = 0; k < capture->leaves.size(); ++k)
           if (capture->leaves[k] == out.impl().get()) accumulate((*capture->out)[k], g);
@@ -241,11 +260,23 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
   std::sort(order.begin(), order.end(), [](const Node* a, const Node* b) { return a->sequence > b->sequence; });
 
   std::vector<Tensor> several;  // the gradients of a multi-output record's outputs
+  // A leaf's gradient goes to grad()'s results, or into .grad().
+  auto deliver_leaf = [&](TensorImpl* leaf, Tensor g) {
+    if (capture) {
+      for (std::size_t k = 0; k < capture->leaves.size(); ++k)
+        if (capture->leaves[k] == leaf) accumulate((*capture->out)[k], g);
+    } else {
+      accumulate_leaf(*leaf, std::move(g), create_graph);
+    }
+  };
+  // The gradients of leaves with hooks, summed over the pass (with their leaf, kept alive).
+  std::unordered_map<TensorImpl*, std::pair<std::shared_ptr<TensorImpl>, Tensor>> hooked;
   for (Node* n : order) {
     const std::size_t no = n->num_outputs();
     Tensor one;  // the gradient of a single-output record (most records)
     if (no == 1) {
       one = std::move(n->pending_grad(0));
+      run_hooks(n->hooks, 0, one);
       if (capture && one.defined())
         for (std::size_t k = 0; k < capture->nodes.size(); ++k)
           if (capture->nodes[k] == n) accumulate((*capture->out)[k], one);
@@ -255,6 +286,7 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
       bool arrived = false;
       for (std::size_t i = 0; i < no; ++i) {
         several[i] = std::move(n->pending_grad(i));
+        run_hooks(n->hooks, i, several[i]);
         if (!several[i].defined()) continue;
         arrived = true;
         if (capture)
@@ -287,11 +319,12 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
       if (e.node) {
         accumulate(e.node->pending_grad(e.input_nr), grads[i]);
       } else if (e.leaf) {
-        if (capture) {
-          for (std::size_t k = 0; k < capture->leaves.size(); ++k)
-            if (capture->leaves[k] == e.leaf.get()) accumulate((*capture->out)[k], grads[i]);
+        if (e.leaf->hooks && !e.leaf->hooks->entries.empty()) {
+          // A hooked leaf's hooks see its whole gradient (as PyTorch's): summed here, delivered last.
+          auto at = hooked.try_emplace(e.leaf.get(), e.leaf, Tensor()).first;
+          accumulate(at->second.second, grads[i]);
         } else {
-          accumulate_leaf(*e.leaf, std::move(grads[i]), create_graph);
+          deliver_leaf(e.leaf.get(), std::move(grads[i]));
         }
       }
     }
@@ -299,6 +332,11 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
       n->release();
       n->released = true;
     }
+  }
+  for (auto& entry : hooked) {
+    Tensor g = std::move(entry.second.second);
+    run_hooks(entry.second.first->hooks, 0, g);
+    deliver_leaf(entry.first, std::move(g));
   }
 }
 

@@ -1,5 +1,6 @@
 #include "tapeflow/tensor.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -201,6 +202,36 @@ Tensor Tensor::detach() const {
   impl->shape = impl_->shape;
   impl->dtype = impl_->dtype;
   return Tensor(std::move(impl));
+}
+
+namespace {
+std::atomic<std::uint64_t> next_hook_id{1};
+}  // namespace
+
+HookHandle Tensor::register_hook(GradHook hook) const {
+  const TensorImpl& impl = checked();
+  if (impl.node)
+    throw ValueError(fmt::format("register_hook: '{}' is a graph tensor; hooks watch the gradients of eager tensors",
+                                 impl.name));
+  if (!impl.requires_grad)
+    throw AutogradError(fmt::format("register_hook: the tensor {} does not require grad, so no gradient will reach "
+                                    "a hook on it (call requires_grad_() on a leaf first)",
+                                    impl.shape.str()));
+  if (!hook) throw ValueError("register_hook: the hook is empty");
+  std::shared_ptr<autograd::HookList>& list = impl.grad_fn ? impl.grad_fn->hooks : impl_->hooks;
+  if (!list) list = std::make_shared<autograd::HookList>();
+  HookHandle handle;
+  handle.id_ = next_hook_id.fetch_add(1);
+  handle.list_ = list;
+  list->entries.push_back({handle.id_, impl.grad_fn ? static_cast<std::size_t>(impl.output_index) : 0,
+                           std::move(hook)});
+  return handle;
+}
+
+void HookHandle::remove() {
+  if (auto list = list_.lock())
+    std::erase_if(list->entries, [this](const autograd::HookList::Entry& e) { return e.id == id_; });
+  list_.reset();
 }
 
 Tensor& Tensor::requires_grad_(bool on) {
