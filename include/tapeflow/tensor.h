@@ -84,7 +84,9 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<autograd::Node> grad_fn;  // the record that produced this tensor (non-leaf)
   std::shared_ptr<TensorImpl> grad;         // accumulated gradient (leaves)
-  std::shared_ptr<autograd::HookList> hooks;  // a leaf's hooks (a computed tensor's are its record's)
+  // A leaf's hooks (a computed tensor's are its record's; a graph tensor's, its node's, shared by
+  // the node's handles).
+  std::shared_ptr<autograd::HookList> hooks;
   std::string name;                          // optional, for messages
   // Graph tensors (graph mode) have no storage: they are output `output_index` of a graph node
   // (index -1: the node itself, as an operation to run). See tapeflow/graph/graph.h. A computed
@@ -160,7 +162,8 @@ class Tensor {
   /// Calls `hook` with this tensor's gradient whenever a backward pass computes it, before the
   /// gradient goes on (into .grad() for a leaf, to the record that produced it otherwise); a
   /// defined result replaces the gradient (same shape and dtype), e.g. to clip it or to log its
-  /// norm. Hooks run in the order registered. The tensor must require grad; eager tensors only.
+  /// norm. Hooks run in the order registered. An eager tensor must require grad. On a graph tensor
+  /// the hook runs in each Session run that takes gradients through that tensor's value.
   HookHandle register_hook(GradHook hook) const;
   /// The tape record that produced this tensor, if any.
   const std::shared_ptr<autograd::Node>& grad_fn() const { return checked().grad_fn; }

@@ -30,6 +30,9 @@ Tensor handle(std::shared_ptr<Node> node, int index, const Shape& shape, DType d
   impl->shape = shape;
   impl->dtype = dtype;
   impl->name = std::move(name);
+  // Every handle of the node's outputs shares its hook list (Tensor::register_hook).
+  if (!node->hooks) node->hooks = std::make_shared<autograd::HookList>();
+  impl->hooks = node->hooks;
   impl->node = std::move(node);
   impl->output_index = index;
   return Tensor(std::move(impl));

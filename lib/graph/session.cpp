@@ -214,6 +214,23 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& fetches, const FeedD
       slots[static_cast<std::size_t>(s)] = differentiable_point(slots[static_cast<std::size_t>(s)]);
   std::optional<NoGradGuard> no_grad;
   if (!plan.records_tape) no_grad.emplace();
+  // The hooks of graph tensors, put on their values for this run and taken off after it (a
+  // variable's value outlives the run).
+  struct RunHooks {
+    std::vector<HookHandle> handles;
+    ~RunHooks() {
+      for (HookHandle& h : handles) h.remove();
+    }
+    void add(const graph::Node& node, std::size_t output, const Tensor& value) {
+      if (!node.hooks || !value.defined() || !value.requires_grad()) return;
+      for (const auto& entry : node.hooks->entries)
+        if (entry.output == output) handles.push_back(value.register_hook(entry.fn));
+    }
+  } run_hooks;
+  if (plan.records_tape)
+    for (std::size_t i = 0; i < feeds.size(); ++i)
+      run_hooks.add(*feeds[i].first.impl()->node, static_cast<std::size_t>(feeds[i].first.impl()->output_index),
+                    slots[static_cast<std::size_t>(plan.feed_slots[i])]);
   std::vector<Tensor> inputs;
   for (const Plan::Step& step : plan.steps) {
     inputs.clear();
@@ -247,6 +264,7 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& fetches, const FeedD
                                 dtype_name(outputs[i].dtype()), specs[i].shape.str(), dtype_name(specs[i].dtype)));
       const auto slot = static_cast<std::size_t>(step.first_output_slot) + i;
       slots[slot] = differentiable(slot) ? differentiable_point(outputs[i]) : std::move(outputs[i]);
+      if (plan.records_tape) run_hooks.add(*step.node, i, slots[slot]);
     }
   }
 

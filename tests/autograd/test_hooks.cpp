@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "helpers.h"
+#include "tapeflow/graph.h"
 #include "tapeflow/tapeflow.h"
 
 using namespace tapeflow;
@@ -73,6 +74,37 @@ BOOST_AUTO_TEST_CASE(several_hooks_run_in_order_on_a_multi_output_op) {
   BOOST_TEST(order == "ab");
   // d mean / dx = 1 / 4 per row, times the hooked gradient 1 * 10 + 1 = 11.
   tft::check_close(gx, std::vector<double>(8, 11.0 / 4));
+}
+
+BOOST_AUTO_TEST_CASE(graph_mode_hooks_run_in_the_sessions_runs) {
+  // y = w * x, loss = sum(y^2): d loss / dy = 2y; a hook on the graph tensor y doubles it in every
+  // run that takes gradients through y, and is taken off the values after each run.
+  Graph g;
+  auto scope = g.as_default();
+  Tensor x = placeholder(float64, {2}, "x");
+  Tensor w = Variable(tensor({1.0, 3.0}, float64), "w");
+  Tensor y = w * x;
+  Tensor loss = reduce_sum(y * y);
+  int calls = 0;
+  HookHandle handle = y.register_hook([&](const Tensor& grad) {
+    ++calls;
+    return grad * 2.0;
+  });
+  Tensor dw = gradients({loss}, {w})[0];
+  Session sess(g);
+  sess.run(global_variables_initializer());
+  const Tensor xv = tensor({2.0, -1.0}, float64);
+  tft::check_close(sess.run(dw, {{x, xv}}), {2 * 2 * (1 * 2) * 2, 2 * 2 * (3 * -1) * -1});  // 2 * 2y * x
+  BOOST_TEST(calls == 1);
+  sess.run(loss, {{x, xv}});  // no gradients in this run: no hook
+  BOOST_TEST(calls == 1);
+  // A hook on a variable's tensor (a leaf in each run), and removal.
+  w.register_hook([](const Tensor& grad) { return grad * 0.0 + 1.0; });
+  tft::check_close(sess.run(dw, {{x, xv}}), {1, 1});
+  BOOST_TEST(calls == 2);
+  handle.remove();
+  const auto& left = sess.value(w).impl()->hooks;  // taken off the variable's value after the run
+  BOOST_TEST((!left || left->entries.empty()));
 }
 
 BOOST_AUTO_TEST_CASE(hook_errors) {

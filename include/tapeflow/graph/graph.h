@@ -95,6 +95,9 @@ class Node : public std::enable_shared_from_this<Node> {
     std::size_t ys = 0, xs = 0;
   };
   std::optional<GradientsOf> gradients_of;
+  /// Hooks registered on its outputs (Tensor::register_hook on a graph tensor): a Session run
+  /// that records the tape puts them on the outputs' values for that run.
+  std::shared_ptr<autograd::HookList> hooks;
   /// Extra information for messages and for writing the graph (e.g. a variable's initializer;
   /// "variables": the comma-separated names of the variables an update node writes).
   AttrMap attrs;
