@@ -298,7 +298,7 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
     std::span<const Tensor> grads_in = no == 1 ? std::span<const Tensor>(&one, 1) : std::span<const Tensor>(several);
     if (n->released)
       throw AutogradError(fmt::format("backward through '{}' a second time: its saved tensors were released by "
-                                      "the first backward(); pass retain_graph=true to the first call",
+                                      "the first backward(); pass {{.retain_graph = true}} to the first call",
                                       n->name));
     for (std::size_t i = 0; i < no; ++i)
       if (grads_in[i].defined()) check_grad_shape(n->name, n->output_shape(i), n->output_dtype(i), grads_in[i]);
