@@ -164,28 +164,30 @@ inline std::vector<Tensor> grad(std::initializer_list<Tensor> outputs, std::init
 
 }  // namespace autograd
 
-/// Turns recording off in its scope (evaluation, optimizer updates).
-class NoGradGuard {
+/// Sets recording on or off in its scope, and back to what it was after (torch::AutoGradMode).
+class GradModeGuard {
  public:
-  NoGradGuard() : previous_(autograd::is_grad_enabled()) { autograd::set_grad_enabled(false); }
-  ~NoGradGuard() { autograd::set_grad_enabled(previous_); }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  explicit GradModeGuard(bool enabled) : previous_(autograd::is_grad_enabled()) {
+    autograd::set_grad_enabled(enabled);
+  }
+  ~GradModeGuard() { autograd::set_grad_enabled(previous_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
 
  private:
   bool previous_;
 };
 
-/// Turns recording on in its scope, even inside a NoGradGuard (torch::AutoGradMode(true)).
-class EnableGradGuard {
+/// Turns recording off in its scope (evaluation, optimizer updates).
+class NoGradGuard : GradModeGuard {
  public:
-  EnableGradGuard() : previous_(autograd::is_grad_enabled()) { autograd::set_grad_enabled(true); }
-  ~EnableGradGuard() { autograd::set_grad_enabled(previous_); }
-  EnableGradGuard(const EnableGradGuard&) = delete;
-  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+  NoGradGuard() : GradModeGuard(false) {}
+};
 
- private:
-  bool previous_;
+/// Turns recording on in its scope, even inside a NoGradGuard (torch::AutoGradMode(true)).
+class EnableGradGuard : GradModeGuard {
+ public:
+  EnableGradGuard() : GradModeGuard(true) {}
 };
 
 /// A user-defined differentiable op (like torch.autograd.Function / tf.custom_gradient):

@@ -197,18 +197,11 @@ struct CurrentRecord {
   std::shared_ptr<Node> previous;
 };
 
-// Grad mode for the duration of a backward pass: on to record it (create_graph), else off.
-struct GradModeScope {
-  explicit GradModeScope(bool on) : previous(grad_enabled) { grad_enabled = on; }
-  ~GradModeScope() { grad_enabled = previous; }
-  bool previous;
-};
-
 void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs, bool retain_graph,
                   bool create_graph, Capture* capture) {
   if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
     throw AutogradError(fmt::format("backward: {} outputs but {} gradients", outputs.size(), grad_outputs.size()));
-  GradModeScope mode(create_graph);
+  GradModeGuard mode(create_graph);  // a backward pass records only to be differentiated again
   std::uint64_t mark = next_visit.fetch_add(1);
   std::vector<Node*> order;
   std::vector<Node*> stack;

@@ -211,28 +211,24 @@ std::atomic<std::uint64_t> next_hook_id{1};
 HookHandle Tensor::register_hook(GradHook hook) const {
   const TensorImpl& impl = checked();
   if (!hook) throw ValueError("register_hook: the hook is empty");
-  if (impl.node) {  // a graph tensor: the node keeps the hook for the runs (see Session::run)
+  if (impl.node) {  // a graph tensor: its node's list, shared by the node's handles (see Session::run)
     if (!is_floating(impl.dtype) || impl.output_index < 0 || !impl.hooks)
       throw ValueError(fmt::format("register_hook: '{}' is not a float output of a graph node, so no gradient "
                                    "flows through it",
                                    impl.name));
-    HookHandle handle;
-    handle.id_ = next_hook_id.fetch_add(1);
-    handle.list_ = impl.hooks;
-    impl.hooks->entries.push_back({handle.id_, static_cast<std::size_t>(impl.output_index), std::move(hook)});
-    return handle;
-  }
-  if (!impl.requires_grad)
+  } else if (!impl.requires_grad) {
     throw AutogradError(fmt::format("register_hook: the tensor {} does not require grad, so no gradient will reach "
                                     "a hook on it (call requires_grad_() on a leaf first)",
                                     impl.shape.str()));
+  }
+  // A computed tensor's hooks are its record's, for its output; a leaf's and a graph tensor's its own.
   std::shared_ptr<autograd::HookList>& list = impl.grad_fn ? impl.grad_fn->hooks : impl_->hooks;
   if (!list) list = std::make_shared<autograd::HookList>();
+  const std::size_t output = impl.grad_fn || impl.node ? static_cast<std::size_t>(impl.output_index) : 0;
   HookHandle handle;
   handle.id_ = next_hook_id.fetch_add(1);
   handle.list_ = list;
-  list->entries.push_back({handle.id_, impl.grad_fn ? static_cast<std::size_t>(impl.output_index) : 0,
-                           std::move(hook)});
+  list->entries.push_back({handle.id_, output, std::move(hook)});
   return handle;
 }
 
