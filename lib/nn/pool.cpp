@@ -126,6 +126,20 @@ using tapeflow::autograd::with_backward;
 
 Tensor max_pool_grad_grad(const PoolGeometry& g, const Tensor& gg, const Tensor& argmax);
 
+// f(o, at) for every output element o (its index in the output) and the index `at` of the input
+// element it took the maximum of (argmax holds its position ih * w + iw within its image).
+template <class F>
+void for_each_maximum(const PoolGeometry& g, const Tensor& argmax, F f) {
+  auto each = [&](const auto* arg) {
+    for_each_window(g, true, [&](std::int64_t n, std::int64_t, std::int64_t, const Window&, std::int64_t o) {
+      const std::int64_t image = n * g.h * g.w * g.c;
+      for (std::int64_t c = 0; c < g.c; ++c) f(o + c, image + static_cast<std::int64_t>(arg[o + c]) * g.c + c);
+    });
+  };
+  if (argmax.dtype() == int64) each(argmax.data<std::int64_t>());
+  else each(argmax.data<std::int32_t>());
+}
+
 // max_pool's gradient (TensorFlow's MaxPoolGrad): each output's gradient added at the maximum it
 // took (argmax: its position ih * w + iw within its image). Linear in dout: its own gradient
 // gathers from those positions (MaxPoolGradGrad), whose gradient is this op again.
@@ -139,14 +153,7 @@ Tensor max_pool_grad(const PoolGeometry& g, const Tensor& dout, const Tensor& ar
         tapeflow::detail::visit_floating("MaxPoolGrad", dout, [&]<class T>() {
           const T* gy = dout.data<T>();
           T* dx = d_value.data<T>();
-          auto scatter = [&](const auto* arg) {
-            for_each_window(g, true, [&](std::int64_t n, std::int64_t, std::int64_t, const Window&, std::int64_t o) {
-              T* img = dx + n * g.h * g.w * g.c;
-              for (std::int64_t c = 0; c < g.c; ++c) img[static_cast<std::int64_t>(arg[o + c]) * g.c + c] += gy[o + c];
-            });
-          };
-          if (argmax.dtype() == int64) scatter(argmax.data<std::int64_t>());
-          else scatter(argmax.data<std::int32_t>());
+          for_each_maximum(g, argmax, [&](std::int64_t o, std::int64_t at) { dx[at] += gy[o]; });
         });
         return with_backward(d_value, [g, argmax](const Tensor& gg) {
           return Grads{max_pool_grad_grad(g, gg, argmax), Tensor()};
@@ -164,14 +171,7 @@ Tensor max_pool_grad_grad(const PoolGeometry& g, const Tensor& gg, const Tensor&
         tapeflow::detail::visit_floating("MaxPoolGradGrad", gg, [&]<class T>() {
           const T* src = gg.data<T>();
           T* dst = out.data<T>();
-          auto gather = [&](const auto* arg) {
-            for_each_window(g, true, [&](std::int64_t n, std::int64_t, std::int64_t, const Window&, std::int64_t o) {
-              const T* img = src + n * g.h * g.w * g.c;
-              for (std::int64_t c = 0; c < g.c; ++c) dst[o + c] = img[static_cast<std::int64_t>(arg[o + c]) * g.c + c];
-            });
-          };
-          if (argmax.dtype() == int64) gather(argmax.data<std::int64_t>());
-          else gather(argmax.data<std::int32_t>());
+          for_each_maximum(g, argmax, [&](std::int64_t o, std::int64_t at) { dst[o] = src[at]; });
         });
         return with_backward(out, [g, argmax](const Tensor& g2) { return Grads{max_pool_grad(g, g2, argmax), Tensor()}; });
       });
