@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "tapeflow/attr.h"
 #include "tapeflow/tensor.h"
 
 namespace tapeflow {
@@ -130,11 +131,52 @@ void record(std::span<Tensor> outputs, std::span<const Tensor> inputs, const cha
   attach_record(outputs, std::move(node));
 }
 
-/// In a backward closure: the op's output `index`, which the closure saved detached (`data`: an
-/// output held by its own record would never be freed), connected to the tape again while a
-/// create_graph backward records, so that the closure's expressions of it differentiate through
-/// the op; `data` itself otherwise (no cost). PyTorch's saved outputs.
-Tensor saved_output(const Tensor& data, std::size_t index = 0);
+/// A tensor that a backward closure keeps (PyTorch's SavedVariable). Saving notes the version of
+/// the tensor's data; reading it back (`*s`, `s->`) checks that no in-place operation has changed
+/// the data since, and otherwise throws an AutogradError naming the op whose backward needs it,
+/// the tensor's shape and both versions: the gradient would silently use the new values. The
+/// metadata (shape, dtype, requires_grad) reads without the check: a backward that needs only an
+/// input's shape does not depend on its values.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  explicit SavedTensor(Tensor t) : tensor_(std::move(t)) {
+    if (tensor_.defined() && tensor_.impl()->storage) version_ = tensor_.impl()->storage->version;
+  }
+  const Tensor& operator*() const {
+    check();
+    return tensor_;
+  }
+  const Tensor* operator->() const {
+    check();
+    return &tensor_;
+  }
+  bool defined() const { return tensor_.defined(); }
+  const Shape& shape() const { return tensor_.shape(); }
+  DType dtype() const { return tensor_.dtype(); }
+  bool requires_grad() const { return tensor_.requires_grad(); }
+
+ private:
+  void check() const {
+    if (tensor_.defined() && tensor_.impl()->storage && tensor_.impl()->storage->version != version_) [[unlikely]]
+      throw_modified();
+  }
+  [[noreturn]] void throw_modified() const;
+  Tensor tensor_;
+  std::uint64_t version_ = 0;
+};
+
+/// Saves a tensor for a backward closure (see SavedTensor).
+inline SavedTensor save(Tensor t) { return SavedTensor(std::move(t)); }
+/// Saves an op's own output for its backward closure: detached, since an output held by its own
+/// record would never be freed. Read it back with saved_output().
+inline SavedTensor save_output(const Tensor& output) { return SavedTensor(output.detach()); }
+
+/// In a backward closure: the op's output `index`, saved with save_output(), after the version
+/// check, connected to the tape again while a create_graph backward records, so that the
+/// closure's expressions of it differentiate through the op; the saved data itself otherwise (no
+/// cost). PyTorch's saved outputs.
+Tensor saved_output(const SavedTensor& output, std::size_t index = 0);
 
 /// Backpropagates from `outputs` (each with its gradient; a scalar's may be undefined = 1) into
 /// `.grad()` of the leaves. See BackwardOptions (tensor.h).
@@ -190,25 +232,76 @@ class EnableGradGuard : GradModeGuard {
   EnableGradGuard() : GradModeGuard(true) {}
 };
 
-/// A user-defined differentiable op (like torch.autograd.Function / tf.custom_gradient):
-/// `forward` computes the output from the inputs (recording nothing), `backward` maps the output
-/// gradient to one gradient per input and may use any tapeflow op.
+/// What a CustomOp's forward hands to its backward (PyTorch's AutogradContext): the tensors and
+/// values the backward needs.
+class CustomOpContext {
+ public:
+  /// In the forward: keeps tensors for the backward (inputs, outputs of the forward, or tensors it
+  /// computed), in order.
+  void save_for_backward(std::vector<Tensor> tensors);
+  /// In the backward: the saved tensors, in the order saved, each checked against in-place changes
+  /// since the forward (an AutogradError names the op, the tensor's shape and both versions). A
+  /// saved input is the input itself and a saved output is connected to the op's record, so that a
+  /// backward written in tapeflow ops differentiates again (create_graph).
+  std::vector<Tensor> saved_tensors() const;
+  /// Whether the op's input i requires grad: the backward may return an undefined gradient for
+  /// one that does not.
+  bool needs_input_grad(std::size_t i) const;
+  /// Other values the backward needs (sizes, flags), by name: `ctx.saved_data["axis"] = 1L`.
+  AttrMap saved_data;
+
+ private:
+  friend class CustomOp;
+  std::vector<Tensor> to_save_;                // during the forward
+  std::vector<autograd::SavedTensor> saved_;   // after it
+  std::vector<int> output_index_;              // of each saved tensor: which output it is, or -1
+  std::vector<bool> needs_input_grad_;
+  bool forward_done_ = false;
+};
+
+/// A user-defined differentiable op (torch.autograd.Function, tf.custom_gradient): a forward that
+/// computes the outputs from the inputs (recording nothing) and saves what the backward needs in
+/// a context, and a backward that maps the outputs' gradients (one per output; zeros for an
+/// output no gradient reached) to one gradient per input and may use any tapeflow op; written in
+/// ops, it is differentiable again (create_graph).
 ///
-///   auto cube = tapeflow::CustomOp("Cube",
+///   CustomOp sincos("SinCos",
+///       [](CustomOpContext& ctx, std::span<const Tensor> x) {
+///         ctx.save_for_backward({x[0]});
+///         return std::vector<Tensor>{sin(x[0]), cos(x[0])}; },
+///       [](CustomOpContext& ctx, std::span<const Tensor> g) {
+///         Tensor x = ctx.saved_tensors()[0];
+///         return Grads{g[0] * cos(x) - g[1] * sin(x)}; });
+///   std::vector<Tensor> sc = sincos.apply({x});
+///
+/// One output has a shorthand whose backward gets the inputs, the output and its gradient:
+///
+///   CustomOp cube("Cube",
 ///       [](std::span<const Tensor> x) { return x[0] * x[0] * x[0]; },
 ///       [](std::span<const Tensor> x, const Tensor& y, const Tensor& g) {
 ///         return Grads{g * 3.0 * square(x[0])}; });
 ///   Tensor y = cube({x});
 ///
-/// With a shape function (the output's shape and dtype from the inputs'), the op also works on
-/// graph tensors (graph mode): a node named after the op, run by Session::run.
+/// With a shape function (the outputs' shapes and dtypes from the inputs'), the op also works on
+/// graph tensors (graph mode): a node named after the op, run by Session::run, whose gradients
+/// come from the same backward.
 class CustomOp {
  public:
-  using Forward = std::function<Tensor(std::span<const Tensor> inputs)>;
-  using Backward = std::function<Grads(std::span<const Tensor> inputs, const Tensor& output,
-                                       const Tensor& grad_output)>;
-  using ShapeFn = std::function<OutputSpec(std::span<const Tensor> inputs)>;
+  using Forward = std::function<std::vector<Tensor>(CustomOpContext& ctx, std::span<const Tensor> inputs)>;
+  using Backward = std::function<Grads(CustomOpContext& ctx, std::span<const Tensor> grad_outputs)>;
+  using ShapeFn = std::function<std::vector<OutputSpec>(std::span<const Tensor> inputs)>;
   CustomOp(std::string name, Forward forward, Backward backward, ShapeFn shape = nullptr);
+
+  /// The one-output shorthand.
+  using OneForward = std::function<Tensor(std::span<const Tensor> inputs)>;
+  using OneBackward = std::function<Grads(std::span<const Tensor> inputs, const Tensor& output,
+                                          const Tensor& grad_output)>;
+  using OneShapeFn = std::function<OutputSpec(std::span<const Tensor> inputs)>;
+  CustomOp(std::string name, OneForward forward, OneBackward backward, OneShapeFn shape = nullptr);
+
+  /// All the outputs.
+  std::vector<Tensor> apply(std::vector<Tensor> inputs) const;
+  /// The output of a one-output op.
   Tensor operator()(std::vector<Tensor> inputs) const;
 
  private:

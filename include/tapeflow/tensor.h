@@ -73,6 +73,8 @@ struct Storage {
   static constexpr std::size_t kInline = 32;
   void* data = nullptr;
   std::size_t bytes = 0;
+  /// How many in-place changes the data has had (see Tensor::version).
+  std::uint64_t version = 0;
   alignas(16) unsigned char inline_data[kInline];
 };
 
@@ -150,6 +152,16 @@ class Tensor {
   Tensor to(DType dtype) const;
   /// A tensor sharing the data but cut from the tape: no record, requires_grad false.
   Tensor detach() const;
+
+  /// How many times in-place operations (add_, copy_, fill_, an optimizer's step, a checkpoint
+  /// load...) have changed this tensor's data; tensors sharing the data (reshape, detach) share
+  /// it. A backward that reads a tensor its op saved checks that the version has not moved since,
+  /// and otherwise throws an AutogradError: the gradient would be computed from the new values
+  /// (PyTorch's `_version`).
+  std::uint64_t version() const;
+  /// Marks the data as changed in place. tapeflow's in-place functions do it; call it after
+  /// writing through data<T>() into a tensor that a recorded op may have saved.
+  void bump_version() const;
 
   bool requires_grad() const { return checked().requires_grad; }
   /// Marks a leaf as needing gradients (in place); returns *this.

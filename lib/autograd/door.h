@@ -7,8 +7,8 @@
 //         [=](Args in) { return matmul_rule(in[0], in[1], ta, tb); },    // rule: static types
 //         [=](Args in, const MatMulPlan& p) {                            // forward: concrete values
 //           Tensor c = ...;
-//           return with_backward(c, [a = in[0], b = in[1], ta, tb](const Tensor& g) {
-//             return Grads{matmul(g, b, false, !tb), ...};               // backward, in ops
+//           return with_backward(c, [a = save(in[0]), b = save(in[1]), ta, tb](const Tensor& g) {
+//             return Grads{matmul(g, *b, false, !tb), ...};              // backward, in ops
 //           });
 //         });
 //   }
@@ -22,7 +22,11 @@
 // - the forward, `F(Args inputs, const R& plan)`: computes the outputs from concrete inputs and
 //   returns them either bare (a composite op, whose inner ops record themselves, or one that is not
 //   differentiable) or with their backward closure, `with_backward(outputs, backward)`, written
-//   right there, capturing by value what it reads.
+//   right there, capturing by value what it reads. A tensor that the caller can reach (an input,
+//   an output) is kept as `save(t)` (`save_output(y)` for the op's own output) and read back as
+//   `*t`: the read checks that no in-place op changed it since (autograd.h's SavedTensor). Its
+//   shape and requires_grad() read without the check. A tensor the op made for itself and never
+//   returns (max_pool's argmax, LRN's norm) is kept as it is.
 // Both closures take the inputs as arguments and capture everything else by value: graph mode
 // keeps copies of them in the node and replays them with each Session::run's concrete inputs.
 //

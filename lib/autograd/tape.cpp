@@ -189,8 +189,15 @@ void run_hooks(const std::shared_ptr<HookList>& hooks, std::size_t output, Tenso
   }
 }
 
-// The record whose backward runs now, in a create_graph pass (see saved_output).
+// The record whose backward runs now: its name for SavedTensor's message, and in a create_graph
+// pass the record itself (see saved_output).
+thread_local const char* replaying = nullptr;
 thread_local std::shared_ptr<Node> current_record;
+struct Replaying {
+  explicit Replaying(const char* name) : previous(replaying) { replaying = name; }
+  ~Replaying() { replaying = previous; }
+  const char* previous;
+};
 struct CurrentRecord {
   explicit CurrentRecord(std::shared_ptr<Node> n) : previous(std::move(current_record)) { current_record = std::move(n); }
   ~CurrentRecord() { current_record = std::move(previous); }
@@ -296,6 +303,7 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
     for (std::size_t i = 0; i < no; ++i)
       if (grads_in[i].defined()) check_grad_shape(n->name, n->output_shape(i), n->output_dtype(i), grads_in[i]);
     Grads grads;
+    Replaying in(n->name);
     if (create_graph) {
       CurrentRecord current(owners.at(n));
       grads = n->apply(grads_in);
@@ -335,7 +343,17 @@ void run_backward(std::span<const Tensor> outputs, std::span<const Tensor> grad_
 
 }  // namespace
 
-Tensor saved_output(const Tensor& data, std::size_t index) {
+void SavedTensor::throw_modified() const {
+  const char* op = replaying ? replaying : "an op";
+  throw AutogradError(fmt::format("backward of {}: one of the tensors needed for gradient computation has been "
+                                  "modified by an in-place operation: a {} {} that {} saved at version {} is now at "
+                                  "version {}. Change it in place after backward(), or give {} a copy (clone())",
+                                  op, dtype_name(tensor_.dtype()), tensor_.shape().str(), op, version_,
+                                  tensor_.impl()->storage->version, op));
+}
+
+Tensor saved_output(const SavedTensor& output, std::size_t index) {
+  const Tensor& data = *output;
   if (!current_record || !grad_enabled || !data.defined()) return data;
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = data.impl()->storage;

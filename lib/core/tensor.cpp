@@ -148,14 +148,19 @@ void Tensor::throw_dtype_mismatch(DType expected) const {
                                  dtype_name(expected)));
 }
 
-void* Tensor::raw_data() const {
-  const TensorImpl& impl = checked();
+namespace {
+Storage& storage_of(const TensorImpl& impl) {
   if (!impl.storage) [[unlikely]]
     throw Error(fmt::format("tensor '{}' (shape {}, {}) is a graph tensor: it has no value until a Session runs "
                             "it; fetch it with Session::run, or use it as an input of graph ops",
                             impl.name, impl.shape.str(), dtype_name(impl.dtype)));
-  return impl.storage->data;
+  return *impl.storage;
 }
+}  // namespace
+
+void* Tensor::raw_data() const { return storage_of(checked()).data; }
+std::uint64_t Tensor::version() const { return storage_of(checked()).version; }
+void Tensor::bump_version() const { ++storage_of(checked()).version; }
 std::size_t Tensor::nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype()); }
 
 template <class T>

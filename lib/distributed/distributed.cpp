@@ -216,6 +216,7 @@ std::vector<Tensor> fused_allreduce(const std::vector<Tensor>& tensors, ReduceOp
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     if (in_place) {
       out[i] = tensors[i];
+      out[i].bump_version();
       continue;
     }
     out[i] = Tensor::empty(tensors[i].shape(), tensors[i].dtype());
@@ -324,7 +325,10 @@ void broadcast_checked(const char* who, const std::vector<Tensor>& tensors, cons
   std::vector<internal::Entry> entries = internal::entries_of(tensors);
   for (std::size_t i = 0; i < entries.size(); ++i) entries[i].name = names[i];
   internal::check_same_across_ranks(who, entries, root, /*is_broadcast=*/true);
-  for (const Tensor& t : tensors) comm::broadcast(t.raw_data(), t.nbytes(), root);
+  for (const Tensor& t : tensors) {
+    t.bump_version();
+    comm::broadcast(t.raw_data(), t.nbytes(), root);
+  }
 }
 
 }  // namespace

@@ -398,6 +398,7 @@ namespace {
 
 using tapeflow::autograd::Args;
 using tapeflow::autograd::DTypes;
+using tapeflow::autograd::save;
 using tapeflow::autograd::with_backward;
 
 std::vector<std::int64_t> strides_attr(const std::vector<int>& strides);
@@ -420,9 +421,9 @@ Tensor conv2d_backprop_input(const ConvGeometry& g, const Tensor& filter, const 
         tapeflow::detail::visit_floating("Conv2DBackpropInput", dout, [&]<class T>() {
           conv_input_grad<T>(g, dout.data<T>(), filter.data<T>(), d_input.data<T>());
         });
-        return with_backward(d_input, [g, filter, dout, strides, padding](const Tensor& gg) {
-          return Grads{filter.requires_grad() ? conv2d_backprop_filter(g, gg, dout, strides, padding) : Tensor(),
-                       dout.requires_grad() ? conv2d(gg, filter, strides, padding) : Tensor()};
+        return with_backward(d_input, [g, filter = save(filter), dout = save(dout), strides, padding](const Tensor& gg) {
+          return Grads{filter.requires_grad() ? conv2d_backprop_filter(g, gg, *dout, strides, padding) : Tensor(),
+                       dout.requires_grad() ? conv2d(gg, *filter, strides, padding) : Tensor()};
         });
       });
 }
@@ -439,9 +440,9 @@ Tensor conv2d_backprop_filter(const ConvGeometry& g, const Tensor& input, const 
         tapeflow::detail::visit_floating("Conv2DBackpropFilter", dout, [&]<class T>() {
           conv_filter_grad<T>(g, input.data<T>(), dout.data<T>(), d_filter.data<T>());
         });
-        return with_backward(d_filter, [g, input, dout, strides, padding](const Tensor& gg) {
-          return Grads{input.requires_grad() ? conv2d_backprop_input(g, gg, dout, strides, padding) : Tensor(),
-                       dout.requires_grad() ? conv2d(input, gg, strides, padding) : Tensor()};
+        return with_backward(d_filter, [g, input = save(input), dout = save(dout), strides, padding](const Tensor& gg) {
+          return Grads{input.requires_grad() ? conv2d_backprop_input(g, gg, *dout, strides, padding) : Tensor(),
+                       dout.requires_grad() ? conv2d(*input, gg, strides, padding) : Tensor()};
         });
       });
 }
@@ -457,10 +458,10 @@ auto conv2d_forward(const ConvGeometry& g, const Tensor& input, const Tensor& fi
   const bool need_bias = bias.defined() && bias.requires_grad();
   // The backward pass recomputes the patches from the input rather than keeping them (they are
   // kh*kw times larger than the input).
-  return with_backward(out, [g, input = need_filter ? input : Tensor(), filter, need_input, need_filter, need_bias,
-                             with_bias = bias.defined(), strides, padding](const Tensor& dout) {
-    Tensor d_input = need_input ? conv2d_backprop_input(g, filter, dout, strides, padding) : Tensor();
-    Tensor d_filter = need_filter ? conv2d_backprop_filter(g, input, dout, strides, padding) : Tensor();
+  return with_backward(out, [g, input = save(need_filter ? input : Tensor()), filter = save(filter), need_input,
+                             need_filter, need_bias, with_bias = bias.defined(), strides, padding](const Tensor& dout) {
+    Tensor d_input = need_input ? conv2d_backprop_input(g, *filter, dout, strides, padding) : Tensor();
+    Tensor d_filter = need_filter ? conv2d_backprop_filter(g, *input, dout, strides, padding) : Tensor();
     Tensor d_bias = need_bias ? detail::bias_grad(dout, g.oc) : Tensor();
     return with_bias ? Grads{d_input, d_filter, d_bias} : Grads{d_input, d_filter};
   });

@@ -43,8 +43,8 @@ Tensor dropout_grad(const Tensor& g, const Tensor& keep, double keep_prob) {
                          {{"keep_prob", keep_prob}}, [](autograd::Args in) { return OutputSpec{in[0].shape(), in[0].dtype()}; },
                          [keep_prob](autograd::Args in, const OutputSpec&) {
                            return autograd::with_backward(apply_mask("DropoutGrad", in[0], in[1], keep_prob),
-                                                          [keep = in[1], keep_prob](const Tensor& gg) {
-                                                            return Grads{dropout_grad(gg, keep, keep_prob), Tensor()};
+                                                          [keep = autograd::save(in[1]), keep_prob](const Tensor& gg) {
+                                                            return Grads{dropout_grad(gg, *keep, keep_prob), Tensor()};
                                                           });
                          });
 }
@@ -68,21 +68,21 @@ auto dropout_forward(const Tensor& x, double keep_prob, const Tensor& keep_prob_
   } else {
     y = need_keep_prob ? x.detach() : x;  // keep everything: x itself (unrecorded) unless keep_prob needs a gradient
   }
-  return autograd::with_backward(y, [keep, keep_prob, need_x = x.requires_grad(),
-                                     y_value = need_keep_prob ? y.detach() : Tensor(),
-                                     kp = need_keep_prob ? keep_prob_tensor : Tensor()](const Tensor& g) {
+  return autograd::with_backward(y, [keep = autograd::save(keep), keep_prob, need_x = x.requires_grad(),
+                                     y_value = need_keep_prob ? autograd::save_output(y) : autograd::SavedTensor(),
+                                     kp = autograd::save(need_keep_prob ? keep_prob_tensor : Tensor())](const Tensor& g) {
     Tensor dx, d_keep_prob;
     // A keep_prob tensor that requires grad enters dx and d_keep_prob as a tensor while a
     // create_graph backward records (their derivatives with respect to it); else as a number.
     const bool kp_as_tensor = kp.defined() && autograd::is_grad_enabled();
     if (need_x) {
       if (!keep.defined()) dx = g;
-      else if (kp_as_tensor) dx = g * cast(keep, g.dtype()) / kp;
-      else dx = dropout_grad(g, keep, keep_prob);  // g * mask / keep_prob
+      else if (kp_as_tensor) dx = g * cast(*keep, g.dtype()) / *kp;
+      else dx = dropout_grad(g, *keep, keep_prob);  // g * mask / keep_prob
     }
     if (y_value.defined())
-      d_keep_prob = kp_as_tensor ? neg(reduce_sum(g * autograd::saved_output(y_value)) / kp)
-                                 : reduce_sum(g * y_value) * (-1.0 / keep_prob);
+      d_keep_prob = kp_as_tensor ? neg(reduce_sum(g * autograd::saved_output(y_value)) / *kp)
+                                 : reduce_sum(g * *y_value) * (-1.0 / keep_prob);
     return Grads{dx, d_keep_prob};
   });
 }

@@ -39,11 +39,12 @@ Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases) {
           tapeflow::detail::gemm_bias(x.data<T>(), weights.data<T>(), biases.data<T>(), y.data<T>(), m, k, n);
         });
         return tapeflow::autograd::with_backward(
-            y, [x = weights.requires_grad() ? x : Tensor(), weights = x.requires_grad() ? weights : Tensor(),
-                need_bias = biases.requires_grad(), n](const Tensor& g) {
+            y, [x = tapeflow::autograd::save(x), weights = tapeflow::autograd::save(weights),
+                need_x = x.requires_grad(), need_weights = weights.requires_grad(), need_bias = biases.requires_grad(),
+                n](const Tensor& g) {
               Tensor dx, dw, db;
-              if (weights.defined()) dx = matmul(g, weights, false, true);  // g·Wᵀ
-              if (x.defined()) dw = matmul(x, g, true, false);              // xᵀ·g
+              if (need_x) dx = matmul(g, *weights, false, true);  // g·Wᵀ
+              if (need_weights) dw = matmul(*x, g, true, false);  // xᵀ·g
               if (need_bias) db = detail::bias_grad(g, n);
               return Grads{dx, dw, db};
             });

@@ -309,7 +309,8 @@ Tensor local_response_normalization(const Tensor& input, std::int64_t depth_radi
         detail::visit_floating(op, input, [&]<class T>() {
           lrn_forward<T>(input.data<T>(), y.data<T>(), norm.data<T>(), params);
         });
-        return with_backward(y, [x = input, norm, params](const Tensor& g) {
+        return with_backward(y, [saved = autograd::save(input), norm, params](const Tensor& g) {
+          const Tensor& x = *saved;
           auto kernel = [&] {
             Tensor dx = Tensor::empty(x.shape(), x.dtype());
             detail::visit_floating("LRNGrad", x, [&]<class T>() {
@@ -431,11 +432,12 @@ BatchNormOutput batch_norm_training(const Tensor& x, const Tensor& scale, const 
                    need_offset = offset.defined() && offset.requires_grad();
         return autograd::with_backward(
             std::vector<Tensor>{y, stats.mean, stats.variance},
-            // (mean is also an output: captured detached, or the record would own itself.)
-            [xs = x.detach(), mean = stats.mean.detach(), inv = stats.inv_std,
-             gamma = scale.defined() ? scale.detach() : Tensor(), x, scale, epsilon,
-             need_x, need_scale, need_offset](std::span<const Tensor> g) {
+            [saved_x = autograd::save(x), saved_mean = autograd::save_output(stats.mean), inv = stats.inv_std,
+             saved_scale = autograd::save(scale), epsilon, need_x, need_scale,
+             need_offset](std::span<const Tensor> g) {
+              const Tensor &x = *saved_x, &scale = *saved_scale, &mean = *saved_mean;
               auto kernel = [&] {
+                const Tensor xs = x.detach(), gamma = scale.defined() ? scale.detach() : Tensor();
                 Grads grads(3);
                 if (g[0].defined())
                   grads = detail::visit_floating("FusedBatchNormGrad", xs, [&]<class T>() {

@@ -85,7 +85,7 @@ Tensor log_softmax(const Tensor& logits, int axis) {
                          logits_rule("log_softmax", axis), [axis](Args in, const OutputSpec&) {
     const int ax = normalize_axis("log_softmax", axis, in[0].rank());
     Tensor y = raw_log_softmax("log_softmax", in[0], ax);
-    return with_backward(y, [y = y.detach(), ax](const Tensor& g) {
+    return with_backward(y, [y = autograd::save_output(y), ax](const Tensor& g) {
       return Grads{g - exp(autograd::saved_output(y)) * reduce_sum(g, {ax}, true)};  // dx = g - softmax * sum(g)
     });
   });
@@ -96,7 +96,7 @@ Tensor softmax(const Tensor& logits, int axis) {
                          logits_rule("softmax", axis), [axis](Args in, const OutputSpec&) {
     const int ax = normalize_axis("softmax", axis, in[0].rank());
     Tensor y = exp(raw_log_softmax("softmax", in[0], ax));
-    return with_backward(y, [y = y.detach(), ax](const Tensor& g) {
+    return with_backward(y, [y = autograd::save_output(y), ax](const Tensor& g) {
       const Tensor s = autograd::saved_output(y);
       return Grads{s * (g - reduce_sum(g * s, {ax}, true))};  // dx = y * (g - sum(g*y))
     });
@@ -128,14 +128,14 @@ Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& log
       NoGradGuard no_grad;
       loss = neg(reduce_sum(labels * logp, {ax}));
     }
-    return with_backward(loss, [labels, logits, logp, ax, gl = labels.requires_grad(),
-                                gx = logits.requires_grad()](const Tensor& g) {
+    return with_backward(loss, [labels = autograd::save(labels), logits = autograd::save(logits), logp, ax,
+                                gl = labels.requires_grad(), gx = logits.requires_grad()](const Tensor& g) {
       Tensor ge = expand_dims(g, ax);
-      const Tensor logp_ = autograd::kernel_or_ops([&] { return logp; }, [&] { return log_softmax(logits, ax); });
+      const Tensor logp_ = autograd::kernel_or_ops([&] { return logp; }, [&] { return log_softmax(*logits, ax); });
       Tensor d_labels, d_logits;
       if (gl) d_labels = neg(ge * logp_);  // d/dlabels = -log_softmax
       // d/dlogits = softmax * sum(labels) - labels
-      if (gx) d_logits = ge * (exp(logp_) * reduce_sum(labels, {ax}, true) - labels);
+      if (gx) d_logits = ge * (exp(logp_) * reduce_sum(*labels, {ax}, true) - *labels);
       return Grads{d_labels, d_logits};
     });
   });
@@ -173,7 +173,8 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
       T* l = loss.data<T>();
       for (std::int64_t i = 0; i < rows; ++i) l[i] = -lp[i * classes + idx[static_cast<std::size_t>(i)]];
     });
-    return with_backward(loss, [labels, logits, logp, idx, classes, rows](const Tensor& g) {
+    return with_backward(loss, [labels = autograd::save(labels), logits = autograd::save(logits), logp, idx, classes,
+                                rows](const Tensor& g) {
       // d/dlogits = (softmax - one_hot(labels)) * g
       auto kernel = [&] {
         Tensor d = exp(logp);
@@ -189,8 +190,8 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
         return d;
       };
       auto ops = [&] {
-        const int ax = logits.rank() - 1;
-        return (softmax(logits, ax) - one_hot(labels, classes, 1.0, 0.0, logits.dtype())) * expand_dims(g, ax);
+        const int ax = logits->rank() - 1;
+        return (softmax(*logits, ax) - one_hot(*labels, classes, 1.0, 0.0, logits.dtype())) * expand_dims(g, ax);
       };
       return Grads{Tensor(), autograd::kernel_or_ops(kernel, ops)};
     });

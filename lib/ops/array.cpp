@@ -13,6 +13,7 @@ namespace tapeflow {
 
 using autograd::Args;
 using autograd::DTypes;
+using autograd::save;
 using autograd::with_backward;
 
 namespace {
@@ -91,7 +92,7 @@ Tensor gather_grad(const Tensor& g, const Tensor& indices, int axis, const Shape
           for (std::int64_t i = 0; i < inner; ++i) to[i] += from[i];
         }
     });
-    return with_backward(gp, [indices = in[1], axis](const Tensor& gg) { return Grads{gather(gg, indices, axis), Tensor()}; });
+    return with_backward(gp, [indices = save(in[1]), axis](const Tensor& gg) { return Grads{gather(gg, *indices, axis), Tensor()}; });
   });
 }
 
@@ -502,9 +503,9 @@ Tensor gather(const Tensor& params, const Tensor& indices, int axis) {
       for (std::int64_t k = 0; k < m; ++k)
         std::memcpy(dst + static_cast<std::size_t>(o * m + k) * row,
                     src + static_cast<std::size_t>(o * p.n + idx[static_cast<std::size_t>(k)]) * row, row);
-    return with_backward(out, [indices = in[1], axis, ps = params.shape(), outer = p.outer, n = p.n,
+    return with_backward(out, [indices = save(in[1]), axis, ps = params.shape(), outer = p.outer, n = p.n,
                                inner = p.inner](const Tensor& g) {
-      return Grads{gather_grad(g, indices, axis, ps, outer, n, inner), Tensor()};
+      return Grads{gather_grad(g, *indices, axis, ps, outer, n, inner), Tensor()};
     });
   });
 }

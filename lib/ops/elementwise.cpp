@@ -22,6 +22,9 @@ using detail::visit_numeric;
 using autograd::apply;
 using autograd::Args;
 using autograd::DTypes;
+using autograd::save;
+using autograd::save_output;
+using autograd::saved_output;
 using autograd::with_backward;
 
 namespace {
@@ -84,7 +87,7 @@ template <class F, class B>
 Tensor grad_op(const char* type, const Tensor& a, const Tensor& b, F f, B backward) {
   return apply({type, type, DTypes::Floating}, {a, b}, {}, same_shapes(type), [type, f, backward](Args in, const OutputSpec&) {
     Tensor out = zip(type, in[0], in[1], f);
-    return with_backward(out, [a = in[0], b = in[1], backward](const Tensor& gg) { return backward(a, b, gg); });
+    return with_backward(out, [a = save(in[0]), b = save(in[1]), backward](const Tensor& gg) { return backward(*a, *b, gg); });
   });
 }
 
@@ -178,9 +181,9 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 Tensor mul(const Tensor& a, const Tensor& b) {
   return apply({.type = "Mul", .name = "mul", .node = "mul"}, {a, b}, {}, broadcast_rule("mul"), [](Args in, const OutputSpec& s) {
     Tensor c = numeric_binary("mul", in[0], in[1], s.shape, [](auto x, auto y) { return x * y; });
-    return with_backward(c, [a = in[0], b = in[1]](const Tensor& g) {  // dA = g*b, dB = g*a
-      return Grads{maybe(a.requires_grad(), [&] { return sum_to(g * b, a.shape()); }),
-                   maybe(b.requires_grad(), [&] { return sum_to(g * a, b.shape()); })};
+    return with_backward(c, [a = save(in[0]), b = save(in[1])](const Tensor& g) {  // dA = g*b, dB = g*a
+      return Grads{maybe(a.requires_grad(), [&] { return sum_to(g * *b, a.shape()); }),
+                   maybe(b.requires_grad(), [&] { return sum_to(g * *a, b.shape()); })};
     });
   });
 }
@@ -189,9 +192,9 @@ Tensor div(const Tensor& a, const Tensor& b) {
   return apply({.type = "RealDiv", .name = "div", .node = "truediv"}, {a, b}, {}, broadcast_rule("div"), [](Args in, const OutputSpec& s) {
     check_integer_divisor(in[1]);
     Tensor c = numeric_binary("div", in[0], in[1], s.shape, [](auto x, auto y) { return x / y; });
-    return with_backward(c, [a = in[0], b = in[1]](const Tensor& g) {  // dA = g/b, dB = -g*a/b^2
-      return Grads{maybe(a.requires_grad(), [&] { return sum_to(g / b, a.shape()); }),
-                   maybe(b.requires_grad(), [&] { return sum_to(neg(g * a / square(b)), b.shape()); })};
+    return with_backward(c, [a = save(in[0]), b = save(in[1])](const Tensor& g) {  // dA = g/b, dB = -g*a/b^2
+      return Grads{maybe(a.requires_grad(), [&] { return sum_to(g / *b, a.shape()); }),
+                   maybe(b.requires_grad(), [&] { return sum_to(neg(g * *a / square(*b)), b.shape()); })};
     });
   });
 }
@@ -199,10 +202,10 @@ Tensor div(const Tensor& a, const Tensor& b) {
 Tensor pow(const Tensor& a, const Tensor& b) {
   return apply({.type = "Pow", .name = "pow", .t = DTypes::Floating, .node = "pow"}, {a, b}, {}, broadcast_rule("pow"), [](Args in, const OutputSpec& s) {
     Tensor c = float_binary("pow", in[0], in[1], s.shape, [](auto x, auto y) { return std::pow(x, y); });
-    return with_backward(c, [a = in[0], b = in[1], c = c.detach()](const Tensor& g) {
+    return with_backward(c, [a = save(in[0]), b = save(in[1]), c = save_output(c)](const Tensor& g) {
       // dA = g * b * a^(b-1); dB = g * a^b * log(a)
-      return Grads{maybe(a.requires_grad(), [&] { return sum_to(g * b * pow(a, b - 1.0), a.shape()); }),
-                   maybe(b.requires_grad(), [&] { return sum_to(g * autograd::saved_output(c) * log(a), b.shape()); })};
+      return Grads{maybe(a.requires_grad(), [&] { return sum_to(g * *b * pow(*a, *b - 1.0), a.shape()); }),
+                   maybe(b.requires_grad(), [&] { return sum_to(g * saved_output(c) * log(*a), b.shape()); })};
     });
   });
 }
@@ -219,8 +222,8 @@ Tensor extremum(const char* type, const char* op, const Tensor& a, const Tensor&
                 Tensor (*take_a)(const Tensor&, const Tensor&)) {
   return apply({type, op}, {a, b}, {}, broadcast_rule(op), [op, pick, take_a](Args in, const OutputSpec& s) {
     Tensor c = numeric_binary(op, in[0], in[1], s.shape, pick);
-    return with_backward(c, [a = in[0], b = in[1], take_a](const Tensor& g) {
-      Tensor from_a = take_a(a, b);
+    return with_backward(c, [a = save(in[0]), b = save(in[1]), take_a](const Tensor& g) {
+      Tensor from_a = take_a(*a, *b);
       return Grads{maybe(a.requires_grad(), [&] { return sum_to(where(from_a, g, zeros_like(g)), a.shape()); }),
                    maybe(b.requires_grad(), [&] { return sum_to(where(from_a, zeros_like(g), g), b.shape()); })};
     });
@@ -255,22 +258,22 @@ Tensor neg(const Tensor& x) {
 Tensor exp(const Tensor& x) {
   return apply({"Exp", "exp", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("exp", in[0], [](const auto& a) { return a.exp(); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) { return Grads{g * autograd::saved_output(y)}; });
+    return with_backward(y, [y = save_output(y)](const Tensor& g) { return Grads{g * saved_output(y)}; });
   });
 }
 
 Tensor log(const Tensor& x) {
   return apply({"Log", "log", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("log", in[0], [](const auto& a) { return a.log(); });
-    return with_backward(y, [x = in[0]](const Tensor& g) { return Grads{g / x}; });
+    return with_backward(y, [x = save(in[0])](const Tensor& g) { return Grads{g / *x}; });
   });
 }
 
 Tensor sqrt(const Tensor& x) {
   return apply({"Sqrt", "sqrt", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("sqrt", in[0], [](const auto& a) { return a.sqrt(); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) {
-      return Grads{sqrt_grad(autograd::saved_output(y), g)};
+    return with_backward(y, [y = save_output(y)](const Tensor& g) {
+      return Grads{sqrt_grad(saved_output(y), g)};
     });
   });
 }
@@ -278,8 +281,8 @@ Tensor sqrt(const Tensor& x) {
 Tensor rsqrt(const Tensor& x) {
   return apply({"Rsqrt", "rsqrt", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("rsqrt", in[0], [](const auto& a) { return a.rsqrt(); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) {
-      return Grads{rsqrt_grad(autograd::saved_output(y), g)};
+    return with_backward(y, [y = save_output(y)](const Tensor& g) {
+      return Grads{rsqrt_grad(saved_output(y), g)};
     });
   });
 }
@@ -288,7 +291,7 @@ Tensor square(const Tensor& x) {
   return apply({"Square", "square"}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     const Tensor& x = in[0];
     Tensor y = numeric_binary("square", x, x, x.shape(), [](auto a, auto) { return a * a; });
-    return with_backward(y, [x](const Tensor& g) { return Grads{g * (x * 2.0)}; });
+    return with_backward(y, [x = save(x)](const Tensor& g) { return Grads{g * (*x * 2.0)}; });
   });
 }
 
@@ -300,7 +303,7 @@ Tensor abs(const Tensor& x) {
       if constexpr (std::is_unsigned_v<T>) return a;
       else return a < T(0) ? T(-a) : a;
     });
-    return with_backward(y, [x](const Tensor& g) { return Grads{g * sign(x)}; });
+    return with_backward(y, [x = save(x)](const Tensor& g) { return Grads{g * sign(*x)}; });
   });
 }
 
@@ -340,7 +343,7 @@ Tensor clip(const Tensor& x, double lo, double hi) {
       for (std::int64_t i = 0, end = x.numel(); i < end; ++i) o[i] = p[i] < l ? l : (p[i] > h ? h : p[i]);
       return out;
     });
-    return with_backward(y, [x, lo, hi](const Tensor& g) { return Grads{clip_grad(g, x, lo, hi)}; });
+    return with_backward(y, [x = save(x), lo, hi](const Tensor& g) { return Grads{clip_grad(g, *x, lo, hi)}; });
   });
 }
 
@@ -349,8 +352,8 @@ Tensor clip(const Tensor& x, double lo, double hi) {
 Tensor relu(const Tensor& x) {
   return apply({"Relu", "relu", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("relu", in[0], [](const auto& a) { return a.max(0); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) {
-      return Grads{relu_grad(g, autograd::saved_output(y))};
+    return with_backward(y, [y = save_output(y)](const Tensor& g) {
+      return Grads{relu_grad(g, saved_output(y))};
     });
   });
 }
@@ -358,7 +361,7 @@ Tensor relu(const Tensor& x) {
 Tensor relu6(const Tensor& x) {
   return apply({"Relu6", "relu6", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("relu6", in[0], [](const auto& a) { return a.max(0).min(6); });
-    return with_backward(y, [x = in[0]](const Tensor& g) { return Grads{relu6_grad(g, x)}; });
+    return with_backward(y, [x = save(in[0])](const Tensor& g) { return Grads{relu6_grad(g, *x)}; });
   });
 }
 
@@ -369,15 +372,15 @@ Tensor leaky_relu(const Tensor& x, double alpha) {
       using T = typename std::decay_t<decltype(a)>::Scalar;
       return (a > 0).select(a, a * static_cast<T>(alpha));
     });
-    return with_backward(y, [x = in[0], alpha](const Tensor& g) { return Grads{leaky_relu_grad(g, x, alpha)}; });
+    return with_backward(y, [x = save(in[0]), alpha](const Tensor& g) { return Grads{leaky_relu_grad(g, *x, alpha)}; });
   });
 }
 
 Tensor elu(const Tensor& x) {
   return apply({"Elu", "elu", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("elu", in[0], [](const auto& a) { return (a > 0).select(a, a.exp() - 1); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) {
-      return Grads{elu_grad(g, autograd::saved_output(y))};
+    return with_backward(y, [y = save_output(y)](const Tensor& g) {
+      return Grads{elu_grad(g, saved_output(y))};
     });
   });
 }
@@ -386,15 +389,15 @@ Tensor softplus(const Tensor& x) {
   return apply({"Softplus", "softplus", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|.
     Tensor y = unary_float("softplus", in[0], [](const auto& a) { return a.max(0) + (-a.abs()).exp().log1p(); });
-    return with_backward(y, [x = in[0]](const Tensor& g) { return Grads{g * sigmoid(x)}; });
+    return with_backward(y, [x = save(in[0])](const Tensor& g) { return Grads{g * sigmoid(*x)}; });
   });
 }
 
 Tensor sigmoid(const Tensor& x) {
   return apply({"Sigmoid", "sigmoid", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("sigmoid", in[0], [](const auto& a) { return a.logistic(); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) {
-      return Grads{sigmoid_grad(autograd::saved_output(y), g)};
+    return with_backward(y, [y = save_output(y)](const Tensor& g) {
+      return Grads{sigmoid_grad(saved_output(y), g)};
     });
   });
 }
@@ -402,8 +405,8 @@ Tensor sigmoid(const Tensor& x) {
 Tensor tanh(const Tensor& x) {
   return apply({"Tanh", "tanh", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("tanh", in[0], [](const auto& a) { return a.tanh(); });
-    return with_backward(y, [y = y.detach()](const Tensor& g) {
-      return Grads{tanh_grad(autograd::saved_output(y), g)};
+    return with_backward(y, [y = save_output(y)](const Tensor& g) {
+      return Grads{tanh_grad(saved_output(y), g)};
     });
   });
 }
@@ -463,11 +466,11 @@ Tensor where(const Tensor& cond, const Tensor& x, const Tensor& y) {
         if (!m[i]) o[i] = q[i];
       return res;
     });
-    return with_backward(r, [c, sx = x.shape(), sy = y.shape(), gx = x.requires_grad(),
+    return with_backward(r, [c = save(c), sx = x.shape(), sy = y.shape(), gx = x.requires_grad(),
                              gy = y.requires_grad()](const Tensor& g) {
       Tensor z = zeros(Shape{}, g.dtype());
-      return Grads{Tensor(), maybe(gx, [&] { return sum_to(where(c, g, z), sx); }),
-                   maybe(gy, [&] { return sum_to(where(c, z, g), sy); })};
+      return Grads{Tensor(), maybe(gx, [&] { return sum_to(where(*c, g, z), sx); }),
+                   maybe(gy, [&] { return sum_to(where(*c, z, g), sy); })};
     });
   });
 }
@@ -584,6 +587,7 @@ void add_(const Tensor& target, const Tensor& b) {
   if (broadcast_shapes("add_", a.shape(), b.shape()) != a.shape())
     throw ShapeError(fmt::format("add_: cannot add {} into {} in place: the result would have another shape",
                                  b.shape().str(), a.shape().str()));
+  a.bump_version();
   visit_numeric("add_", a, [&]<class T>() {
     detail::broadcast_loop<T, T>(a.data<T>(), a.shape(), b.data<T>(), b.shape(), a.data<T>(), a.shape(),
                                  [](T x, T y) { return static_cast<T>(x + y); });
@@ -597,12 +601,14 @@ void axpy_(const Tensor& target, double alpha, const Tensor& b) {
   check_same_dtype("axpy_", a, b);
   if (a.shape() != b.shape())
     throw ShapeError(fmt::format("axpy_: shapes {} and {} differ", a.shape().str(), b.shape().str()));
+  a.bump_version();
   visit_floating("axpy_", a, [&]<class T>() { detail::amap<T>(a) += static_cast<T>(alpha) * detail::amap<T>(b); });
 }
 
 void scale_(const Tensor& target, double s) {
   Tensor a = target;
   detail::check_has_data("scale_", a);
+  a.bump_version();
   visit_numeric("scale_", a, [&]<class T>() { detail::amap<T>(a) *= static_cast<T>(s); });
 }
 
@@ -611,6 +617,7 @@ void copy_(const Tensor& target, const Tensor& b) {
   detail::check_has_data("copy_", a);
   detail::check_has_data("copy_", b);
   check_same_dtype("copy_", a, b);
+  a.bump_version();
   if (a.shape() == b.shape()) {
     if (a.raw_data() != b.raw_data()) std::memcpy(a.raw_data(), b.raw_data(), a.nbytes());
     return;
@@ -622,6 +629,7 @@ void copy_(const Tensor& target, const Tensor& b) {
 void fill_(const Tensor& target, double value) {
   Tensor a = target;
   detail::check_has_data("fill_", a);
+  a.bump_version();
   detail::visit_dtype(a.dtype(), [&]<class T>() {
     T* p = a.data<T>();
     const T v = static_cast<T>(value);

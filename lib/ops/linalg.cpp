@@ -58,15 +58,15 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
           for (std::int64_t i = 0; i < p.batch; ++i)
             gemm(pa + i * p.m * p.k, pb + i * p.k * p.n, pc + i * p.m * p.n, p.m, p.k, p.n, ta, tb);
         });
-        return autograd::with_backward(c, [a, b, ta, tb](const Tensor& g) {
+        return autograd::with_backward(c, [a = autograd::save(a), b = autograd::save(b), ta, tb](const Tensor& g) {
           Tensor ga, gb;
           if (a.requires_grad()) {
-            if (!ta) ga = matmul(g, b, false, !tb);    // dA = g·Bᵀ (or g·B when B was transposed)
-            else ga = matmul(b, g, tb, true);           // dA = B·gᵀ (or Bᵀ·gᵀ)
+            if (!ta) ga = matmul(g, *b, false, !tb);    // dA = g·Bᵀ (or g·B when B was transposed)
+            else ga = matmul(*b, g, tb, true);           // dA = B·gᵀ (or Bᵀ·gᵀ)
           }
           if (b.requires_grad()) {
-            if (!tb) gb = matmul(a, g, !ta, false);     // dB = Aᵀ·g (or A·g)
-            else gb = matmul(g, a, true, ta);           // dB = gᵀ·A (or gᵀ·Aᵀ)
+            if (!tb) gb = matmul(*a, g, !ta, false);     // dB = Aᵀ·g (or A·g)
+            else gb = matmul(g, *a, true, ta);           // dB = gᵀ·A (or gᵀ·Aᵀ)
           }
           return Grads{ga, gb};
         });

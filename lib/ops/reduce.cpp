@@ -14,6 +14,8 @@ namespace tapeflow {
 
 using autograd::Args;
 using autograd::DTypes;
+using autograd::save;
+using autograd::save_output;
 using autograd::with_backward;
 
 namespace {
@@ -146,10 +148,9 @@ Tensor extreme(const char* op, const char* type, const Tensor& x, const Axes& ax
                          [op, is_max](Args in, const ReducePlan& p) {
     const Tensor& x = in[0];
     Tensor y = is_max ? raw_extreme(op, x, p, true, MaxOp{}) : raw_extreme(op, x, p, false, MinOp{});
-    Tensor y_keep = y.detach();
-    return with_backward(reshape(y, p.shape), [x, p, y_keep](const Tensor& g) {
+    return with_backward(reshape(y, p.shape), [x = save(x), p, y = save_output(y)](const Tensor& g) {
       // Split the gradient evenly among the positions that attain the extreme (as TensorFlow).
-      Tensor mask = cast(equal(x, y_keep), g.dtype());
+      Tensor mask = cast(equal(*x, *y), g.dtype());
       Tensor ties = reduce_sum(mask, p.axes, true);
       return Grads{mask * (reshape(g, p.keep) / ties)};
     });

@@ -10,7 +10,7 @@ namespace kd = tapeflow::detail;
 void adagrad_update(Tensor& var, const Tensor& grad, AdagradState& state, const AdagradOptions& options,
                     double lr) {
   constexpr const char* op = "adagrad_update";
-  detail::check_update_args(op, var, grad);
+  detail::begin_update(op, var, grad);
   detail::ensure_slot(op, "accum", state.accum, var, options.initial_accumulator_value);
   const Tensor g = detail::decayed_grad(var, grad, options.weight_decay);
   kd::visit_floating(op, var, [&]<class T>() {

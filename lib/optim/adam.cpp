@@ -12,7 +12,7 @@ namespace kd = tapeflow::detail;
 
 void adam_update(Tensor& var, const Tensor& grad, AdamState& state, const AdamOptions& options, double lr) {
   constexpr const char* op = "adam_update";
-  detail::check_update_args(op, var, grad);
+  detail::begin_update(op, var, grad);
   detail::ensure_slot(op, "m", state.m, var, 0.0);
   detail::ensure_slot(op, "v", state.v, var, 0.0);
   state.step += 1;
@@ -25,7 +25,7 @@ void adam_update(Tensor& var, const Tensor& grad, AdamState& state, const AdamOp
 void apply_adam(Tensor& var, const Tensor& grad, Tensor& m_slot, Tensor& v_slot, double lr_t,
                 const AdamOptions& options) {
   constexpr const char* op = "apply_adam";
-  detail::check_update_args(op, var, grad);
+  detail::begin_update(op, var, grad);
   detail::ensure_slot(op, "m", m_slot, var, 0.0);
   detail::ensure_slot(op, "v", v_slot, var, 0.0);
   const Tensor g = detail::decayed_grad(var, grad, options.weight_decay);

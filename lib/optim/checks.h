@@ -15,13 +15,15 @@ void check_non_negative(const std::string& who, const char* what, double value);
 void check_unit_interval(const std::string& who, const char* what, double value);
 /// ValueError "<who>: invalid <what>: <value> (must be > 0)" unless value > 0.
 void check_positive(const std::string& who, const char* what, double value);
-/// Checks the arguments of an update function: var defined and floating point, grad defined with
-/// var's shape (else ShapeError) and dtype (else DTypeError). `op` is the function's name.
-void check_update_args(const char* op, const Tensor& var, const Tensor& grad);
+/// Begins an update function (`op` is its name): checks its arguments (var defined and floating
+/// point, grad defined with var's shape, else ShapeError, and dtype, else DTypeError) and bumps
+/// var's version, since the update changes it in place.
+void begin_update(const char* op, const Tensor& var, const Tensor& grad);
 /// grad + weight_decay * var as a new tensor (or grad itself when weight_decay is 0); no record.
 Tensor decayed_grad(const Tensor& var, const Tensor& grad, double weight_decay);
 /// Makes an undefined slot `value`-filled with var's shape and dtype; a defined one must match
-/// var's shape (else ShapeError) and dtype (else DTypeError).
+/// var's shape (else ShapeError) and dtype (else DTypeError), and its version moves (the update
+/// changes it in place).
 void ensure_slot(const char* op, const char* slot_name, Tensor& slot, const Tensor& var, double value);
 
 }  // namespace tapeflow::optim::detail

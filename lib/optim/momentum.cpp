@@ -10,7 +10,7 @@ namespace kd = tapeflow::detail;
 void momentum_update(Tensor& var, const Tensor& grad, MomentumState& state, const MomentumOptions& options,
                      double lr) {
   constexpr const char* op = "momentum_update";
-  detail::check_update_args(op, var, grad);
+  detail::begin_update(op, var, grad);
   detail::ensure_slot(op, "accum", state.accum, var, 0.0);
   const Tensor g = detail::decayed_grad(var, grad, options.weight_decay);
   kd::visit_floating(op, var, [&]<class T>() {

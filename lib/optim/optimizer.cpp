@@ -256,7 +256,7 @@ void check_positive(const std::string& who, const char* what, double value) {
   if (!(value > 0.0)) throw ValueError(fmt::format("{}: invalid {}: {} (must be > 0)", who, what, value));
 }
 
-void check_update_args(const char* op, const Tensor& var, const Tensor& grad) {
+void begin_update(const char* op, const Tensor& var, const Tensor& grad) {
   if (!var.defined()) throw ValueError(fmt::format("{}: the variable is an undefined tensor", op));
   if (!grad.defined())
     throw ValueError(fmt::format("{}: the gradient of the {} {} variable is an undefined tensor; skip variables "
@@ -272,6 +272,7 @@ void check_update_args(const char* op, const Tensor& var, const Tensor& grad) {
   if (grad.shape() != var.shape())
     throw ShapeError(fmt::format("{}: the gradient has shape {} but the variable has shape {}; they must match", op,
                                  grad.shape().str(), var.shape().str()));
+  var.bump_version();
 }
 
 Tensor decayed_grad(const Tensor& var, const Tensor& grad, double weight_decay) {
@@ -298,6 +299,7 @@ void ensure_slot(const char* op, const char* slot_name, Tensor& slot, const Tens
     throw ShapeError(fmt::format("{}: slot '{}' has shape {} but the variable has shape {}; use a fresh state for "
                                  "each variable",
                                  op, slot_name, slot.shape().str(), var.shape().str()));
+  slot.bump_version();
 }
 
 }  // namespace detail

@@ -10,7 +10,7 @@ namespace kd = tapeflow::detail;
 void rmsprop_update(Tensor& var, const Tensor& grad, RMSPropState& state, const RMSPropOptions& options,
                     double lr) {
   constexpr const char* op = "rmsprop_update";
-  detail::check_update_args(op, var, grad);
+  detail::begin_update(op, var, grad);
   detail::ensure_slot(op, "ms", state.ms, var, 1.0);  // TF 1.x starts the mean square at one
   detail::ensure_slot(op, "mom", state.mom, var, 0.0);
   if (options.centered) detail::ensure_slot(op, "mg", state.mg, var, 0.0);

@@ -6,7 +6,7 @@
 namespace tapeflow::optim {
 
 void gradient_descent_update(Tensor& var, const Tensor& grad, const GradientDescentOptions& options, double lr) {
-  detail::check_update_args("gradient_descent_update", var, grad);
+  detail::begin_update("gradient_descent_update", var, grad);
   const Tensor g = detail::decayed_grad(var, grad, options.weight_decay);
   axpy_(var, -lr, g);  // var -= lr * g
 }

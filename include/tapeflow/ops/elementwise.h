@@ -84,10 +84,11 @@ Tensor operator-(double a, const Tensor& b);
 Tensor operator*(double a, const Tensor& b);
 Tensor operator/(double a, const Tensor& b);
 
-// ---- in place, never recorded (for optimizers and initializers; the tensor must not be
-// needed by a record that has not been replayed yet). As every in-place function of tapeflow
-// (nn::init's too): the changed tensor first, as a const handle (its data changes, not the
-// handle; every copy sees the new values), nothing returned.
+// ---- in place, never recorded (for optimizers and initializers). Each bumps the tensor's
+// version(): a backward that needs the old values (a record saved the tensor and has not been
+// replayed yet) then throws instead of computing a wrong gradient. As every in-place function of
+// tapeflow (nn::init's too): the changed tensor first, as a const handle (its data changes, not
+// the handle; every copy sees the new values), nothing returned.
 /// a += b (b broadcast to a's shape)
 void add_(const Tensor& a, const Tensor& b);
 /// a += alpha * b, same shapes
