@@ -58,7 +58,7 @@ BOOST_AUTO_TEST_CASE(without_create_graph_nothing_is_recorded) {
 }
 
 BOOST_AUTO_TEST_CASE(gradient_penalty_trains) {
-  // WGAN-GP's penalty on a tiny critic c(x) = tanh(x W1) W2: (||dc/dx|| - 1)^2, and its gradient
+  // WGAN-GP's penalty on a tiny critic c(x) = sum(exp(0.3 x W1) W2): (||dc/dx|| - 1)^2, and its gradient
   // with respect to the weights against finite differences (gradcheck through the penalty).
   Generator gen(3);
   Tensor x = random_normal({4, 3}, 0, 1, float64, &gen);
