@@ -34,13 +34,25 @@ void check_floating(const char* loss, const char* name, const Tensor& t) {
                                  loss, name, dtype_name(t.dtype()), t.shape().str(), name));
 }
 
-void check_same_shape(const char* loss, const char* a_name, const Tensor& a, const char* b_name, const Tensor& b) {
-  if (!compatible(a.shape(), b.shape()))
-    throw ShapeError(fmt::format("{}: {} {} and {} {} must have the same shape", loss, a_name, a.shape().str(), b_name,
-                                 b.shape().str()));
+/// `s` without its last dimension.
+Shape drop_last(const Shape& s) { return Shape(std::span<const std::int64_t>(s.begin(), s.end() - 1)); }
+
+/// ShapeError unless a and b can have the same shape. The message suggests a reshape when they
+/// differ by a last dimension of 1 ([n] against [n,1], a common slip), or `hint` when it is given.
+void check_same_shape(const char* loss, const char* a_name, const Tensor& a, const char* b_name, const Tensor& b,
+                      const char* hint = nullptr) {
+  if (compatible(a.shape(), b.shape())) return;
+  std::string what_to_do = hint ? hint : "";
+  auto one_more = [](const Shape& x, const Shape& y) {  // x is y with a last dimension of 1
+    return x.rank() == y.rank() + 1 && x.dim(-1) == 1 && compatible(drop_last(x), y);
+  };
+  if (!hint && one_more(b.shape(), a.shape())) what_to_do = fmt::format("reshape the {} to {}", a_name, b.shape().str());
+  if (!hint && one_more(a.shape(), b.shape())) what_to_do = fmt::format("reshape the {} to {}", b_name, a.shape().str());
+  throw ShapeError(fmt::format("{}: {} {} and {} {} must have the same shape{}{}", loss, a_name, a.shape().str(), b_name,
+                               b.shape().str(), what_to_do.empty() ? "" : "; ", what_to_do));
 }
 
-void check_rank_1(const char* loss, const char* name, const Tensor& t) {
+void check_classes(const char* loss, const char* name, const Tensor& t) {
   if (t.rank() < 1 || t.dim(-1) == 0)
     throw ShapeError(fmt::format("{}: {} must have rank >= 1 ([..., classes]) and at least one class, got {}", loss,
                                  name, t.shape().str()));
@@ -220,8 +232,13 @@ Tensor softmax_cross_entropy(const Tensor& onehot_labels, const Tensor& logits, 
                              double label_smoothing, Reduction reduction) {
   static constexpr const char* op = "softmax_cross_entropy";
   check_label_smoothing(op, label_smoothing);
-  Tensor y = prepare_labels(op, "onehot_labels", onehot_labels, "logits", logits);
-  check_rank_1(op, "logits", logits);
+  check_defined(op, "onehot_labels", onehot_labels);
+  check_floating(op, "logits", logits);
+  check_classes(op, "logits", logits);
+  const bool class_ids = onehot_labels.rank() + 1 == logits.rank() && !is_floating(onehot_labels.dtype());
+  check_same_shape(op, "onehot_labels", onehot_labels, "logits", logits,
+                   class_ids ? "for class ids (one per example) use sparse_softmax_cross_entropy" : nullptr);
+  Tensor y = cast(onehot_labels, logits.dtype());
   if (label_smoothing > 0) {
     const std::int64_t classes = logits.dim(-1) >= 0 ? logits.dim(-1) : y.dim(-1);
     if (classes < 0)
@@ -244,11 +261,11 @@ Tensor sparse_softmax_cross_entropy(const Tensor& labels, const Tensor& logits, 
     throw DTypeError(fmt::format("{}: labels must be int32 or int64 class ids, got {} {}; for labels that are "
                                  "probabilities over the classes use softmax_cross_entropy",
                                  op, dtype_name(labels.dtype()), labels.shape().str()));
-  check_rank_1(op, "logits", logits);
+  check_classes(op, "logits", logits);
   // TensorFlow's _remove_squeezable_dimensions: labels [..., 1] against logits [..., classes].
   Tensor ids = labels;
   if (ids.rank() == logits.rank() && ids.dim(-1) == 1) ids = squeeze(ids, {-1});
-  Shape expected(std::span<const std::int64_t>(logits.shape().begin(), logits.shape().end() - 1));
+  const Shape expected = drop_last(logits.shape());
   if (!compatible(ids.shape(), expected))
     throw ShapeError(fmt::format("{}: labels {} must have the shape of logits {} without its last dimension ({}), or "
                                  "that shape with a last dimension of 1",
@@ -270,7 +287,7 @@ Tensor kl_divergence(const Tensor& labels, const Tensor& predictions, const Weig
   if (!(epsilon > 0.0 && epsilon < 1.0))
     throw ValueError(fmt::format("{}: epsilon must be in (0, 1), got {}", op, epsilon));
   const Tensor y = prepare_labels(op, "labels", labels, "predictions", predictions);
-  check_rank_1(op, "predictions", predictions);
+  check_classes(op, "predictions", predictions);
   const Tensor p = clip(predictions, epsilon, 1.0), q = clip(y, epsilon, 1.0);
   return weighted_loss(op, reduce_sum(q * log(q / p), {-1}), weights, reduction);
 }

@@ -445,6 +445,15 @@ BOOST_AUTO_TEST_CASE(shape_and_dtype_errors_name_the_loss) {
                        "softmax_cross_entropy: onehot_labels [2,3] and logits [2,4] must have the same shape");
   TF_CHECK_THROWS_WITH(nn::sigmoid_cross_entropy_with_logits(a, b), ShapeError,
                        "sigmoid_cross_entropy_with_logits: labels [2,3] and logits [2,4] must have the same shape");
+  // [n] against [n,1]: the message says which to reshape; class ids go to the sparse loss
+  TF_CHECK_THROWS_WITH(losses::mean_squared_error(tensor({1, 2}), column(1, 2, float32)), ShapeError,
+                       "mean_squared_error: labels [2] and predictions [2,1] must have the same shape; reshape the "
+                       "labels to [2,1]");
+  TF_CHECK_THROWS_WITH(losses::log_loss(column(1, 0, float32), tensor({0.5, 0.5})), ShapeError,
+                       "labels [2,1] and predictions [2] must have the same shape; reshape the predictions to [2,1]");
+  TF_CHECK_THROWS_WITH(losses::softmax_cross_entropy(tensor({0, 2}, int64), ones({2, 3})), ShapeError,
+                       "softmax_cross_entropy: onehot_labels [2] and logits [2,3] must have the same shape; for class "
+                       "ids (one per example) use sparse_softmax_cross_entropy");
   // predictions and logits must be floating; the message says how to fix it
   TF_CHECK_THROWS_WITH(losses::mean_squared_error(a, ones({2, 3}, int32)), DTypeError,
                        "mean_squared_error: predictions must be float32 or float64, got int32 [2,3]",
