@@ -105,9 +105,11 @@ Tensor softmax_cross_entropy(const Tensor& onehot_labels, const Tensor& logits, 
 /// [..., classes] -> losses [...] (nn::sparse_softmax_cross_entropy_with_logits). As TensorFlow,
 /// labels [..., 1] (one more dimension, of size 1) are squeezed to [...], and so are weights of
 /// rank labels' + 1 whose last dimension is 1.
-/// label_smoothing (in [0, 1]) is not in TensorFlow 1.x's function: > 0 gives exactly
-/// softmax_cross_entropy(one_hot(labels, classes), logits, weights, label_smoothing) (PyTorch's
-/// cross_entropy with label_smoothing: the same formula).
+/// label_smoothing (in [0, 1]) is not in TensorFlow 1.x's function: > 0 gives the loss of
+/// softmax_cross_entropy(one_hot(labels, classes), logits, weights, label_smoothing) (and of
+/// PyTorch's cross_entropy with label_smoothing: the same formula), computed without a one-hot
+/// tensor as (1 - ls) (-log softmax[label]) + ls mean(-log softmax), so that the number of classes
+/// may be unknown in graph mode and labels out of range still throw.
 Tensor sparse_softmax_cross_entropy(const Tensor& labels, const Tensor& logits, const Weights& weights = 1.0,
                                     double label_smoothing = 0.0,
                                     Reduction reduction = Reduction::SUM_BY_NONZERO_WEIGHTS);
