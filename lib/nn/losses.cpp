@@ -136,7 +136,7 @@ Tensor weighted_loss(const char* loss, const Tensor& losses, const losses::Weigh
   Tensor counts = ones;  // SUM_OVER_BATCH_SIZE
   if (reduction == Reduction::MEAN) counts = w.defined() ? ones * w : ones * value;
   else if (reduction == Reduction::SUM_BY_NONZERO_WEIGHTS)
-    counts = w.defined() ? ones * cast(not_equal(w, scalar(0.0, dt)), dt) : ones * (value != 0.0 ? 1.0 : 0.0);
+    counts = w.defined() ? ones * cast(not_equal(w, scalar(0.0, dt)), dt) : value != 0.0 ? ones : ones * 0.0;
   return div_no_nan(total, reduce_sum(counts));
 }
 
