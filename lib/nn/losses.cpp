@@ -73,6 +73,16 @@ void check_label_smoothing(const char* loss, double label_smoothing) {
     throw ValueError(fmt::format("{}: label_smoothing must be in [0, 1], got {}", loss, label_smoothing));
 }
 
+/// The softmax cross-entropies' checks: label_smoothing in range, labels defined, logits float
+/// [..., classes].
+void check_softmax_inputs(const char* loss, const char* labels_name, const Tensor& labels, const Tensor& logits,
+                          double label_smoothing) {
+  check_label_smoothing(loss, label_smoothing);
+  check_defined(loss, labels_name, labels);
+  check_floating(loss, "logits", logits);
+  check_classes(loss, "logits", logits);
+}
+
 /// TensorFlow's rule for weights (weights_broadcast_ops.assert_broadcastable): a scalar, or the
 /// losses' rank with each dimension 1 or equal to the losses'. Unknown dimensions pass.
 void check_weights(const char* loss, const Tensor& w, const Tensor& losses) {
@@ -231,10 +241,7 @@ Tensor sigmoid_cross_entropy(const Tensor& multi_class_labels, const Tensor& log
 Tensor softmax_cross_entropy(const Tensor& onehot_labels, const Tensor& logits, const Weights& weights,
                              double label_smoothing, Reduction reduction) {
   static constexpr const char* op = "softmax_cross_entropy";
-  check_label_smoothing(op, label_smoothing);
-  check_defined(op, "onehot_labels", onehot_labels);
-  check_floating(op, "logits", logits);
-  check_classes(op, "logits", logits);
+  check_softmax_inputs(op, "onehot_labels", onehot_labels, logits, label_smoothing);
   const bool class_ids = onehot_labels.rank() + 1 == logits.rank() && !is_floating(onehot_labels.dtype());
   check_same_shape(op, "onehot_labels", onehot_labels, "logits", logits,
                    class_ids ? "for class ids (one per example) use sparse_softmax_cross_entropy" : nullptr);
@@ -254,14 +261,11 @@ Tensor softmax_cross_entropy(const Tensor& onehot_labels, const Tensor& logits, 
 Tensor sparse_softmax_cross_entropy(const Tensor& labels, const Tensor& logits, const Weights& weights,
                                     double label_smoothing, Reduction reduction) {
   static constexpr const char* op = "sparse_softmax_cross_entropy";
-  check_label_smoothing(op, label_smoothing);
-  check_defined(op, "labels", labels);
-  check_floating(op, "logits", logits);
+  check_softmax_inputs(op, "labels", labels, logits, label_smoothing);
   if (labels.dtype() != int32 && labels.dtype() != int64)
     throw DTypeError(fmt::format("{}: labels must be int32 or int64 class ids, got {} {}; for labels that are "
                                  "probabilities over the classes use softmax_cross_entropy",
                                  op, dtype_name(labels.dtype()), labels.shape().str()));
-  check_classes(op, "logits", logits);
   // TensorFlow's _remove_squeezable_dimensions: labels [..., 1] against logits [..., classes].
   Tensor ids = labels;
   if (ids.rank() == logits.rank() && ids.dim(-1) == 1) ids = squeeze(ids, {-1});
