@@ -16,6 +16,7 @@ packages=(
   libcli11-dev                          # samples and benchmarks (flags)
   libopenmpi-dev openmpi-bin            # data-parallel training (tapeflow::distributed, mpirun)
   dataset-fashion-mnist                 # the default data set: /usr/share/datasets/fashion-mnist
+  fortunes                              # a small text corpus (data::fortunes): /usr/share/games/fortunes
 )
 
 missing=()

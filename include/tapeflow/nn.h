@@ -1,5 +1,6 @@
 #pragma once
-/// tapeflow::nn in one include: functional forms, modules, layers, activations, initializers.
+/// tapeflow::nn in one include: functional forms, modules, layers, activations, initializers, and the
+/// weighted losses of tapeflow::losses (tf.losses).
 #include "tapeflow/nn/activation.h"
 #include "tapeflow/nn/attention.h"
 #include "tapeflow/nn/transformer.h"
@@ -9,6 +10,7 @@
 #include "tapeflow/nn/init.h"
 #include "tapeflow/nn/layers.h"
 #include "tapeflow/nn/linear.h"
+#include "tapeflow/nn/losses.h"
 #include "tapeflow/nn/metrics.h"
 #include "tapeflow/nn/module.h"
 #include "tapeflow/nn/norm.h"

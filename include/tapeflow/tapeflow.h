@@ -8,6 +8,7 @@
 #include "tapeflow/autograd.h"
 #include "tapeflow/data/idx.h"
 #include "tapeflow/data/mnist.h"
+#include "tapeflow/data/text.h"
 #include "tapeflow/distributed.h"
 #include "tapeflow/dtype.h"
 #include "tapeflow/error.h"

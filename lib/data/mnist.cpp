@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "data/random.h"
 #include "tapeflow/data/idx.h"
 
 namespace tapeflow::data {
@@ -53,16 +54,6 @@ Tensor gather_rows(const Tensor& src, const std::vector<std::int64_t>& perm) {
   return dst;
 }
 
-/// A uniform draw from [0, bound) (bound >= 1), unbiased and independent of the standard library's
-/// distributions, so a seed gives the same shuffle everywhere.
-std::uint64_t uniform_below(std::mt19937_64& engine, std::uint64_t bound) {
-  const std::uint64_t threshold = (0 - bound) % bound;  // 2^64 mod bound: reject the short last stretch
-  std::uint64_t r;
-  do r = engine();
-  while (r < threshold);
-  return r % bound;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------- DataSet
@@ -86,7 +77,7 @@ void DataSet::shuffle_examples() {
   std::vector<std::int64_t> perm(n);
   std::iota(perm.begin(), perm.end(), std::int64_t{0});
   for (std::size_t i = perm.size(); i > 1; --i)
-    std::swap(perm[i - 1], perm[uniform_below(generator_.engine(), i)]);
+    std::swap(perm[i - 1], perm[detail::uniform_below(generator_.engine(), i)]);
   if (num_shards_ == 1) {
     images_ = gather_rows(images_, perm);
     labels_ = gather_rows(labels_, perm);

@@ -44,6 +44,13 @@ Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& log
 /// Graph mode: a "SparseSoftmaxCrossEntropyWithLogits" node; the label range is checked at run time.
 Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits);
 
+/// Binary cross-entropy of logits, per element (tf.nn.sigmoid_cross_entropy_with_logits): labels
+/// (probabilities, of the logits' dtype) and logits of one shape -> that shape. Computed in
+/// TensorFlow's form max(x, 0) - x z + log(1 + exp(-|x|)), stable for any logits x, with the exact
+/// gradient sigmoid(x) - z at x = 0 too. Differentiable in both. A composition of ops, as in
+/// TensorFlow (graph mode: GreaterEqual, Select, Neg, Mul, Sub, Softplus, Add nodes).
+Tensor sigmoid_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits);
+
 /// sum(t^2) / 2 -> scalar (tf.nn.l2_loss). Graph mode: an "L2Loss" node.
 Tensor l2_loss(const Tensor& t);
 
