@@ -1,20 +1,33 @@
 #pragma once
 // Internal: the argument checks and slot helpers shared by the eager optimizers (lib/optim), the
 // schedules and graph mode's optimizers (lib/graph/train.cpp). Defined in optimizer.cpp.
+#include <cstdint>
 #include <string>
 
 #include "tapeflow/tensor.h"
 
 namespace tapeflow::optim::detail {
 
-/// ValueError "<who>: invalid learning rate: <lr> (must be >= 0)" unless lr >= 0.
+/// ValueError "<who>: invalid learning rate: <lr> (must be a finite number >= 0)" unless so.
 void check_lr(const std::string& who, double lr);
+/// ValueError "<who>: invalid <what>: <value> (must be a finite number >= 0)" unless so.
+void check_finite_non_negative(const std::string& who, const char* what, double value);
 /// ValueError "<who>: invalid <what>: <value> (must be >= 0)" unless value >= 0.
 void check_non_negative(const std::string& who, const char* what, double value);
 /// ValueError "<who>: invalid <what>: <value> (must be in [0, 1))" unless 0 <= value < 1.
 void check_unit_interval(const std::string& who, const char* what, double value);
 /// ValueError "<who>: invalid <what>: <value> (must be > 0)" unless value > 0.
 void check_positive(const std::string& who, const char* what, double value);
+/// ValueError "<who>: invalid <what>: <value> (must be >= 0)" for a negative step or step count.
+void check_step(const std::string& who, const char* what, std::int64_t value);
+
+/// The argument checks of the schedules, shared by the eager functions (schedule.h) and graph
+/// mode's schedule ops (train.h); `who` names the function in the messages.
+void check_cosine_decay(const std::string& who, double learning_rate, double decay_steps, double alpha,
+                        std::int64_t warmup_steps);
+void check_polynomial_decay(const std::string& who, double learning_rate, double decay_steps,
+                            double end_learning_rate, double power);
+
 /// Begins an update function (`op` is its name): checks its arguments (var defined and floating
 /// point, grad defined with var's shape, else ShapeError, and dtype, else DTypeError) and bumps
 /// var's version, since the update changes it in place.

@@ -238,9 +238,15 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
 
 namespace detail {
 
-void check_lr(const std::string& who, double lr) {
-  if (!(lr >= 0.0) || !std::isfinite(lr))
-    throw ValueError(fmt::format("{}: invalid learning rate: {} (must be a finite number >= 0)", who, lr));
+void check_lr(const std::string& who, double lr) { check_finite_non_negative(who, "learning rate", lr); }
+
+void check_finite_non_negative(const std::string& who, const char* what, double value) {
+  if (!(value >= 0.0) || !std::isfinite(value))
+    throw ValueError(fmt::format("{}: invalid {}: {} (must be a finite number >= 0)", who, what, value));
+}
+
+void check_step(const std::string& who, const char* what, std::int64_t value) {
+  if (value < 0) throw ValueError(fmt::format("{}: invalid {}: {} (must be >= 0)", who, what, value));
 }
 
 void check_non_negative(const std::string& who, const char* what, double value) {
