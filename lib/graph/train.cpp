@@ -15,6 +15,7 @@
 #include "tapeflow/ops/elementwise.h"
 #include "tapeflow/optim/adagrad.h"
 #include "tapeflow/optim/adam.h"
+#include "tapeflow/optim/adamw.h"
 #include "tapeflow/optim/momentum.h"
 #include "tapeflow/optim/rmsprop.h"
 #include "tapeflow/optim/schedule.h"
@@ -448,10 +449,14 @@ Optimizer::Update MomentumOptimizer::update() const {
 AdamOptimizer::AdamOptimizer(double learning_rate, double beta1, double beta2, double epsilon)
     : AdamOptimizer(scalar(learning_rate), beta1, beta2, epsilon) {}
 AdamOptimizer::AdamOptimizer(const Tensor& learning_rate, double beta1, double beta2, double epsilon)
-    : Optimizer("Adam", learning_rate), beta1_(beta1), beta2_(beta2), epsilon_(epsilon) {
-  optim::detail::check_unit_interval("AdamOptimizer", "beta1", beta1);
-  optim::detail::check_unit_interval("AdamOptimizer", "beta2", beta2);
-  optim::detail::check_non_negative("AdamOptimizer", "epsilon", epsilon);
+    : AdamOptimizer("Adam", learning_rate, beta1, beta2, epsilon) {}
+AdamOptimizer::AdamOptimizer(std::string name, const Tensor& learning_rate, double beta1, double beta2,
+                             double epsilon)
+    : Optimizer(std::move(name), learning_rate), beta1_(beta1), beta2_(beta2), epsilon_(epsilon) {
+  const std::string who = this->name() + "Optimizer";
+  optim::detail::check_unit_interval(who, "beta1", beta1);
+  optim::detail::check_unit_interval(who, "beta2", beta2);
+  optim::detail::check_non_negative(who, "epsilon", epsilon);
 }
 
 Optimizer::Update AdamOptimizer::update() const {
@@ -468,6 +473,23 @@ Optimizer::Finish AdamOptimizer::finish() const {
   return [beta1 = beta1_, beta2 = beta2_](std::vector<Tensor>& shared) {
     scale_(shared[0], beta1);
     scale_(shared[1], beta2);
+  };
+}
+
+AdamWOptimizer::AdamWOptimizer(double weight_decay, double learning_rate, double beta1, double beta2, double epsilon)
+    : AdamWOptimizer(weight_decay, scalar(learning_rate), beta1, beta2, epsilon) {}
+AdamWOptimizer::AdamWOptimizer(double weight_decay, const Tensor& learning_rate, double beta1, double beta2,
+                               double epsilon)
+    : AdamOptimizer("AdamW", learning_rate, beta1, beta2, epsilon), weight_decay_(weight_decay) {
+  optim::detail::check_non_negative("AdamWOptimizer", "weight_decay", weight_decay);
+}
+
+Optimizer::Update AdamWOptimizer::update() const {
+  optim::AdamWOptions options{.beta1 = beta1_, .beta2 = beta2_, .epsilon = epsilon_, .weight_decay = weight_decay_};
+  return [options](Tensor& var, const Tensor& grad, std::vector<Tensor>& slots, std::vector<Tensor>& shared,
+                   double lr) {
+    // The bias corrections 1 - beta^t from the beta powers, which finish() advances after each apply.
+    optim::apply_adamw(var, grad, slots[0], slots[1], lr, 1.0 - shared[0].item(), 1.0 - shared[1].item(), options);
   };
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Internal: the argument checks and slot helpers shared by the eager optimizers (lib/optim), the
 // schedules and graph mode's optimizers (lib/graph/train.cpp). Defined in optimizer.cpp.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -38,5 +39,14 @@ Tensor decayed_grad(const Tensor& var, const Tensor& grad, double weight_decay);
 /// var's shape (else ShapeError) and dtype (else DTypeError), and its version moves (the update
 /// changes it in place).
 void ensure_slot(const char* op, const char* slot_name, Tensor& slot, const Tensor& var, double value);
+
+/// Calls f(b, n) for consecutive blocks [b, b + n) of [begin, begin + length), n <= 1024: small
+/// enough for the arrays of an update (var, grad and the slots) to stay in the L1 cache across
+/// its statements, so that the update makes one pass over memory, not one per statement.
+template <class F>
+void for_each_cache_block(std::int64_t begin, std::int64_t length, F&& f) {
+  constexpr std::int64_t kBlock = 1024;
+  for (std::int64_t b = begin; b < begin + length; b += kBlock) f(b, std::min(kBlock, begin + length - b));
+}
 
 }  // namespace tapeflow::optim::detail

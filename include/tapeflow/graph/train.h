@@ -184,13 +184,39 @@ class AdamOptimizer : public Optimizer {
                          double epsilon = 1e-8);
 
  protected:
-  std::vector<Slot> slots() const override { return {{"Adam", 0.0}, {"Adam_1", 0.0}}; }
+  /// An optimizer of Adam's slots and beta powers under another name (AdamWOptimizer).
+  AdamOptimizer(std::string name, const Tensor& learning_rate, double beta1, double beta2, double epsilon);
+
+  /// "<name>" (m) and "<name>_1" (v), as TensorFlow names Adam's slots after the optimizer.
+  std::vector<Slot> slots() const override { return {{name(), 0.0}, {name() + "_1", 0.0}}; }
   std::vector<Slot> shared_variables() const override { return {{"beta1_power", beta1_}, {"beta2_power", beta2_}}; }
   Update update() const override;
   Finish finish() const override;
 
- private:
   double beta1_, beta2_, epsilon_;
+};
+
+/// tf.contrib.opt.AdamWOptimizer's name, signature and defaults (weight_decay first, then
+/// AdamOptimizer's), with optim::AdamW's update, which is PyTorch's (optim/adamw.h):
+///   var *= 1 - lr * weight_decay, then Adam with epsilon added after the bias correction.
+/// TensorFlow's AdamWOptimizer does not multiply weight_decay by the learning rate: its
+/// weight_decay w_tf is weight_decay = w_tf / lr here (at a constant learning rate). Every variable
+/// the optimizer applies decays (TensorFlow's decay_var_list is not supported): to keep biases
+/// and normalization scales undecayed, compute_gradients once and apply_gradients the two parts
+/// with two optimizers, AdamWOptimizer(0.0, lr) for those. Slots "AdamW" (m) and "AdamW_1" (v);
+/// shared "beta1_power", "beta2_power".
+class AdamWOptimizer : public AdamOptimizer {
+ public:
+  explicit AdamWOptimizer(double weight_decay, double learning_rate = 0.001, double beta1 = 0.9,
+                          double beta2 = 0.999, double epsilon = 1e-8);
+  AdamWOptimizer(double weight_decay, const Tensor& learning_rate, double beta1 = 0.9, double beta2 = 0.999,
+                 double epsilon = 1e-8);
+
+ protected:
+  Update update() const override;
+
+ private:
+  double weight_decay_;
 };
 
 /// tf.train.RMSPropOptimizer (defaults decay 0.9, momentum 0, epsilon 1e-10). Slots "RMSProp"
