@@ -3,37 +3,20 @@
 // functions, a small regression trained with parameter groups, defaults and errors.
 #include <cmath>
 
-#include "helpers.h"
-#include "tapeflow/optim.h"
+#include "optim/optim_fixture.h"
 
 using namespace tapeflow;
 namespace optim = tapeflow::optim;
 
 namespace {
 
-// The other optimizers' test problem (test_optimizers.cpp): x0 = [1, -2, 0.5] and three gradients.
-const std::vector<double> kX0 = {1.0, -2.0, 0.5};
-const std::vector<std::vector<double>> kGrads = {{0.1, -0.2, 0.3}, {0.4, 0.1, -0.5}, {-0.3, 0.2, 0.1}};
-using Steps = std::vector<std::vector<double>>;
+// optim_fixture.h's problem, the other optimizers' (test_optimizers.cpp).
+using tft::kGrads;
+using tft::kX0;
+using tft::Steps;
 
-/// Builds AdamW on x0 in float64 and float32, sets each gradient, steps, and compares x after
-/// each step.
 void check_steps(const optim::AdamWOptions& options, const Steps& expected) {
-  for (DType dt : {float64, float32}) {
-    BOOST_TEST_CONTEXT("dtype " << dtype_name(dt)) {
-      const double tol = dt == float64 ? 1e-12 : 2e-6;
-      Tensor x = from_vector(kX0).to(dt);
-      x.requires_grad_();
-      optim::AdamW opt({x}, options);
-      for (std::size_t s = 0; s < expected.size(); ++s) {
-        BOOST_TEST_CONTEXT("step " << s + 1) {
-          x.set_grad(from_vector(kGrads[s]).to(dt));
-          opt.step();
-          tft::check_close(x, expected[s], tol, tol);
-        }
-      }
-    }
-  }
+  tft::check_steps<optim::AdamW>(options, expected);
 }
 
 // The regression of adamw_trains_a_regression_with_groups_like_pytorch.

@@ -6,7 +6,7 @@
 #include <functional>
 #include <memory>
 
-#include "helpers.h"
+#include "optim/optim_fixture.h"
 #include "tapeflow/io/checkpoint.h"
 #include "tapeflow/nn.h"
 #include "tapeflow/optim.h"
@@ -15,6 +15,11 @@ using namespace tapeflow;
 namespace optim = tapeflow::optim;
 
 namespace {
+
+using tft::bitwise_equal;
+using tft::entry;
+using tft::names_of;
+using tft::with;
 
 using MakeOptimizer = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
 
@@ -43,18 +48,6 @@ void train_step(nn::Module& net, optim::Optimizer& opt, const Batch& batch) {
   opt.zero_grad();
   reduce_mean(square(net(batch.x) - batch.y)).backward();
   opt.step();
-}
-
-/// Same shapes, dtypes and bytes.
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
-}
-
-bool bitwise_equal(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (!bitwise_equal(a[i], b[i])) return false;
-  return true;
 }
 
 /// Trains a net for a few steps under a schedule (the learning rate changes every step), saves
@@ -93,31 +86,6 @@ void check_resumes_exactly(const MakeOptimizer& make) {
   model_only.load_state_dict(io::load(model_file));
   for (int s = kBefore; s < kBefore + kAfter; ++s) train_step(model_only, *fresh_opt, batches[s]);
   BOOST_TEST(!bitwise_equal(model_only.parameters(), net.parameters()));
-}
-
-std::vector<std::string> names_of(const optim::NamedTensors& dict) {
-  std::vector<std::string> names;
-  for (const auto& [name, t] : dict) names.push_back(name);
-  return names;
-}
-
-const Tensor& entry(const optim::NamedTensors& dict, const std::string& name) {
-  for (const auto& [n, t] : dict)
-    if (n == name) return t;
-  BOOST_FAIL("no entry " << name);
-  static const Tensor none;
-  return none;
-}
-
-/// `dict` with entry `name` replaced by `value` (appended when absent).
-optim::NamedTensors with(optim::NamedTensors dict, const std::string& name, const Tensor& value) {
-  for (auto& [n, t] : dict)
-    if (n == name) {
-      t = value;
-      return dict;
-    }
-  dict.emplace_back(name, value);
-  return dict;
 }
 
 optim::NamedTensors without(optim::NamedTensors dict, const std::string& name) {

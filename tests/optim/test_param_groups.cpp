@@ -1,47 +1,21 @@
 // Parameter groups (PyTorch's param_groups) of every eager optimizer: each group trains with its
 // own lr and weight_decay exactly as a separate optimizer would; set_lr and the per-group
 // learning rates; the groups in state dicts; and every error, with its message.
-#include <cstring>
-#include <functional>
 #include <memory>
 
-#include "helpers.h"
-#include "tapeflow/optim.h"
+#include "optim/optim_fixture.h"
 
 using namespace tapeflow;
 namespace optim = tapeflow::optim;
 
 namespace {
 
-Tensor param(const std::vector<double>& values, DType dtype = float64) {
-  Tensor t = from_vector(values).to(dtype);
-  t.requires_grad_();
-  return t;
-}
+using tft::bitwise_equal;
+using tft::entry;
+using tft::names_of;
+using tft::with;
 
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
-}
-
-std::vector<std::string> names_of(const optim::NamedTensors& dict) {
-  std::vector<std::string> names;
-  for (const auto& [name, t] : dict) names.push_back(name);
-  return names;
-}
-
-const Tensor& entry(const optim::NamedTensors& dict, const std::string& name) {
-  for (const auto& [n, t] : dict)
-    if (n == name) return t;
-  BOOST_FAIL("no entry " << name);
-  static const Tensor none;
-  return none;
-}
-
-optim::NamedTensors with(optim::NamedTensors dict, const std::string& name, const Tensor& value) {
-  for (auto& [n, t] : dict)
-    if (n == name) t = value;
-  return dict;
-}
+Tensor param(const std::vector<double>& values) { return tft::leaf(values, float64); }
 
 /// Three steps with loss sum(p^2 * c) for every parameter (c differs per step, so that the
 /// moments see several gradients).
