@@ -1,4 +1,4 @@
-// Graph-mode training: the gradients node, the global step, exponential_decay and the
+// Graph-mode training: the gradients node, the global step, the learning-rate schedules and the
 // optimizers, whose apply nodes call the eager optimizers' update functions.
 #include "tapeflow/graph/train.h"
 
@@ -15,8 +15,10 @@
 #include "tapeflow/ops/elementwise.h"
 #include "tapeflow/optim/adagrad.h"
 #include "tapeflow/optim/adam.h"
+#include "tapeflow/optim/adamw.h"
 #include "tapeflow/optim/momentum.h"
 #include "tapeflow/optim/rmsprop.h"
+#include "tapeflow/optim/schedule.h"
 #include "tapeflow/optim/sgd.h"
 
 namespace tapeflow {
@@ -173,6 +175,96 @@ Tensor exponential_decay(double learning_rate, const Tensor& global_step, double
     Tensor p = cast(global_step, float32) / decay_steps;
     if (staircase) p = floor(p);
     result = pow(scalar(decay_rate), p) * learning_rate;
+  }
+  return named(scope_name, result);
+}
+
+namespace {
+
+// A step tensor of a schedule: an integer scalar of a graph.
+void check_step_tensor(const char* who, const Tensor& step) {
+  graph_of(who, step);
+  if (step.dtype() != int32 && step.dtype() != int64)
+    throw DTypeError(fmt::format("{}: the step '{}' is {} {}; pass an int32/int64 scalar such as "
+                                 "train::get_or_create_global_step()",
+                                 who, step.impl()->name, dtype_name(step.dtype()), step.shape().str()));
+  if (step.shape().rank() != 0)
+    throw ShapeError(fmt::format("{}: the step '{}' is {} {}; pass a scalar such as "
+                                 "train::get_or_create_global_step()",
+                                 who, step.impl()->name, dtype_name(step.dtype()), step.shape().str()));
+}
+
+// A schedule as one float32 scalar node of the step, whose run computes `rate` (an eager schedule
+// of optim/schedule.h) of the step's value: one formula for both modes.
+Tensor schedule_node(const char* who, const std::string& type, const std::string& name, const Tensor& global_step,
+                     AttrMap attrs, std::function<double(std::int64_t)> rate) {
+  check_step_tensor(who, global_step);
+  Graph& g = graph_of(who, global_step);
+  auto node = g.add_node(type, name, {global_step}, {{Shape{}, float32}},
+                         [rate = std::move(rate)](Args in, RunContext&) {
+                           return std::vector<Tensor>{scalar(rate(in[0].item<std::int64_t>()), float32)};
+                         });
+  node->attrs = std::move(attrs);
+  return node->output(0);
+}
+
+}  // namespace
+
+Tensor cosine_decay(double learning_rate, const Tensor& global_step, double decay_steps, double alpha,
+                    std::int64_t warmup_steps, const std::string& name) {
+  optim::detail::check_cosine_decay("cosine_decay", learning_rate, decay_steps, alpha, warmup_steps);
+  return schedule_node("cosine_decay", "CosineDecay", name, global_step,
+                       {{"learning_rate", learning_rate},
+                        {"decay_steps", decay_steps},
+                        {"alpha", alpha},
+                        {"warmup_steps", warmup_steps}},
+                       [=](std::int64_t step) {
+                         return optim::cosine_decay(learning_rate, step, decay_steps, alpha, warmup_steps);
+                       });
+}
+
+Tensor polynomial_decay(double learning_rate, const Tensor& global_step, double decay_steps, double end_learning_rate,
+                        double power, bool cycle, const std::string& name) {
+  optim::detail::check_polynomial_decay("polynomial_decay", learning_rate, decay_steps, end_learning_rate, power);
+  return schedule_node("polynomial_decay", "PolynomialDecay", name, global_step,
+                       {{"learning_rate", learning_rate},
+                        {"decay_steps", decay_steps},
+                        {"end_learning_rate", end_learning_rate},
+                        {"power", power},
+                        {"cycle", cycle}},
+                       [=](std::int64_t step) {
+                         return optim::polynomial_decay(learning_rate, step, decay_steps, end_learning_rate, power,
+                                                        cycle);
+                       });
+}
+
+Tensor linear_warmup(const Tensor& global_step, std::int64_t warmup_steps,
+                     const std::function<Tensor(const Tensor& step)>& schedule, const std::string& name) {
+  optim::detail::check_step("linear_warmup", "warmup_steps", warmup_steps);
+  if (!schedule) throw ValueError("linear_warmup: the schedule is empty; pass a function of the step tensor");
+  check_step_tensor("linear_warmup", global_step);
+  auto checked = [](const Tensor& rate) {
+    if (!rate.defined() || !rate.is_symbolic() || is_operation(rate) || !is_floating(rate.dtype()) ||
+        rate.shape().rank() != 0)
+      throw ValueError(fmt::format("linear_warmup: the schedule returned {}; it must return a float32/float64 "
+                                   "scalar graph tensor (the learning rate)",
+                                   !rate.defined()       ? std::string("an undefined tensor")
+                                   : !rate.is_symbolic() ? std::string("an eager tensor")
+                                                         : fmt::format("'{}' {} {}", rate.impl()->name,
+                                                                       dtype_name(rate.dtype()), rate.shape().str())));
+    return rate;
+  };
+  if (warmup_steps == 0) return checked(schedule(global_step));
+  Tensor result;
+  std::string scope_name;
+  {
+    name_scope scope(name);
+    scope_name = scope.name();
+    // schedule(max(step - warmup_steps, 0)) * min(step / warmup_steps, 1)
+    const Tensor shifted = maximum(global_step - static_cast<double>(warmup_steps), scalar(0.0, global_step.dtype()));
+    const Tensor rate = checked(schedule(shifted));
+    const Tensor warmed = cast(global_step, rate.dtype()) / static_cast<double>(warmup_steps);
+    result = rate * minimum(warmed, scalar(1.0, rate.dtype()));
   }
   return named(scope_name, result);
 }
@@ -357,10 +449,14 @@ Optimizer::Update MomentumOptimizer::update() const {
 AdamOptimizer::AdamOptimizer(double learning_rate, double beta1, double beta2, double epsilon)
     : AdamOptimizer(scalar(learning_rate), beta1, beta2, epsilon) {}
 AdamOptimizer::AdamOptimizer(const Tensor& learning_rate, double beta1, double beta2, double epsilon)
-    : Optimizer("Adam", learning_rate), beta1_(beta1), beta2_(beta2), epsilon_(epsilon) {
-  optim::detail::check_unit_interval("AdamOptimizer", "beta1", beta1);
-  optim::detail::check_unit_interval("AdamOptimizer", "beta2", beta2);
-  optim::detail::check_non_negative("AdamOptimizer", "epsilon", epsilon);
+    : AdamOptimizer("Adam", learning_rate, beta1, beta2, epsilon) {}
+AdamOptimizer::AdamOptimizer(std::string name, const Tensor& learning_rate, double beta1, double beta2,
+                             double epsilon)
+    : Optimizer(std::move(name), learning_rate), beta1_(beta1), beta2_(beta2), epsilon_(epsilon) {
+  const std::string who = this->name() + "Optimizer";
+  optim::detail::check_unit_interval(who, "beta1", beta1);
+  optim::detail::check_unit_interval(who, "beta2", beta2);
+  optim::detail::check_non_negative(who, "epsilon", epsilon);
 }
 
 Optimizer::Update AdamOptimizer::update() const {
@@ -377,6 +473,23 @@ Optimizer::Finish AdamOptimizer::finish() const {
   return [beta1 = beta1_, beta2 = beta2_](std::vector<Tensor>& shared) {
     scale_(shared[0], beta1);
     scale_(shared[1], beta2);
+  };
+}
+
+AdamWOptimizer::AdamWOptimizer(double weight_decay, double learning_rate, double beta1, double beta2, double epsilon)
+    : AdamWOptimizer(weight_decay, scalar(learning_rate), beta1, beta2, epsilon) {}
+AdamWOptimizer::AdamWOptimizer(double weight_decay, const Tensor& learning_rate, double beta1, double beta2,
+                               double epsilon)
+    : AdamOptimizer("AdamW", learning_rate, beta1, beta2, epsilon), weight_decay_(weight_decay) {
+  optim::detail::check_non_negative("AdamWOptimizer", "weight_decay", weight_decay);
+}
+
+Optimizer::Update AdamWOptimizer::update() const {
+  optim::AdamWOptions options{.beta1 = beta1_, .beta2 = beta2_, .epsilon = epsilon_, .weight_decay = weight_decay_};
+  return [options](Tensor& var, const Tensor& grad, std::vector<Tensor>& slots, std::vector<Tensor>& shared,
+                   double lr) {
+    // The bias corrections 1 - beta^t from the beta powers, which finish() advances after each apply.
+    optim::apply_adamw(var, grad, slots[0], slots[1], lr, 1.0 - shared[0].item(), 1.0 - shared[1].item(), options);
   };
 }
 

@@ -28,13 +28,16 @@ void adagrad_update(Tensor& var, const Tensor& grad, AdagradState& state, const 
 }
 
 Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions options)
-    : Optimizer(std::move(params), "Adagrad", options.lr), options_(options) {
+    : Adagrad(std::vector<ParamGroup>{{.params = std::move(params)}}, options) {}
+
+Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradOptions options)
+    : Optimizer(std::move(groups), "Adagrad", options.lr, options.weight_decay), options_(options) {
   detail::check_positive(name(), "initial_accumulator_value", options_.initial_accumulator_value);
-  detail::check_non_negative(name(), "weight_decay", options_.weight_decay);
 }
 
 void Adagrad::update(std::size_t index, Tensor& param, const Tensor& grad) {
-  adagrad_update(param, grad, mutable_state<AdagradState>(index), options_, lr());
+  const AdagradOptions options = group_options(index, options_);
+  adagrad_update(param, grad, mutable_state<AdagradState>(index), options, options.lr);
 }
 
 std::vector<Optimizer::StateField> Adagrad::state_fields(OptimizerState& state) const {

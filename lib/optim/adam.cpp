@@ -1,6 +1,5 @@
 #include "tapeflow/optim/adam.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "ops/kernels.h"
@@ -38,31 +37,30 @@ void apply_adam(Tensor& var, const Tensor& grad, Tensor& m_slot, Tensor& v_slot,
     const T one_minus_beta2 = static_cast<T>(1.0 - options.beta2);
     const T eps = static_cast<T>(options.epsilon), step_size = static_cast<T>(lr_t);
     kd::parallel_chunks(var.numel(), [&](std::int64_t begin, std::int64_t length) {
-      // In blocks small enough to stay in the L1 cache across the three statements, so that the
-      // update makes one pass over memory, not three.
-      constexpr std::int64_t kBlock = 1024;
-      for (std::int64_t b = begin; b < begin + length; b += kBlock) {
-        const std::int64_t n = std::min(kBlock, begin + length - b);
+      detail::for_each_cache_block(begin, length, [&](std::int64_t b, std::int64_t n) {
         kd::ArrayMap<T> W(w + b, n), M(m + b, n), V(v + b, n);
         kd::ConstArrayMap<T> G(gp + b, n);
         M += (G - M) * one_minus_beta1;           // m = beta1 * m + (1 - beta1) * g
         V += (G.square() - V) * one_minus_beta2;  // v = beta2 * v + (1 - beta2) * g^2
         W -= step_size * M / (V.sqrt() + eps);    // var -= lr_t * m / (sqrt(v) + epsilon)
-      }
+      });
     });
   });
 }
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions options)
-    : Optimizer(std::move(params), "Adam", options.lr), options_(options) {
+    : Adam(std::vector<ParamGroup>{{.params = std::move(params)}}, options) {}
+
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options)
+    : Optimizer(std::move(groups), "Adam", options.lr, options.weight_decay), options_(options) {
   detail::check_unit_interval(name(), "beta1", options_.beta1);
   detail::check_unit_interval(name(), "beta2", options_.beta2);
   detail::check_non_negative(name(), "epsilon", options_.epsilon);
-  detail::check_non_negative(name(), "weight_decay", options_.weight_decay);
 }
 
 void Adam::update(std::size_t index, Tensor& param, const Tensor& grad) {
-  adam_update(param, grad, mutable_state<AdamState>(index), options_, lr());
+  const AdamOptions options = group_options(index, options_);
+  adam_update(param, grad, mutable_state<AdamState>(index), options, options.lr);
 }
 
 std::vector<Optimizer::StateField> Adam::state_fields(OptimizerState& state) const {

@@ -31,13 +31,16 @@ void momentum_update(Tensor& var, const Tensor& grad, MomentumState& state, cons
 }
 
 Momentum::Momentum(std::vector<Tensor> params, MomentumOptions options)
-    : Optimizer(std::move(params), "Momentum", options.lr), options_(options) {
+    : Momentum(std::vector<ParamGroup>{{.params = std::move(params)}}, options) {}
+
+Momentum::Momentum(std::vector<ParamGroup> groups, MomentumOptions options)
+    : Optimizer(std::move(groups), "Momentum", options.lr, options.weight_decay), options_(options) {
   detail::check_non_negative(name(), "momentum", options_.momentum);
-  detail::check_non_negative(name(), "weight_decay", options_.weight_decay);
 }
 
 void Momentum::update(std::size_t index, Tensor& param, const Tensor& grad) {
-  momentum_update(param, grad, mutable_state<MomentumState>(index), options_, lr());
+  const MomentumOptions options = group_options(index, options_);
+  momentum_update(param, grad, mutable_state<MomentumState>(index), options, options.lr);
 }
 
 std::vector<Optimizer::StateField> Momentum::state_fields(OptimizerState& state) const {

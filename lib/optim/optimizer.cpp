@@ -35,32 +35,64 @@ Tensor int64_scalar(std::int64_t value) { return from_vector(std::vector<std::in
 
 }  // namespace
 
-Optimizer::Optimizer(std::vector<Tensor> params, std::string name, double lr)
-    : params_(std::move(params)), name_(std::move(name)), lr_(lr) {
+Optimizer::Optimizer(std::vector<ParamGroup> groups, std::string name, double lr, double weight_decay)
+    : name_(std::move(name)) {
   detail::check_lr(name_, lr);
-  if (params_.empty())
-    throw ValueError(fmt::format("{}: got an empty parameter list; pass the tensors to train, e.g. "
-                                 "net.parameters()",
+  detail::check_non_negative(name_, "weight_decay", weight_decay);
+  if (groups.empty())
+    throw ValueError(fmt::format("{}: got no parameter groups; pass at least one, e.g. {{{{.params = "
+                                 "net.parameters()}}}}",
                                  name_));
-  std::unordered_map<const tapeflow::TensorImpl*, std::size_t> seen;
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& p = params_[i];
-    if (!p.defined())
-      throw ValueError(fmt::format("{}: parameter {} is an undefined tensor; pass only defined tensors", name_, i));
-    if (!is_floating(p.dtype()))
-      throw DTypeError(fmt::format("{}: {} is not floating point; only float32/float64 tensors can be optimized",
-                                   name_, describe_param(i, p)));
-    if (!p.is_leaf())
-      throw ValueError(fmt::format("{}: {} is not a leaf (it was computed by {}); an optimizer updates leaf "
-                                   "tensors: pass the tensors it was computed from, or a detach()ed copy",
-                                   name_, describe_param(i, p), p.grad_fn()->name));
-    auto [it, inserted] = seen.emplace(p.impl().get(), i);
-    if (!inserted)
-      throw ValueError(fmt::format("{}: parameter {} is the same tensor as parameter {}; pass each tensor once",
-                                   name_, i, it->second));
+  const bool several = groups.size() > 1;
+  std::unordered_map<const tapeflow::TensorImpl*, std::size_t> seen;  // parameter index by tensor
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    ParamGroup& group = groups[g];
+    // With several groups, every message names the group.
+    const std::string who = several ? fmt::format("{}: parameter group {}", name_, g) : name_;
+    if (group.params.empty()) {
+      if (!several)
+        throw ValueError(fmt::format("{}: got an empty parameter list; pass the tensors to train, e.g. "
+                                     "net.parameters()",
+                                     name_));
+      throw ValueError(fmt::format("{} is empty; a group needs at least one parameter: give it its parameters or "
+                                   "drop it",
+                                   who));
+    }
+    if (group.lr) detail::check_lr(who, *group.lr);
+    if (group.weight_decay) detail::check_non_negative(who, "weight_decay", *group.weight_decay);
+    Group held{.indices = {}, .lr = group.lr.value_or(lr), .weight_decay = group.weight_decay.value_or(weight_decay)};
+    for (Tensor& p : group.params) {
+      const std::size_t i = params_.size();
+      if (!p.defined())
+        throw ValueError(fmt::format("{}: parameter {} is an undefined tensor; pass only defined tensors", who, i));
+      if (!is_floating(p.dtype()))
+        throw DTypeError(fmt::format("{}: {} is not floating point; only float32/float64 tensors can be optimized",
+                                     who, describe_param(i, p)));
+      if (!p.is_leaf())
+        throw ValueError(fmt::format("{}: {} is not a leaf (it was computed by {}); an optimizer updates leaf "
+                                     "tensors: pass the tensors it was computed from, or a detach()ed copy",
+                                     who, describe_param(i, p), p.grad_fn()->name));
+      auto [it, inserted] = seen.emplace(p.impl().get(), i);
+      if (!inserted) {
+        const std::size_t other = group_of_[it->second];
+        if (other == g)
+          throw ValueError(fmt::format("{}: parameter {} is the same tensor as parameter {}; pass each tensor once",
+                                       who, i, it->second));
+        throw ValueError(fmt::format("{}: {} is already in parameter group {} (as parameter {}); a tensor belongs to "
+                                     "one group: pass each tensor once",
+                                     who, param_label(i, p), other, it->second));
+      }
+      params_.push_back(std::move(p));
+      group_of_.push_back(g);
+      held.indices.push_back(i);
+    }
+    groups_.push_back(std::move(held));
   }
   states_.resize(params_.size());
 }
+
+Optimizer::Optimizer(std::vector<Tensor> params, std::string name, double lr)
+    : Optimizer(std::vector<ParamGroup>{{.params = std::move(params)}}, std::move(name), lr, 0.0) {}
 
 Optimizer::~Optimizer() = default;
 
@@ -86,7 +118,24 @@ void Optimizer::step() {
 
 void Optimizer::set_lr(double lr) {
   detail::check_lr(name_, lr);
-  lr_ = lr;
+  for (Group& group : groups_) group.lr = lr;
+}
+
+double Optimizer::group_lr(std::size_t group) const {
+  check_group(group);
+  return groups_[group].lr;
+}
+
+void Optimizer::set_group_lr(std::size_t group, double lr) {
+  check_group(group);
+  detail::check_lr(fmt::format("{}: parameter group {}", name_, group), lr);
+  groups_[group].lr = lr;
+}
+
+void Optimizer::check_group(std::size_t group) const {
+  if (group >= groups_.size())
+    throw ValueError(fmt::format("{}: no parameter group {}: the optimizer has {} group{}", name_, group,
+                                 groups_.size(), groups_.size() == 1 ? "" : "s"));
 }
 
 const OptimizerState* Optimizer::state_at(std::size_t index) const {
@@ -106,7 +155,11 @@ NamedTensors Optimizer::state_dict() const {
   NamedTensors dict;
   dict.emplace_back("optimizer", from_vector(std::vector<std::uint8_t>(name_.begin(), name_.end())));
   dict.emplace_back("num_parameters", int64_scalar(static_cast<std::int64_t>(params_.size())));
-  dict.emplace_back("lr", scalar(lr_, float64));
+  std::vector<std::int64_t> groups(group_of_.begin(), group_of_.end());
+  dict.emplace_back("groups", from_vector(groups));
+  std::vector<double> lrs;
+  for (const Group& group : groups_) lrs.push_back(group.lr);
+  dict.emplace_back("lr", from_vector(lrs));
   for (std::size_t i = 0; i < states_.size(); ++i) {
     if (!states_[i]) continue;
     const std::vector<StateField> fields = state_fields(*states_[i]);
@@ -147,13 +200,17 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
     used.insert(key);
     return &it->second;
   };
-  auto check_scalar = [&](const std::string& key, const Tensor& t, DType dtype) {
+  // An entry of dtype `dtype` and shape `shape`: a scalar or one value per `each`.
+  auto check_entry = [&](const std::string& key, const Tensor& t, DType dtype, const Shape& shape, const char* each) {
     if (t.dtype() != dtype)
-      throw DTypeError(fmt::format("{}: entry '{}' is {}, expected {} [] (as state_dict() writes it)", who, key,
-                                   describe(t), dtype_name(dtype)));
-    if (t.rank() != 0)
-      throw ShapeError(fmt::format("{}: entry '{}' is {}, expected a scalar, {} [] (as state_dict() writes it)", who,
-                                   key, describe(t), dtype_name(dtype)));
+      throw DTypeError(fmt::format("{}: entry '{}' is {}, expected {} {} (as state_dict() writes it)", who, key,
+                                   describe(t), dtype_name(dtype), shape.str()));
+    if (t.shape() != shape)
+      throw ShapeError(fmt::format("{}: entry '{}' is {}, expected {}, {} {} (as state_dict() writes it)", who, key,
+                                   describe(t), each, dtype_name(dtype), shape.str()));
+  };
+  auto check_scalar = [&](const std::string& key, const Tensor& t, DType dtype) {
+    check_entry(key, t, dtype, Shape{}, "a scalar");
   };
 
   // The optimizer type and the parameter count first: a dict of another optimizer fails there
@@ -180,11 +237,24 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
                                    "net.parameters() of the same model)",
                                    who, n, params_.size()));
   }
-  double new_lr = lr_;
+  // The groups before their learning rates: a dict of other groups fails there.
+  if (const Tensor* t = find("groups")) {
+    check_entry("groups", *t, int64, Shape{static_cast<std::int64_t>(params_.size())}, "one per parameter");
+    const std::vector<std::int64_t> groups = t->to_vector<std::int64_t>();
+    for (std::size_t i = 0; i < groups.size(); ++i)
+      if (groups[i] != static_cast<std::int64_t>(group_of_[i]))
+        throw ValueError(fmt::format("{}: the state dict has other parameter groups (entry 'groups'): parameter {} is "
+                                     "in group {} there, in group {} here; build the optimizer with the same groups "
+                                     "of the same parameters, in the same order",
+                                     who, i, groups[i], group_of_[i]));
+  }
+  std::vector<double> new_lrs;
   if (const Tensor* t = find("lr")) {
-    check_scalar("lr", *t, float64);
-    new_lr = t->item<double>();
-    detail::check_lr(who + ": entry 'lr'", new_lr);
+    check_entry("lr", *t, float64, Shape{static_cast<std::int64_t>(groups_.size())}, "one per parameter group");
+    new_lrs = t->to_vector<double>();
+    for (std::size_t g = 0; g < new_lrs.size(); ++g)
+      detail::check_lr(groups_.size() == 1 ? who + ": entry 'lr'" : fmt::format("{}: entry 'lr', group {}", who, g),
+                       new_lrs[g]);
   }
 
   // Each parameter's state: all of its fields, or none (no state). Copies, so that the optimizer
@@ -233,14 +303,20 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
                                  who, fmt::join(missing, ", "), fmt::join(unexpected, ", "), name_));
 
   states_ = std::move(loaded);
-  lr_ = new_lr;
+  for (std::size_t g = 0; g < groups_.size(); ++g) groups_[g].lr = new_lrs[g];
 }
 
 namespace detail {
 
-void check_lr(const std::string& who, double lr) {
-  if (!(lr >= 0.0) || !std::isfinite(lr))
-    throw ValueError(fmt::format("{}: invalid learning rate: {} (must be a finite number >= 0)", who, lr));
+void check_lr(const std::string& who, double lr) { check_finite_non_negative(who, "learning rate", lr); }
+
+void check_finite_non_negative(const std::string& who, const char* what, double value) {
+  if (!(value >= 0.0) || !std::isfinite(value))
+    throw ValueError(fmt::format("{}: invalid {}: {} (must be a finite number >= 0)", who, what, value));
+}
+
+void check_step(const std::string& who, const char* what, std::int64_t value) {
+  if (value < 0) throw ValueError(fmt::format("{}: invalid {}: {} (must be >= 0)", who, what, value));
 }
 
 void check_non_negative(const std::string& who, const char* what, double value) {

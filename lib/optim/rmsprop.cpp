@@ -41,15 +41,18 @@ void rmsprop_update(Tensor& var, const Tensor& grad, RMSPropState& state, const 
 }
 
 RMSProp::RMSProp(std::vector<Tensor> params, RMSPropOptions options)
-    : Optimizer(std::move(params), "RMSProp", options.lr), options_(options) {
+    : RMSProp(std::vector<ParamGroup>{{.params = std::move(params)}}, options) {}
+
+RMSProp::RMSProp(std::vector<ParamGroup> groups, RMSPropOptions options)
+    : Optimizer(std::move(groups), "RMSProp", options.lr, options.weight_decay), options_(options) {
   detail::check_unit_interval(name(), "decay", options_.decay);
   detail::check_non_negative(name(), "momentum", options_.momentum);
   detail::check_non_negative(name(), "epsilon", options_.epsilon);
-  detail::check_non_negative(name(), "weight_decay", options_.weight_decay);
 }
 
 void RMSProp::update(std::size_t index, Tensor& param, const Tensor& grad) {
-  rmsprop_update(param, grad, mutable_state<RMSPropState>(index), options_, lr());
+  const RMSPropOptions options = group_options(index, options_);
+  rmsprop_update(param, grad, mutable_state<RMSPropState>(index), options, options.lr);
 }
 
 std::vector<Optimizer::StateField> RMSProp::state_fields(OptimizerState& state) const {

@@ -12,12 +12,14 @@ void gradient_descent_update(Tensor& var, const Tensor& grad, const GradientDesc
 }
 
 GradientDescent::GradientDescent(std::vector<Tensor> params, GradientDescentOptions options)
-    : Optimizer(std::move(params), "GradientDescent", options.lr), options_(options) {
-  detail::check_non_negative(name(), "weight_decay", options_.weight_decay);
-}
+    : GradientDescent(std::vector<ParamGroup>{{.params = std::move(params)}}, options) {}
 
-void GradientDescent::update(std::size_t, Tensor& param, const Tensor& grad) {
-  gradient_descent_update(param, grad, options_, lr());
+GradientDescent::GradientDescent(std::vector<ParamGroup> groups, GradientDescentOptions options)
+    : Optimizer(std::move(groups), "GradientDescent", options.lr, options.weight_decay), options_(options) {}
+
+void GradientDescent::update(std::size_t index, Tensor& param, const Tensor& grad) {
+  const GradientDescentOptions options = group_options(index, options_);
+  gradient_descent_update(param, grad, options, options.lr);
 }
 
 }  // namespace tapeflow::optim

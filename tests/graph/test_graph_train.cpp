@@ -102,6 +102,65 @@ BOOST_AUTO_TEST_CASE(adam_matches_eager) {
   check_same(train_as_graph(p, [] { return train::AdamOptimizer(0.01); }, 5), train_eagerly(p, opt, params, 5));
 }
 
+BOOST_AUTO_TEST_CASE(adamw_matches_eager) {
+  // The same update code; graph mode keeps beta1^t and beta2^t in float32 variables, so the bias
+  // corrections round differently from the eager float64 ones (hence check_same's tolerance).
+  Problem p;
+  std::vector<Tensor> params{p.w0.clone().requires_grad_(), p.b0.clone().requires_grad_()};
+  optim::AdamW opt(params, {.lr = 0.01, .weight_decay = 0.5});
+  check_same(train_as_graph(p, [] { return train::AdamWOptimizer(0.5, 0.01); }, 5), train_eagerly(p, opt, params, 5));
+  // The decay matters: without it the graph ends elsewhere.
+  std::vector<Tensor> no_decay = train_as_graph(p, [] { return train::AdamWOptimizer(0.0, 0.01); }, 5);
+  BOOST_TEST(std::abs(no_decay[0].to_vector<double>()[0] - params[0].to_vector<double>()[0]) > 1e-4);
+}
+
+BOOST_AUTO_TEST_CASE(adamw_slots_and_errors) {
+  Graph g;
+  auto scope = g.as_default();
+  Tensor w = Variable(ones({2}), "w");
+  Tensor op = train::AdamWOptimizer(0.01).minimize(reduce_sum(w));
+  BOOST_TEST(op.str() == "Operation(\"AdamW\")");
+  BOOST_TEST(g.get_operation_by_name("w/AdamW")->type() == "VariableV2");
+  BOOST_TEST(g.get_operation_by_name("w/AdamW_1")->type() == "VariableV2");
+  BOOST_TEST(g.get_operation_by_name("beta2_power")->type() == "VariableV2");
+  Session sess(g);
+  sess.run(global_variables_initializer());
+  sess.run(op);
+  // Step 1 with gradient 1: w = 1 * (1 - 0.001 * 0.01) - 0.001 * 1 / (1 + 1e-8).
+  tft::check_close(sess.run(w), {1.0 - 1e-5 - 0.001, 1.0 - 1e-5 - 0.001}, 1e-7, 1e-7);
+  TF_CHECK_THROWS_WITH(train::AdamWOptimizer(-0.01), ValueError,
+                       "AdamWOptimizer: invalid weight_decay: -0.01 (must be >= 0)");
+  TF_CHECK_THROWS_WITH(train::AdamWOptimizer(0.01, -1.0), ValueError,
+                       "AdamWOptimizer: invalid learning rate: -1 (must be a finite number >= 0)");
+  TF_CHECK_THROWS_WITH(train::AdamWOptimizer(0.01, 0.001, 1.0), ValueError,
+                       "AdamWOptimizer: invalid beta1: 1 (must be in [0, 1))");
+  TF_CHECK_THROWS_WITH(train::AdamOptimizer(0.001, 0.9, 2.0), ValueError,
+                       "AdamOptimizer: invalid beta2: 2 (must be in [0, 1))");
+}
+
+// train.h's recipe for no decay on biases: one compute_gradients, an apply for each part. It
+// trains as the eager AdamW with a group without decay.
+BOOST_AUTO_TEST_CASE(adamw_without_decay_on_the_biases) {
+  Problem p;
+  std::vector<Tensor> params{p.w0.clone().requires_grad_(), p.b0.clone().requires_grad_()};
+  optim::AdamW opt({{.params = {params[0]}}, {.params = {params[1]}, .weight_decay = 0.0}},
+                   {.lr = 0.01, .weight_decay = 0.5});
+  train_eagerly(p, opt, params, 4);
+
+  Graph g;
+  auto scope = g.as_default();
+  Tensor x = placeholder(float32, {-1, 3}, "x"), y = placeholder(float32, {-1, 2}, "y");
+  Tensor w = Variable(p.w0.clone(), "w"), b = Variable(p.b0.clone(), "b");
+  train::AdamWOptimizer decayed(0.5, 0.01), undecayed(0.0, 0.01);
+  const train::GradsAndVars gv = decayed.compute_gradients(loss_of(x, w, b, y), {w, b});
+  Tensor train_op = group({decayed.apply_gradients({gv[0]}), undecayed.apply_gradients({gv[1]})});
+  BOOST_TEST(g.get_operation_by_name("beta1_power_1")->type() == "VariableV2");  // each optimizer's own
+  Session sess(g);
+  sess.run(global_variables_initializer());
+  for (int i = 0; i < 4; ++i) sess.run(train_op, {{x, p.x}, {y, p.y}});
+  check_same({sess.run(w), sess.run(b)}, params);
+}
+
 BOOST_AUTO_TEST_CASE(rmsprop_matches_eager) {
   Problem p;
   std::vector<Tensor> params{p.w0.clone().requires_grad_(), p.b0.clone().requires_grad_()};

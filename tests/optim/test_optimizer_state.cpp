@@ -6,7 +6,7 @@
 #include <functional>
 #include <memory>
 
-#include "helpers.h"
+#include "optim/optim_fixture.h"
 #include "tapeflow/io/checkpoint.h"
 #include "tapeflow/nn.h"
 #include "tapeflow/optim.h"
@@ -15,6 +15,11 @@ using namespace tapeflow;
 namespace optim = tapeflow::optim;
 
 namespace {
+
+using tft::bitwise_equal;
+using tft::entry;
+using tft::names_of;
+using tft::with;
 
 using MakeOptimizer = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
 
@@ -43,18 +48,6 @@ void train_step(nn::Module& net, optim::Optimizer& opt, const Batch& batch) {
   opt.zero_grad();
   reduce_mean(square(net(batch.x) - batch.y)).backward();
   opt.step();
-}
-
-/// Same shapes, dtypes and bytes.
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
-}
-
-bool bitwise_equal(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (!bitwise_equal(a[i], b[i])) return false;
-  return true;
 }
 
 /// Trains a net for a few steps under a schedule (the learning rate changes every step), saves
@@ -93,31 +86,6 @@ void check_resumes_exactly(const MakeOptimizer& make) {
   model_only.load_state_dict(io::load(model_file));
   for (int s = kBefore; s < kBefore + kAfter; ++s) train_step(model_only, *fresh_opt, batches[s]);
   BOOST_TEST(!bitwise_equal(model_only.parameters(), net.parameters()));
-}
-
-std::vector<std::string> names_of(const optim::NamedTensors& dict) {
-  std::vector<std::string> names;
-  for (const auto& [name, t] : dict) names.push_back(name);
-  return names;
-}
-
-const Tensor& entry(const optim::NamedTensors& dict, const std::string& name) {
-  for (const auto& [n, t] : dict)
-    if (n == name) return t;
-  BOOST_FAIL("no entry " << name);
-  static const Tensor none;
-  return none;
-}
-
-/// `dict` with entry `name` replaced by `value` (appended when absent).
-optim::NamedTensors with(optim::NamedTensors dict, const std::string& name, const Tensor& value) {
-  for (auto& [n, t] : dict)
-    if (n == name) {
-      t = value;
-      return dict;
-    }
-  dict.emplace_back(name, value);
-  return dict;
 }
 
 optim::NamedTensors without(optim::NamedTensors dict, const std::string& name) {
@@ -193,7 +161,7 @@ BOOST_AUTO_TEST_CASE(adagrad_resumes_bit_for_bit) {
 BOOST_AUTO_TEST_CASE(entries_are_named_by_parameter_index_and_slot) {
   Tensor a = param({2, 3}), unused = param({4}), c = param({3}, float64);
   optim::Adam adam({a, unused, c}, {.lr = 0.1});
-  BOOST_TEST(names_of(adam.state_dict()) == (std::vector<std::string>{"optimizer", "num_parameters", "lr"}),
+  BOOST_TEST(names_of(adam.state_dict()) == (std::vector<std::string>{"optimizer", "num_parameters", "groups", "lr"}),
              boost::test_tools::per_element());
   for (int s = 0; s < 2; ++s) {
     adam.zero_grad();
@@ -202,7 +170,7 @@ BOOST_AUTO_TEST_CASE(entries_are_named_by_parameter_index_and_slot) {
     adam.step();
   }
   const optim::NamedTensors dict = adam.state_dict();
-  BOOST_TEST(names_of(dict) == (std::vector<std::string>{"optimizer", "num_parameters", "lr", "state/0/m",
+  BOOST_TEST(names_of(dict) == (std::vector<std::string>{"optimizer", "num_parameters", "groups", "lr", "state/0/m",
                                                           "state/0/v", "state/0/step", "state/2/m", "state/2/v",
                                                           "state/2/step"}),
              boost::test_tools::per_element());
@@ -214,7 +182,11 @@ BOOST_AUTO_TEST_CASE(entries_are_named_by_parameter_index_and_slot) {
   BOOST_TEST(entry(dict, "num_parameters").dtype() == int64);
   BOOST_TEST(entry(dict, "num_parameters").shape().str() == "[]");
   BOOST_TEST(entry(dict, "num_parameters").item<std::int64_t>() == 3);
+  BOOST_TEST(entry(dict, "groups").dtype() == int64);  // one group: every parameter in group 0
+  BOOST_TEST(entry(dict, "groups").to_vector<std::int64_t>() == (std::vector<std::int64_t>{0, 0, 0}),
+             boost::test_tools::per_element());
   BOOST_TEST(entry(dict, "lr").dtype() == float64);
+  BOOST_TEST(entry(dict, "lr").shape().str() == "[1]");  // one learning rate per group
   BOOST_TEST(entry(dict, "lr").item<double>() == 0.1);
   BOOST_TEST(entry(dict, "state/0/step").dtype() == int64);
   BOOST_TEST(entry(dict, "state/0/step").shape().str() == "[]");
@@ -226,7 +198,7 @@ BOOST_AUTO_TEST_CASE(entries_are_named_by_parameter_index_and_slot) {
   auto slots_of = [](optim::Optimizer& opt) {
     step_all(opt);
     std::vector<std::string> names = names_of(opt.state_dict());
-    return std::vector<std::string>(names.begin() + 3, names.end());
+    return std::vector<std::string>(names.begin() + 4, names.end());
   };
   using Names = std::vector<std::string>;
   optim::GradientDescent sgd({param({2})});
@@ -278,7 +250,7 @@ BOOST_AUTO_TEST_CASE(loading_replaces_the_whole_state) {
   BOOST_TEST(loader.state<optim::AdamState>(0)->step == 1);
   BOOST_TEST(loader.state<optim::AdamState>(1) == nullptr);
   BOOST_TEST(names_of(loader.state_dict()) == names_of(saver.state_dict()), boost::test_tools::per_element());
-  // GradientDescent's dict is the three header entries only.
+  // GradientDescent's dict is the four header entries only.
   optim::GradientDescent sgd({param({2})}, {.lr = 0.3});
   optim::GradientDescent sgd2({param({2})});
   sgd2.load_state_dict(sgd.state_dict());
@@ -319,9 +291,9 @@ BOOST_AUTO_TEST_CASE(wrong_optimizer_type) {
   nn::Sequential net = make_net(1);
   optim::Adam adam(net.parameters());
   TF_CHECK_THROWS_WITH(adam.load_state_dict(net.state_dict()), ValueError,
-                       "Adam.load_state_dict: missing entries [optimizer, num_parameters, lr], unexpected entries "
-                       "[0/weight, 0/bias, 2/weight, 2/bias]; pass the state_dict() of an optimizer of type Adam "
-                       "built with the same options over the same parameters");
+                       "Adam.load_state_dict: missing entries [optimizer, num_parameters, groups, lr], unexpected "
+                       "entries [0/weight, 0/bias, 2/weight, 2/bias]; pass the state_dict() of an optimizer of type "
+                       "Adam built with the same options over the same parameters");
 }
 
 BOOST_AUTO_TEST_CASE(parameter_count_mismatch) {
@@ -387,7 +359,11 @@ BOOST_AUTO_TEST_CASE(shape_and_dtype_mismatch) {
                        ShapeError,
                        "Adam.load_state_dict: entry 'state/1/step' is int64 [1], expected a scalar, int64 []");
   TF_CHECK_THROWS_WITH(fresh.load_state_dict(with(dict, "lr", scalar(0.001))), DTypeError,
-                       "Adam.load_state_dict: entry 'lr' is float32 [], expected float64 []");
+                       "Adam.load_state_dict: entry 'lr' is float32 [], expected float64 [1] (as state_dict() writes "
+                       "it)");
+  TF_CHECK_THROWS_WITH(fresh.load_state_dict(with(dict, "lr", scalar(0.001, float64))), ShapeError,
+                       "Adam.load_state_dict: entry 'lr' is float64 [], expected one per parameter group, float64 [1] "
+                       "(as state_dict() writes it)");
 }
 
 BOOST_AUTO_TEST_CASE(bad_values) {
@@ -395,7 +371,7 @@ BOOST_AUTO_TEST_CASE(bad_values) {
   step_all(adam);
   const optim::NamedTensors dict = adam.state_dict();
   optim::Adam fresh({param({2})});
-  TF_CHECK_THROWS_WITH(fresh.load_state_dict(with(dict, "lr", scalar(-1.0, float64))), ValueError,
+  TF_CHECK_THROWS_WITH(fresh.load_state_dict(with(dict, "lr", from_vector(std::vector<double>{-1.0}))), ValueError,
                        "Adam.load_state_dict: entry 'lr': invalid learning rate: -1 (must be a finite number >= 0)");
   TF_CHECK_THROWS_WITH(fresh.load_state_dict(with(dict, "state/0/step", scalar(-1.0, int64))), ValueError,
                        "Adam.load_state_dict: entry 'state/0/step' is -1; a count is >= 0");
@@ -427,7 +403,7 @@ BOOST_AUTO_TEST_CASE(a_failed_load_changes_nothing) {
 
 BOOST_AUTO_TEST_CASE(an_optimizer_that_does_not_describe_its_state) {
   Counting counting({param({2})});
-  counting.load_state_dict(counting.state_dict());  // no state yet: the three header entries
+  counting.load_state_dict(counting.state_dict());  // no state yet: the four header entries
   step_all(counting);
   BOOST_TEST(counting.state<CountingState>(0)->updates == 1);
   TF_CHECK_THROWS_WITH(counting.state_dict(), ValueError,

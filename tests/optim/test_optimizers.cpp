@@ -1,6 +1,6 @@
 #include <limits>
 
-#include "helpers.h"
+#include "optim/optim_fixture.h"
 
 #include <cmath>
 #include <functional>
@@ -12,37 +12,14 @@ namespace optim = tapeflow::optim;
 
 namespace {
 
-// Every value test starts from x0 = [1, -2, 0.5] and applies these gradients in order. The first
-// step of each optimizer is worked by hand in the comments; all three steps were computed with
-// numpy in float64 from the TF 1.x update rules written out in the optimizers' headers.
-const std::vector<double> kX0 = {1.0, -2.0, 0.5};
-const std::vector<std::vector<double>> kGrads = {{0.1, -0.2, 0.3}, {0.4, 0.1, -0.5}, {-0.3, 0.2, 0.1}};
-using Steps = std::vector<std::vector<double>>;
-
-Tensor leaf(const std::vector<double>& values, DType dt) {
-  Tensor t = from_vector(values).to(dt);
-  t.requires_grad_();
-  return t;
-}
-
-/// Builds the optimizer on x0 in `dt`, sets each gradient, steps, and compares x after each step.
-template <class Opt, class Options>
-void check_steps(const Options& options, const Steps& expected) {
-  for (DType dt : {float64, float32}) {
-    BOOST_TEST_CONTEXT("dtype " << dtype_name(dt)) {
-      const double tol = dt == float64 ? 1e-12 : 2e-6;
-      Tensor x = leaf(kX0, dt);
-      Opt opt({x}, options);
-      for (std::size_t s = 0; s < expected.size(); ++s) {
-        BOOST_TEST_CONTEXT("step " << s + 1) {
-          x.set_grad(from_vector(kGrads[s]).to(dt));
-          opt.step();
-          tft::check_close(x, expected[s], tol, tol);
-        }
-      }
-    }
-  }
-}
+// The value tests run optim_fixture.h's problem. The first step of each optimizer is worked by
+// hand in the comments; all three steps were computed with numpy in float64 from the TF 1.x update
+// rules written out in the optimizers' headers.
+using tft::check_steps;
+using tft::kGrads;
+using tft::kX0;
+using tft::leaf;
+using tft::Steps;
 
 /// Minimises (x - 3)^2 from x = 0 through backward() and step(), optionally setting the learning
 /// rate from `schedule(step)` first; returns the final x.

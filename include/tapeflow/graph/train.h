@@ -54,6 +54,41 @@ Tensor create_global_step();
 Tensor exponential_decay(double learning_rate, const Tensor& global_step, double decay_steps, double decay_rate,
                          bool staircase = false, const std::string& name = "ExponentialDecay");
 
+/// tf.train.cosine_decay as a graph tensor, with optim::cosine_decay's optional linear warm-up
+/// (optim/schedule.h):
+///   step < warmup_steps:  learning_rate * step / warmup_steps
+///   otherwise, s = min(step - warmup_steps, decay_steps):
+///     learning_rate * ((1 - alpha) * 0.5 * (1 + cos(pi * s / decay_steps)) + alpha)
+/// global_step is an int32/int64 scalar graph tensor (usually the global step); the result is a
+/// float32 scalar, one "CosineDecay" node whose run computes optim::cosine_decay (in float64) of
+/// the step's value, so both modes give the same rate. The arguments are checked when the node is
+/// built, with optim::cosine_decay's messages; a negative step fails the run that feeds it.
+Tensor cosine_decay(double learning_rate, const Tensor& global_step, double decay_steps, double alpha = 0.0,
+                    std::int64_t warmup_steps = 0, const std::string& name = "CosineDecay");
+
+/// tf.train.polynomial_decay as a graph tensor (same defaults):
+///   without cycle: s = min(step, decay_steps), d = decay_steps
+///   with cycle:    s = step, d = decay_steps * ceil(step / decay_steps) (decay_steps at step 0)
+///   (learning_rate - end_learning_rate) * (1 - s / d) ^ power + end_learning_rate
+/// global_step and the result as cosine_decay's: one "PolynomialDecay" node computing
+/// optim::polynomial_decay.
+Tensor polynomial_decay(double learning_rate, const Tensor& global_step, double decay_steps,
+                        double end_learning_rate = 0.0001, double power = 1.0, bool cycle = false,
+                        const std::string& name = "PolynomialDecay");
+
+/// A linear warm-up in front of any schedule of the step (optim::linear_warmup's):
+///   schedule(max(global_step - warmup_steps, 0)) * min(global_step / warmup_steps, 1)
+/// `schedule` builds the rate from a step tensor of global_step's dtype (any of the schedules
+/// above, or ops of your own) and must return a floating scalar; the result has its dtype and is
+/// built under the name scope `name`:
+///   Tensor lr = train::linear_warmup(step, 1000, [](const Tensor& s) {
+///     return train::exponential_decay(0.1, s, 10000, 0.5);
+///   });
+/// With warmup_steps 0 it is schedule(global_step). ValueError when warmup_steps < 0.
+Tensor linear_warmup(const Tensor& global_step, std::int64_t warmup_steps,
+                     const std::function<Tensor(const Tensor& step)>& schedule,
+                     const std::string& name = "LinearWarmup");
+
 /// (gradient, variable) pairs, as tf.train.Optimizer's compute_gradients returns them.
 using GradsAndVars = std::vector<std::pair<Tensor, Tensor>>;
 
@@ -149,13 +184,39 @@ class AdamOptimizer : public Optimizer {
                          double epsilon = 1e-8);
 
  protected:
-  std::vector<Slot> slots() const override { return {{"Adam", 0.0}, {"Adam_1", 0.0}}; }
+  /// An optimizer of Adam's slots and beta powers under another name (AdamWOptimizer).
+  AdamOptimizer(std::string name, const Tensor& learning_rate, double beta1, double beta2, double epsilon);
+
+  /// "<name>" (m) and "<name>_1" (v), as TensorFlow names Adam's slots after the optimizer.
+  std::vector<Slot> slots() const override { return {{name(), 0.0}, {name() + "_1", 0.0}}; }
   std::vector<Slot> shared_variables() const override { return {{"beta1_power", beta1_}, {"beta2_power", beta2_}}; }
   Update update() const override;
   Finish finish() const override;
 
- private:
   double beta1_, beta2_, epsilon_;
+};
+
+/// tf.contrib.opt.AdamWOptimizer's name, signature and defaults (weight_decay first, then
+/// AdamOptimizer's), with optim::AdamW's update, which is PyTorch's (optim/adamw.h):
+///   var *= 1 - lr * weight_decay, then Adam with epsilon added after the bias correction.
+/// TensorFlow's AdamWOptimizer does not multiply weight_decay by the learning rate: its
+/// weight_decay w_tf is weight_decay = w_tf / lr here (at a constant learning rate). Every variable
+/// the optimizer applies decays (TensorFlow's decay_var_list is not supported): to keep biases
+/// and normalization scales undecayed, compute_gradients once and apply_gradients the two parts
+/// with two optimizers, AdamWOptimizer(0.0, lr) for those. Slots "AdamW" (m) and "AdamW_1" (v);
+/// shared "beta1_power", "beta2_power".
+class AdamWOptimizer : public AdamOptimizer {
+ public:
+  explicit AdamWOptimizer(double weight_decay, double learning_rate = 0.001, double beta1 = 0.9,
+                          double beta2 = 0.999, double epsilon = 1e-8);
+  AdamWOptimizer(double weight_decay, const Tensor& learning_rate, double beta1 = 0.9, double beta2 = 0.999,
+                 double epsilon = 1e-8);
+
+ protected:
+  Update update() const override;
+
+ private:
+  double weight_decay_;
 };
 
 /// tf.train.RMSPropOptimizer (defaults decay 0.9, momentum 0, epsilon 1e-10). Slots "RMSProp"

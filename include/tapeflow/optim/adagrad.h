@@ -14,7 +14,7 @@ struct AdagradOptions {
   double lr = 0.001;
   /// > 0 (TF's requirement: it keeps the first division finite).
   double initial_accumulator_value = 0.1;
-  /// L2 penalty added to the gradient (torch's weight_decay); >= 0.
+  /// L2 penalty added to the gradient (torch's weight_decay); >= 0. A parameter group may set its own.
   double weight_decay = 0.0;
 };
 
@@ -33,6 +33,9 @@ class Adagrad : public Optimizer {
   /// Throws ValueError naming the bad option
   /// ("Adagrad: invalid initial_accumulator_value: 0 (must be > 0)").
   explicit Adagrad(std::vector<Tensor> params, AdagradOptions options = {});
+  /// One optimizer over parameter groups, each with its own lr and weight_decay (see optimizer.h);
+  /// the options give the groups' defaults.
+  Adagrad(std::vector<ParamGroup> groups, AdagradOptions options = {});
   const AdagradOptions& options() const { return options_; }
 
  protected:

@@ -23,6 +23,7 @@ struct AdamOptions {
   /// >= 0.
   double epsilon = 1e-8;
   /// L2 penalty added to the gradient (torch's weight_decay, not AdamW's decoupled decay); >= 0.
+  /// A parameter group may set its own.
   double weight_decay = 0.0;
 };
 
@@ -45,6 +46,9 @@ class Adam : public Optimizer {
  public:
   /// Throws ValueError naming the bad option ("Adam: invalid learning rate: -1 (must be >= 0)").
   explicit Adam(std::vector<Tensor> params, AdamOptions options = {});
+  /// One optimizer over parameter groups, each with its own lr and weight_decay (see optimizer.h);
+  /// the options give the groups' defaults.
+  Adam(std::vector<ParamGroup> groups, AdamOptions options = {});
   const AdamOptions& options() const { return options_; }
 
  protected:

@@ -18,7 +18,7 @@ struct MomentumOptions {
   double momentum = 0.9;
   /// TF's use_nesterov.
   bool nesterov = false;
-  /// L2 penalty added to the gradient (torch's weight_decay); >= 0.
+  /// L2 penalty added to the gradient (torch's weight_decay); >= 0. A parameter group may set its own.
   double weight_decay = 0.0;
 };
 
@@ -36,6 +36,9 @@ class Momentum : public Optimizer {
  public:
   /// Throws ValueError naming the bad option ("Momentum: invalid momentum: -0.5 (must be >= 0)").
   explicit Momentum(std::vector<Tensor> params, MomentumOptions options = {});
+  /// One optimizer over parameter groups, each with its own lr and weight_decay (see optimizer.h);
+  /// the options give the groups' defaults.
+  Momentum(std::vector<ParamGroup> groups, MomentumOptions options = {});
   const MomentumOptions& options() const { return options_; }
 
  protected:

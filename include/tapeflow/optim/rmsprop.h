@@ -23,7 +23,7 @@ struct RMSPropOptions {
   double epsilon = 1e-10;
   /// Normalise by the estimated variance (ms - mg^2) instead of the mean square.
   bool centered = false;
-  /// L2 penalty added to the gradient (torch's weight_decay); >= 0.
+  /// L2 penalty added to the gradient (torch's weight_decay); >= 0. A parameter group may set its own.
   double weight_decay = 0.0;
 };
 
@@ -43,6 +43,9 @@ class RMSProp : public Optimizer {
  public:
   /// Throws ValueError naming the bad option ("RMSProp: invalid decay: 1 (must be in [0, 1))").
   explicit RMSProp(std::vector<Tensor> params, RMSPropOptions options = {});
+  /// One optimizer over parameter groups, each with its own lr and weight_decay (see optimizer.h);
+  /// the options give the groups' defaults.
+  RMSProp(std::vector<ParamGroup> groups, RMSPropOptions options = {});
   const RMSPropOptions& options() const { return options_; }
 
  protected:

@@ -11,7 +11,7 @@ namespace tapeflow::optim {
 struct GradientDescentOptions {
   /// TF 1.x has no default; 0.01 is tf.keras's SGD default.
   double lr = 0.01;
-  /// L2 penalty added to the gradient (torch's weight_decay); >= 0.
+  /// L2 penalty added to the gradient (torch's weight_decay); >= 0. A parameter group may set its own.
   double weight_decay = 0.0;
 };
 using SGDOptions = GradientDescentOptions;
@@ -23,6 +23,9 @@ class GradientDescent : public Optimizer {
  public:
   /// Throws ValueError naming the bad option ("GradientDescent: invalid learning rate: -1 ...").
   explicit GradientDescent(std::vector<Tensor> params, GradientDescentOptions options = {});
+  /// One optimizer over parameter groups, each with its own lr and weight_decay (see optimizer.h);
+  /// the options give the groups' defaults.
+  GradientDescent(std::vector<ParamGroup> groups, GradientDescentOptions options = {});
   const GradientDescentOptions& options() const { return options_; }
 
  protected:
