@@ -202,11 +202,18 @@ Tensor reduce_min(const Tensor& x, const Axes& axes, bool keepdims) {
   return extreme("reduce_min", "Min", x, axes, keepdims, false);
 }
 
+namespace {
+/// The checks of a reduction composed of other ops (as TensorFlow's), made first so that errors
+/// name it rather than an op it is made of.
+ReducePlan check_composite(const char* op, const Tensor& x, const Axes& axes, bool keepdims) {
+  detail::check_defined(op, x);
+  detail::check_floating(op, x);
+  return plan_reduce(op, x, axes, keepdims);
+}
+}  // namespace
+
 Tensor reduce_logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
-  // A composite of other ops, as TensorFlow's: its own checks first, so that errors name it.
-  detail::check_defined("reduce_logsumexp", x);
-  detail::check_floating("reduce_logsumexp", x);
-  ReducePlan p = plan_reduce("reduce_logsumexp", x, axes, keepdims);
+  ReducePlan p = check_composite("reduce_logsumexp", x, axes, keepdims);
   // m + log(sum(exp(x - m))) with m = max(x) held constant: exact, and no overflow.
   Tensor m = stop_gradient(reduce_max(x, axes, true));
   Tensor infinite_m = equal(abs(m), full(Shape{}, INFINITY, x.dtype()));
@@ -219,17 +226,12 @@ Tensor reduce_logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
 }
 
 Tensor reduce_variance(const Tensor& x, const Axes& axes, bool keepdims) {
-  // A composite, as TensorFlow's: mean((x - mean(x))^2), the biased estimate.
-  detail::check_defined("reduce_variance", x);
-  detail::check_floating("reduce_variance", x);
-  plan_reduce("reduce_variance", x, axes, keepdims);
-  return reduce_mean(square(x - reduce_mean(x, axes, true)), axes, keepdims);
+  check_composite("reduce_variance", x, axes, keepdims);
+  return reduce_mean(square(x - reduce_mean(x, axes, true)), axes, keepdims);  // the biased estimate
 }
 
 Tensor reduce_std(const Tensor& x, const Axes& axes, bool keepdims) {
-  detail::check_defined("reduce_std", x);
-  detail::check_floating("reduce_std", x);
-  plan_reduce("reduce_std", x, axes, keepdims);
+  check_composite("reduce_std", x, axes, keepdims);
   return sqrt(reduce_variance(x, axes, keepdims));
 }
 

@@ -1,6 +1,10 @@
 #pragma once
-// The inputs of the tests whose expected values numpy and torch computed (the Python that did
-// so is quoted next to each): a pattern that both sides compute with the same double arithmetic.
+// Helpers of the ops tests: the inputs of the tests whose expected values numpy and torch computed
+// (the Python that did so is quoted next to each), a pattern that both sides compute with the same
+// double arithmetic; and swap_last.
+#include <utility>
+#include <vector>
+
 #include "tapeflow/tapeflow.h"
 
 namespace tft {
@@ -22,6 +26,14 @@ inline tapeflow::Tensor weighted_grad(const std::function<tapeflow::Tensor(const
   tapeflow::Tensor y = f(x);
   tapeflow::reduce_sum(y * pattern(y.shape(), 0.5, 0.25)).backward();
   return x.grad();
+}
+
+/// Swaps the last two dims of a rank >= 2 tensor (the stored form of a transposed matmul operand).
+inline tapeflow::Tensor swap_last(const tapeflow::Tensor& x) {
+  std::vector<int> perm;
+  for (int i = 0; i < x.rank(); ++i) perm.push_back(i);
+  std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
+  return tapeflow::transpose(x, perm);
 }
 
 }  // namespace tft

@@ -11,13 +11,7 @@ using namespace tapeflow;
 namespace {
 
 using tft::pattern;
-
-Tensor swap_last(const Tensor& x) {
-  std::vector<int> perm;
-  for (int i = 0; i < x.rank(); ++i) perm.push_back(i);
-  std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
-  return transpose(x, perm);
-}
+using tft::swap_last;
 
 }  // namespace
 
