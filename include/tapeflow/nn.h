@@ -1,6 +1,8 @@
 #pragma once
 /// tapeflow::nn in one include: functional forms, modules, layers, activations, initializers.
 #include "tapeflow/nn/activation.h"
+#include "tapeflow/nn/attention.h"
+#include "tapeflow/nn/transformer.h"
 #include "tapeflow/nn/conv.h"
 #include "tapeflow/nn/dropout.h"
 #include "tapeflow/nn/functional.h"
@@ -11,4 +13,5 @@
 #include "tapeflow/nn/module.h"
 #include "tapeflow/nn/norm.h"
 #include "tapeflow/nn/pool.h"
+#include "tapeflow/nn/recurrent.h"
 #include "tapeflow/nn/regularizers.h"

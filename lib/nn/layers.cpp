@@ -6,13 +6,22 @@
 #include <cmath>
 #include <limits>
 
+#include <fmt/ranges.h>
+
+#include "nn/module_checks.h"
 #include "tapeflow/nn/dropout.h"
+#include "tapeflow/nn/functional.h"
 #include "tapeflow/nn/init.h"
 #include "tapeflow/nn/norm.h"
 #include "tapeflow/nn/pool.h"
 
 namespace tapeflow::nn {
 namespace {
+
+using detail::check_defined;
+using detail::check_dtype;
+using detail::check_float_dtype;
+using detail::named;
 
 constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
 
@@ -26,29 +35,6 @@ void check_size2(const std::string& where, const char* what, Size2 s) {
 }
 
 std::vector<int> to_vector(Size2 s) { return {static_cast<int>(s.height), static_cast<int>(s.width)}; }
-
-// In forward(), `where` is a callable returning the module as printed: it is only called to
-// format an error, so the hot path does no string work.
-
-template <class Where>
-void check_defined(const Where& where, const Tensor& input) {
-  if (!input.defined()) throw ValueError(fmt::format("{}: the input tensor is undefined", where()));
-}
-
-/// Runs the functional op `f`, prefixing the message of an error it throws with the module
-/// (`where()`) and keeping the error's type.
-template <class Where, class F>
-Tensor named(const Where& where, F&& f) {
-  try {
-    return f();
-  } catch (const ShapeError& e) {
-    throw ShapeError(fmt::format("{}: {}", where(), e.what()));
-  } catch (const DTypeError& e) {
-    throw DTypeError(fmt::format("{}: {}", where(), e.what()));
-  } catch (const ValueError& e) {
-    throw ValueError(fmt::format("{}: {}", where(), e.what()));
-  }
-}
 
 /// A hint for an image input of the wrong layout, for a layer expecting `channels` channels
 /// (0: any number of channels).
@@ -81,20 +67,6 @@ void check_image(const Where& where, const Tensor& input, std::int64_t channels)
   if (s.rank() == 4 && (channels <= 0 || s[3] == channels || s[3] == Shape::kUnknown)) return;
   throw ShapeError(fmt::format("{}: expected an input [N,H,W,{}], got {}{}", where(),
                                channels > 0 ? fmt::format("{}", channels) : "C", s.str(), image_hint(s, channels)));
-}
-
-template <class Where>
-void check_dtype(const Where& where, const Tensor& input, DType expected, const char* options) {
-  if (input.dtype() != expected)
-    throw DTypeError(fmt::format("{}: the input is {} {} but the parameters are {}; cast the input "
-                                 "(cast(x, {})) or build the layer with {}{{.dtype = {}}}",
-                                 where(), dtype_name(input.dtype()), input.shape().str(), dtype_name(expected),
-                                 dtype_name(expected), options, dtype_name(input.dtype())));
-}
-
-void check_float_dtype(const std::string& where, DType dtype) {
-  if (!is_floating(dtype))
-    throw DTypeError(fmt::format("{}: dtype must be float32 or float64, got {}", where, dtype_name(dtype)));
 }
 
 std::string pool_repr(Size2 kernel, Size2 strides, Padding padding) {
@@ -256,6 +228,70 @@ Tensor Dropout::forward(const Tensor& input) {
   check_defined(where, input);
   if (!is_training()) return input;
   return named(where, [&] { return dropout(input, keep_prob_, options_.generator); });
+}
+
+// ---------------------------------------------------------------------------------- LayerNorm
+
+LayerNorm::LayerNorm(std::vector<std::int64_t> normalized_shape, LayerNormOptions options)
+    : shape_(std::move(normalized_shape)), options_(options) {
+  const std::string where = str_line();
+  if (shape_.empty()) throw ValueError(fmt::format("{}: normalized_shape must name at least one axis", where));
+  for (std::int64_t d : shape_)
+    if (d <= 0) throw ValueError(fmt::format("{}: normalized_shape must be positive, got {}", where, Shape(shape_).str()));
+  if (!(options_.eps >= 0.0)) throw ValueError(fmt::format("{}: eps must be >= 0, got {}", where, options_.eps));
+  check_float_dtype(where, options_.dtype);
+  if (options_.elementwise_affine) {
+    weight_ = register_parameter("weight", tapeflow::ones(Shape(shape_), options_.dtype));
+    bias_ = register_parameter("bias", tapeflow::zeros(Shape(shape_), options_.dtype));
+  }
+}
+
+std::string LayerNorm::extra_repr() const {
+  std::string s = fmt::format("{}, eps={}", Shape(shape_).str(), options_.eps);
+  if (!options_.elementwise_affine) s += ", elementwise_affine=false";
+  if (options_.dtype != float32) s += fmt::format(", dtype={}", dtype_name(options_.dtype));
+  return s;
+}
+
+Tensor LayerNorm::forward(const Tensor& input) {
+  const auto where = [this] { return str_line(); };
+  check_defined(where, input);
+  const Shape& s = input.shape();
+  const int n = static_cast<int>(shape_.size());
+  bool ok = s.rank() >= n;
+  for (int i = 0; ok && i < n; ++i) ok = s[s.rank() - n + i] == shape_[static_cast<std::size_t>(i)] ||
+                                        s[s.rank() - n + i] == Shape::kUnknown;
+  if (!ok)
+    throw ShapeError(fmt::format("{}: expected an input [..., {}] ending in the normalised shape, got {}", where(),
+                                 fmt::join(shape_, ", "), s.str()));
+  check_dtype(where, input, options_.dtype, "LayerNormOptions");
+  return named(where, [&] { return layer_norm(input, weight_, bias_, options_.eps, s.rank() - n); });
+}
+
+// ---------------------------------------------------------------------------------- Embedding
+
+Embedding::Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim, EmbeddingOptions options)
+    : rows_(num_embeddings), dim_(embedding_dim), options_(options) {
+  const std::string where = str_line();
+  if (rows_ <= 0 || dim_ <= 0)
+    throw ValueError(fmt::format("{}: num_embeddings and embedding_dim must be positive", where));
+  check_float_dtype(where, options_.dtype);
+  weight_ = register_parameter("weight", random_normal({rows_, dim_}, 0.0, 1.0, options_.dtype, options_.generator));
+}
+
+std::string Embedding::extra_repr() const {
+  std::string s = fmt::format("{}, {}", rows_, dim_);
+  if (options_.dtype != float32) s += fmt::format(", dtype={}", dtype_name(options_.dtype));
+  return s;
+}
+
+Tensor Embedding::forward(const Tensor& ids) {
+  const auto where = [this] { return str_line(); };
+  check_defined(where, ids);
+  if (ids.dtype() != int32 && ids.dtype() != int64)
+    throw DTypeError(fmt::format("{}: the ids are {} {}; they must be int32 or int64 (cast(ids, int64))", where(),
+                                 dtype_name(ids.dtype()), ids.shape().str()));
+  return named(where, [&] { return embedding_lookup(weight_, ids); });
 }
 
 // ---------------------------------------------------------------------------------- Flatten

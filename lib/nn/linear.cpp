@@ -5,14 +5,41 @@
 #include "ops/kernels.h"
 #include "tapeflow/nn/conv.h"
 #include "tapeflow/nn/init.h"
+#include "tapeflow/ops/array.h"
 #include "tapeflow/ops/elementwise.h"
 #include "tapeflow/ops/linalg.h"
 
 namespace tapeflow::nn {
 
-Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases) {
-  // One op whose GEMM starts from the biases: TensorFlow's _FusedMatMul (its graph optimizer's
-  // fusion of MatMul + BiasAdd), in both modes.
+namespace {
+
+/// f applied to the rows of x [..., in] as a matrix [rows, in] -> [rows, out], the result
+/// shaped [..., out] (tf.layers.dense's Tensordot): reshapes that share the data, around one 2-D
+/// op. `who` names the caller in errors.
+template <class F>
+Tensor on_rows(const std::string& who, const Tensor& x, std::int64_t out, F f) {
+  const Shape& s = x.shape();
+  if (s.rank() == 2) return f(x);
+  if (s.rank() < 2)
+    throw ShapeError(fmt::format("{}: x must have at least 2 dimensions, [..., in], got x {}", who, s.str()));
+  Shape result = s;
+  result[s.rank() - 1] = out;
+  int unknown = 0;
+  for (int i = 0; i + 1 < s.rank(); ++i)
+    if (s[i] == Shape::kUnknown) {
+      result[i] = -1;
+      ++unknown;
+    }
+  if (unknown > 1)
+    throw ShapeError(fmt::format("{}: the input {} has {} unknown leading dimensions; at most one can be inferred "
+                                 "when the rows are shaped back: reshape it to [-1, {}] first",
+                                 who, s.str(), unknown, s[s.rank() - 1]));
+  return reshape(f(reshape(x, Shape{-1, s[s.rank() - 1]})), result);
+}
+
+/// One op whose GEMM starts from the biases: TensorFlow's _FusedMatMul (its graph optimizer's
+/// fusion of MatMul + BiasAdd), in both modes, on x [N, in].
+Tensor fused_matmul(const Tensor& x, const Tensor& weights, const Tensor& biases) {
   static constexpr const char* kFused[] = {"BiasAdd"};
   return tapeflow::autograd::apply(
       {"_FusedMatMul", "xw_plus_b", tapeflow::autograd::DTypes::Floating, "T", "x,weights,biases"},
@@ -51,6 +78,15 @@ Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases) {
       });
 }
 
+}  // namespace
+
+Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases) {
+  tapeflow::detail::check_defined("xw_plus_b", x);
+  tapeflow::detail::check_defined("xw_plus_b", weights);
+  return on_rows("xw_plus_b", x, weights.rank() == 2 ? weights.dim(1) : -1,
+                 [&](const Tensor& rows) { return fused_matmul(rows, weights, biases); });
+}
+
 Linear::Linear(std::int64_t in_features, std::int64_t out_features, LinearOptions options)
     : in_(in_features), out_(out_features), options_(options) {
   if (in_features <= 0 || out_features <= 0)
@@ -74,18 +110,19 @@ std::string Linear::extra_repr() const {
 Tensor Linear::forward(const Tensor& input) {
   if (!input.defined()) throw ValueError(fmt::format("{}: the input tensor is undefined", str_line()));
   const Shape& s = input.shape();
-  if (s.rank() != 2 || (s[1] != in_ && s[1] != Shape::kUnknown))
-    throw ShapeError(fmt::format("{}: expected an input of shape [N,{}], got {}{}", str_line(), in_, s.str(),
-                                 s.rank() == 2 ? ""
-                                               : fmt::format("; flatten it first, e.g. reshape(x, {{-1, {}}})",
-                                                             in_)));
+  if (s.rank() < 2 || (s[s.rank() - 1] != in_ && s[s.rank() - 1] != Shape::kUnknown))
+    throw ShapeError(fmt::format("{}: expected an input of shape [..., {}] (e.g. [N, {}] or [batch, time, {}]), got "
+                                 "{}; to flatten the other dimensions into rows, reshape(x, {{-1, {}}})",
+                                 str_line(), in_, in_, in_, s.str(), in_));
   if (input.dtype() != options_.dtype)
     throw DTypeError(fmt::format("{}: the input is {} {} but the parameters are {}; cast the input "
                                  "(cast(x, {})) or build the layer with LinearOptions{{.dtype = {}}}",
                                  str_line(), dtype_name(input.dtype()), s.str(), dtype_name(options_.dtype),
                                  dtype_name(options_.dtype), dtype_name(input.dtype())));
-  // [N,in] x [in,out] -> [N,out], + [out] on every row
-  return options_.bias ? xw_plus_b(input, weight_, bias_) : matmul(input, weight_);
+  // [..., in] x [in, out] -> [..., out], + [out] on every row
+  return on_rows(str_line(), input, out_, [&](const Tensor& rows) {
+    return options_.bias ? fused_matmul(rows, weight_, bias_) : matmul(rows, weight_);
+  });
 }
 
 }  // namespace tapeflow::nn

@@ -540,4 +540,159 @@ Tensor batch_norm(const Tensor& x, const Tensor& scale, const Tensor& offset, co
   return out.y;
 }
 
+// ------------------------------------------------------------------------------------ layer_norm
+
+namespace {
+
+/// A layer norm's geometry: x as [rows, width], width the product of the normalised axes.
+struct LayerNormPlan : OutputSpec {
+  int begin = 0;
+  std::int64_t rows = 0, width = 0;
+};
+
+template <class T>
+void layer_norm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const LayerNormPlan& p,
+                        double epsilon) {
+  detail::parallel_rows(p.rows, p.width, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      detail::ConstArrayMap<T> row(x + r * p.width, p.width);
+      const T m = row.sum() / static_cast<T>(p.width);
+      const T v = (row - m).square().sum() / static_cast<T>(p.width);
+      const T s = T(1) / std::sqrt(v + static_cast<T>(epsilon));
+      mean[r] = m;
+      rstd[r] = s;
+      detail::ArrayMap<T> out(y + r * p.width, p.width);
+      out = (row - m) * s;
+      if (gamma) out *= detail::ConstArrayMap<T>(gamma, p.width);
+      if (beta) out += detail::ConstArrayMap<T>(beta, p.width);
+    }
+  });
+}
+
+/// The first-order gradients (dx, dgamma, dbeta) from the saved row statistics:
+///   dxhat = g * gamma;  dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+template <class T>
+Grads layer_norm_backward(const Tensor& g, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                          const Tensor& rstd, const LayerNormPlan& p, bool need_x, bool need_gamma, bool need_beta) {
+  const T* gp = g.data<T>();
+  const T* xp = x.data<T>();
+  const T* gm = gamma.defined() ? gamma.data<T>() : nullptr;
+  const T* mp = mean.data<T>();
+  const T* sp = rstd.data<T>();
+  Grads grads(3);
+  if (need_x) {
+    Tensor dx = Tensor::empty(x.shape(), x.dtype());
+    T* d = dx.data<T>();
+    detail::parallel_rows(p.rows, p.width, [&](std::int64_t r0, std::int64_t r1) {
+      Eigen::Array<T, Eigen::Dynamic, 1> xhat(p.width), dxhat(p.width);
+      for (std::int64_t r = r0; r < r1; ++r) {
+        xhat = (detail::ConstArrayMap<T>(xp + r * p.width, p.width) - mp[r]) * sp[r];
+        dxhat = detail::ConstArrayMap<T>(gp + r * p.width, p.width);
+        if (gm) dxhat *= detail::ConstArrayMap<T>(gm, p.width);
+        const T a = dxhat.mean(), b = (dxhat * xhat).mean();
+        detail::ArrayMap<T>(d + r * p.width, p.width) = sp[r] * (dxhat - a - xhat * b);
+      }
+    });
+    grads[0] = dx;
+  }
+  if (need_gamma || need_beta) {
+    const std::vector<double> sums = column_sums(p.rows, p.width, 2, [&](std::int64_t r, double* acc) {
+      const T* gr = gp + r * p.width;
+      const T* xr = xp + r * p.width;
+      for (std::int64_t c = 0; c < p.width; ++c) {
+        acc[c] += static_cast<double>(gr[c]) * static_cast<double>((xr[c] - mp[r]) * sp[r]);
+        acc[p.width + c] += static_cast<double>(gr[c]);
+      }
+    });
+    const std::vector<std::int64_t> dims = x.shape().vec();
+    const Shape params(std::vector<std::int64_t>(dims.begin() + p.begin, dims.end()));
+    if (need_gamma) grads[1] = reshape(vector_tensor<T>(sums, 0, p.width), params);
+    if (need_beta) grads[2] = reshape(vector_tensor<T>(sums, static_cast<std::size_t>(p.width), p.width), params);
+  }
+  return grads;
+}
+
+/// The same gradients in ops, recomputing the statistics from x: what a create_graph backward
+/// records, so that they differentiate again.
+Grads layer_norm_grad_ops(const Tensor& g, const Tensor& x, const Tensor& gamma, int begin, double epsilon,
+                          bool need_x, bool need_gamma, bool need_beta) {
+  std::vector<int> axes, leading;
+  for (int i = 0; i < x.rank(); ++i) (i < begin ? leading : axes).push_back(i);
+  const Tensor centred = x - reduce_mean(x, axes, true);
+  const Tensor rstd = rsqrt(reduce_mean(square(centred), axes, true) + epsilon);
+  const Tensor xhat = centred * rstd;
+  Grads grads(3);
+  if (need_x) {
+    const Tensor dxhat = gamma.defined() ? g * gamma : g;
+    grads[0] = rstd * (dxhat - reduce_mean(dxhat, axes, true) - xhat * reduce_mean(dxhat * xhat, axes, true));
+  }
+  if (need_gamma) grads[1] = reduce_sum(g * xhat, leading);
+  if (need_beta) grads[2] = reduce_sum(g, leading);
+  return grads;
+}
+
+}  // namespace
+
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double epsilon, int begin_norm_axis) {
+  return autograd::apply(
+      {"LayerNorm", "layer_norm", DTypes::Floating, "Ttt", "x,gamma (scale),beta (offset)"}, {x, gamma, beta},
+      {{"epsilon", epsilon}, {"begin_norm_axis", begin_norm_axis}},
+      [epsilon, begin_norm_axis](Args in) {
+        const Shape& s = in[0].shape();
+        if (!(epsilon >= 0.0))
+          throw ValueError(fmt::format("layer_norm: epsilon must be >= 0, got {}", epsilon));
+        const int begin = begin_norm_axis < 0 ? begin_norm_axis + s.rank() : begin_norm_axis;
+        if (s.rank() == 0 || begin < 0 || begin >= s.rank())
+          throw ShapeError(fmt::format("layer_norm: begin_norm_axis {} is out of range for x {} of rank {}; the "
+                                       "normalised axes are [begin_norm_axis, rank), at least the last one",
+                                       begin_norm_axis, s.str(), s.rank()));
+        const std::vector<std::int64_t> dims = s.vec();
+        const Shape params(std::vector<std::int64_t>(dims.begin() + begin, dims.end()));
+        const char* names[] = {"x", "gamma", "beta"};
+        for (int i = 1; i < 3; ++i) {
+          if (!in[i].defined()) continue;
+          const Shape& ps = in[i].shape();
+          bool ok = ps.rank() == params.rank();
+          for (int d = 0; ok && d < ps.rank(); ++d)
+            ok = ps[d] == params[d] || ps[d] == Shape::kUnknown || params[d] == Shape::kUnknown;
+          if (!ok)
+            throw ShapeError(fmt::format("layer_norm: {} has shape {} but x {} is normalised over its axes from "
+                                         "{} on, {}: {} must have that shape",
+                                         names[i], ps.str(), s.str(), begin, params.str(), names[i]));
+        }
+        LayerNormPlan p;
+        p.shape = s;
+        p.dtype = in[0].dtype();
+        p.begin = begin;
+        p.width = params.is_fully_known() ? params.numel() : -1;
+        p.rows = s.is_fully_known() && p.width > 0 ? s.numel() / p.width : 0;
+        return p;
+      },
+      [epsilon](Args in, const LayerNormPlan& p) {
+        const Tensor &x = in[0], &gamma = in[1], &beta = in[2];
+        Tensor y = Tensor::empty(x.shape(), x.dtype());
+        Tensor mean = Tensor::empty(Shape{p.rows}, x.dtype()), rstd = Tensor::empty(Shape{p.rows}, x.dtype());
+        detail::visit_floating("layer_norm", x, [&]<class T>() {
+          layer_norm_forward<T>(x.data<T>(), gamma.defined() ? gamma.data<T>() : nullptr,
+                                beta.defined() ? beta.data<T>() : nullptr, y.data<T>(), mean.data<T>(),
+                                rstd.data<T>(), p, epsilon);
+        });
+        return autograd::with_backward(
+            y, [x = autograd::save(x), gamma = autograd::save(gamma), mean, rstd, p, epsilon,
+                need_x = x.requires_grad(), need_gamma = gamma.defined() && gamma.requires_grad(),
+                need_beta = beta.defined() && beta.requires_grad()](const Tensor& g) {
+              auto kernel = [&] {
+                return detail::visit_floating("LayerNormGrad", g, [&]<class T>() {
+                  return layer_norm_backward<T>(g, *x, gamma.defined() ? *gamma : Tensor(), mean, rstd, p, need_x,
+                                                need_gamma, need_beta);
+                });
+              };
+              return autograd::kernel_or_ops(kernel, [&] {
+                return layer_norm_grad_ops(g, *x, gamma.defined() ? *gamma : Tensor(), p.begin, epsilon, need_x,
+                                           need_gamma, need_beta);
+              });
+            });
+      });
+}
+
 }  // namespace tapeflow::nn

@@ -37,6 +37,7 @@
 #include "helpers.h"
 #include "tapeflow/distributed.h"
 #include "tapeflow/graph.h"
+#include "tapeflow/nn.h"
 
 using namespace tapeflow;
 
@@ -1054,6 +1055,55 @@ BOOST_AUTO_TEST_CASE(an_input_of_another_graph) {
                          "the node being built ('Select')");
     BOOST_TEST(g.nodes().size() == inputs);
   }
+}
+
+// ------------------------------------------------------------------------------ sequence models
+
+BOOST_AUTO_TEST_CASE(sequence_model_ops) {
+  check_rows({
+      {"gelu of int32",
+       [](Attempt& a) {
+         Tensor n = ph("n", {-1, 3}, int32);
+         a.fails([&] { return nn::gelu(n); });
+         a.then_builds([&] { return nn::gelu(ph("x", {-1, 3})); });
+       },
+       typeid(DTypeError), "Gelu", "Gelu", "'n:0' [?,3]", "gelu: expected a float32 or float64 tensor, got int32 [?,3]"},
+      {"layer_norm: gamma [3] for [?,4]",
+       [](Attempt& a) {
+         Tensor x = ph("x", {-1, 4}), gamma = ph("gamma", {3});
+         a.fails([&] { return nn::layer_norm(x, gamma, Tensor()); });
+         a.then_builds([&] { return nn::layer_norm(x, ph("g", {4}), Tensor()); });
+       },
+       typeid(ShapeError), "LayerNorm", "LayerNorm", "'x:0' [?,4], 'gamma:0' [3]",
+       "layer_norm: gamma has shape [3] but x [?,4] is normalised over its axes from 1 on, [4]"},
+      {"scaled_dot_product_attention: D 4 against 3",
+       [](Attempt& a) {
+         Tensor q = ph("q", {-1, 5, 4}), k = ph("k", {-1, 6, 3}), v = ph("v", {-1, 6, 2});
+         a.fails([&] { return nn::scaled_dot_product_attention(q, k, v); });
+         a.then_builds([&] { return nn::scaled_dot_product_attention(q, ph("k4", {-1, 6, 4}), v); });
+       },
+       typeid(ShapeError), "ScaledDotProductAttention", "ScaledDotProductAttention",
+       "'q:0' [?,5,4], 'k:0' [?,6,3], 'v:0' [?,6,2]",
+       "scaled_dot_product_attention: query and key must have the same last dimension D"},
+      {"lstm_step: w_h [2,6] for 2 units",
+       [](Attempt& a) {
+         Tensor xp = ph("x_proj", {-1, 8}), h = ph("h", {-1, 2}), c = ph("c", {-1, 2}), w = ph("w_h", {2, 6});
+         a.fails([&] { return nn::lstm_step(xp, {h, c}, w).h; });
+         a.then_builds([&] { return nn::lstm_step(xp, {h, c}, ph("w", {2, 8})).h; });
+       },
+       typeid(ShapeError), "LSTMStep", "LSTMStep", "'x_proj:0' [?,8], 'h:0' [?,2], 'c:0' [?,2], 'w_h:0' [2,6]",
+       "lstm_step: w_h must be [2, 8], got [2,6]"},
+      {"gru_step: h [?,4] for gates_x [?,6]",
+       [](Attempt& a) {
+         Tensor gx = ph("gates_x", {-1, 6}), cx = ph("candidate_x", {-1, 3}), h = ph("h", {-1, 4});
+         Tensor wg = ph("gates_h", {3, 6}), wc = ph("candidate_h", {3, 3});
+         a.fails([&] { return nn::gru_step(gx, cx, h, wg, wc); });
+         a.then_builds([&] { return nn::gru_step(gx, cx, ph("h3", {-1, 3}), wg, wc); });
+       },
+       typeid(ShapeError), "GRUStep", "GRUStep",
+       "'gates_x:0' [?,6], 'candidate_x:0' [?,3], 'h:0' [?,4], 'gates_h:0' [3,6], 'candidate_h:0' [3,3]",
+       "gru_step: gates_x must be [batch, 8] for 4 units, got [?,6]"},
+  });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -82,7 +82,8 @@ BOOST_AUTO_TEST_CASE(linear_module_uses_it) {
 BOOST_AUTO_TEST_CASE(xw_plus_b_errors) {
   TF_CHECK_THROWS_WITH(nn::xw_plus_b(zeros({2, 3}), zeros({4, 5}), zeros({5})), ShapeError,
                        "xw_plus_b: cannot multiply x [2,3] by weights [4,5]", "[N, in]");
-  TF_CHECK_THROWS_WITH(nn::xw_plus_b(zeros({3}), zeros({3, 5}), zeros({5})), ShapeError, "x [3]");
+  TF_CHECK_THROWS_WITH(nn::xw_plus_b(zeros({3}), zeros({3, 5}), zeros({5})), ShapeError,
+                       "xw_plus_b: x must have at least 2 dimensions, [..., in], got x [3]");
   TF_CHECK_THROWS_WITH(nn::xw_plus_b(zeros({2, 3}), zeros({3, 5}), zeros({4})), ShapeError,
                        "xw_plus_b: biases must be 1-D with one value per output", "[5] for weights [3,5]", "got [4]");
   TF_CHECK_THROWS_WITH(nn::xw_plus_b(zeros({2, 3}), zeros({3, 5}, float64), zeros({5})), DTypeError, "xw_plus_b");

@@ -52,6 +52,25 @@ class Softplus : public Module {
   std::string type_name() const override { return "Softplus"; }
 };
 
+/// x * Phi(x) (exact, or with `approximate` the tanh form): PyTorch's nn::GELU.
+class GELU : public Module {
+ public:
+  explicit GELU(bool approximate = false) : approximate_(approximate) {}
+  Tensor forward(const Tensor& x) override { return gelu(x, approximate_); }
+  std::string type_name() const override { return "GELU"; }
+  std::string extra_repr() const override { return approximate_ ? "approximate=tanh" : ""; }
+
+ private:
+  bool approximate_;
+};
+
+/// x * sigmoid(x): PyTorch's nn::SiLU.
+class SiLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return silu(x); }
+  std::string type_name() const override { return "SiLU"; }
+};
+
 /// 1 / (1 + exp(-x))
 class Sigmoid : public Module {
  public:

@@ -15,6 +15,20 @@ using tapeflow::sigmoid;
 using tapeflow::softplus;
 using tapeflow::tanh;
 
+/// GELU, x * Phi(x) with Phi the standard normal CDF: 0.5 x (1 + erf(x / sqrt(2))) exactly, or
+/// with `approximate` the tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (tf.nn.gelu,
+/// PyTorch's gelu(approximate="tanh")). Graph mode: a "Gelu" node.
+Tensor gelu(const Tensor& features, bool approximate = false);
+/// SiLU (swish), x * sigmoid(x) (tf.nn.swish, PyTorch's silu). Graph mode: a "Silu" node.
+Tensor silu(const Tensor& features);
+inline Tensor swish(const Tensor& features) { return silu(features); }
+
+/// tf.nn.embedding_lookup: the rows of params [V, ...] at ids [...] (int32/int64, each in
+/// [0, V)) -> [..., ...] (gather along axis 0). The gradient adds each output row's gradient into
+/// its row of params (TensorFlow's UnsortedSegmentSum), never a dense one-hot product. Graph
+/// mode: a "GatherV2" node.
+Tensor embedding_lookup(const Tensor& params, const Tensor& ids);
+
 /// exp(x) / sum(exp(x)) along `axis`; same shape as x. Graph mode: a "Softmax" node.
 Tensor softmax(const Tensor& logits, int axis = -1);
 /// x - logsumexp(x) along `axis`, computed stably; same shape as x. Graph mode: a "LogSoftmax" node.

@@ -19,6 +19,7 @@
 /// way, so an error inside a Sequential names the layer.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tapeflow/dtype.h"
 #include "tapeflow/nn/conv.h"  // Padding
@@ -258,6 +259,80 @@ class BatchNorm : public Module {
   Tensor gamma_;
   Tensor moving_mean_;
   Tensor moving_variance_;
+};
+
+// ---------------------------------------------------------------------------------- LayerNorm
+
+struct LayerNormOptions {
+  /// Added to the variance before the square root; >= 0 (PyTorch's default).
+  double eps = 1e-5;
+  /// Learn `weight` (gamma, ones) and `bias` (beta, zeros) of the normalised shape.
+  bool elementwise_affine = true;
+  /// The parameters' dtype: float32 or float64. Inputs must match.
+  DType dtype = float32;
+};
+
+/// Layer normalisation (PyTorch's nn::LayerNorm): input [..., *normalized_shape] normalised over
+/// its last normalized_shape.size() axes (layer_norm in nn/norm.h), then scaled by `weight` and
+/// shifted by `bias`, both of normalized_shape. Throws ValueError for an empty or non-positive
+/// normalized_shape or eps < 0.
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(std::vector<std::int64_t> normalized_shape, LayerNormOptions options = {});
+
+  /// [..., *normalized_shape] -> the same shape
+  Tensor forward(const Tensor& input) override;
+
+  const std::vector<std::int64_t>& normalized_shape() const { return shape_; }
+  const LayerNormOptions& options() const { return options_; }
+  /// normalized_shape; undefined without elementwise_affine.
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+
+  std::string type_name() const override { return "LayerNorm"; }
+  /// "[128], eps=1e-05"
+  std::string extra_repr() const override;
+
+ private:
+  std::vector<std::int64_t> shape_;
+  LayerNormOptions options_;
+  Tensor weight_;
+  Tensor bias_;
+};
+
+// ---------------------------------------------------------------------------------- Embedding
+
+struct EmbeddingOptions {
+  /// The table's dtype: float32 or float64.
+  DType dtype = float32;
+  /// The generator for the initial table (nullptr: the default generator, see manual_seed()).
+  Generator* generator = nullptr;
+};
+
+/// A lookup table (PyTorch's nn::Embedding): ids [...] (int32/int64, each in [0, num_embeddings))
+/// -> [..., embedding_dim], the rows of `weight` [num_embeddings, embedding_dim] (initialised
+/// N(0, 1), as PyTorch's). Its gradient adds each output row's gradient into the row it came
+/// from (embedding_lookup). An id out of range is a ValueError naming it and its position.
+class Embedding : public Module {
+ public:
+  Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim, EmbeddingOptions options = {});
+
+  /// ids [...] -> [..., embedding_dim]
+  Tensor forward(const Tensor& ids) override;
+
+  std::int64_t num_embeddings() const { return rows_; }
+  std::int64_t embedding_dim() const { return dim_; }
+  /// [num_embeddings, embedding_dim]
+  const Tensor& weight() const { return weight_; }
+
+  std::string type_name() const override { return "Embedding"; }
+  /// "256, 128"
+  std::string extra_repr() const override;
+
+ private:
+  std::int64_t rows_, dim_;
+  EmbeddingOptions options_;
+  Tensor weight_;
 };
 
 // ---------------------------------------------------------------------------------- Dropout

@@ -12,7 +12,10 @@ namespace tapeflow::nn {
 /// tf.nn.xw_plus_b: x [N, in] · weights [in, out] + biases [out] -> [N, out]. Eager, one op whose
 /// GEMM starts from the biases (no separate pass over the output): TensorFlow's "_FusedMatMul"
 /// (its graph optimizer's fusion of MatMul and BiasAdd), also as the node in graph mode.
-/// Differentiable in all three.
+/// x may have more dimensions, [..., in] -> [..., out] (e.g. [batch, time, in]): its rows are
+/// multiplied as one [rows, in] matrix, between reshapes that share the data (graph mode:
+/// "Reshape" nodes around the "_FusedMatMul", as tf.layers.dense's Tensordot). Differentiable in
+/// all three.
 Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases);
 
 struct LinearOptions {
@@ -24,7 +27,8 @@ struct LinearOptions {
   Generator* generator = nullptr;
 };
 
-/// y = x·W + b: input [N, in] -> output [N, out].
+/// y = x·W + b: input [..., in] -> output [..., out] (e.g. [N, in] -> [N, out], or a sequence
+/// [batch, time, in] -> [batch, time, out]).
 ///
 /// Parameters (TensorFlow's layout, not torch's transposed one):
 ///   `weight` [in, out], initialised glorot (Xavier) uniform: U(-l, l), l = sqrt(6 / (in + out));
@@ -32,12 +36,12 @@ struct LinearOptions {
 /// These are the defaults of TensorFlow's tf.layers.dense. To initialise differently, overwrite
 /// the values in place with nn/init.h, e.g. `nn::init::he_normal_(lin.weight())`.
 ///
-/// An input that is not [N, in] is a ShapeError naming the module and the input's shape.
+/// An input that is not [..., in] is a ShapeError naming the module and the input's shape.
 class Linear : public Module {
  public:
   Linear(std::int64_t in_features, std::int64_t out_features, LinearOptions options = {});
 
-  /// [N, in] -> [N, out]
+  /// [..., in] -> [..., out]
   Tensor forward(const Tensor& input) override;
 
   std::int64_t in_features() const { return in_; }

@@ -42,6 +42,16 @@ Moments moments(const Tensor& x, const std::vector<int>& axes = {}, bool keepdim
 Tensor batch_normalization(const Tensor& x, const Tensor& mean, const Tensor& variance, const Tensor& offset,
                            const Tensor& scale, double variance_epsilon);
 
+/// Layer normalisation (Ba et al. 2016; PyTorch's layer_norm, tf.contrib.layers.layer_norm):
+/// each slice of x over its axes from `begin_norm_axis` on (the last one by default) normalised
+/// to zero mean and unit (biased) variance, then scaled by gamma and shifted by beta, both of
+/// that slice's shape ([C] for the default) or undefined (absent: 1 and 0):
+///   y = (x - mean) / sqrt(var + epsilon) * gamma + beta
+/// One fused op ("LayerNorm") each way in both modes; differentiable to any order in x, gamma and
+/// beta. epsilon 1e-5 as PyTorch's.
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double epsilon = 1e-5,
+                  int begin_norm_axis = -1);
+
 /// What fused_batch_norm returns (tf.nn.fused_batch_norm's three outputs).
 struct BatchNormOutput {
   Tensor y;               // x normalised: x's shape

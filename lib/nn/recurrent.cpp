@@ -1,0 +1,484 @@
+// LSTM and GRU: the fused steps (a kernel each way; the same gradients in ops for create_graph)
+// and the modules that run them over sequences.
+#include "tapeflow/nn/recurrent.h"
+
+#include <cmath>
+
+#include "autograd/door.h"
+#include "nn/module_checks.h"
+#include "ops/kernels.h"
+#include "tapeflow/nn/functional.h"
+#include "tapeflow/nn/init.h"
+#include "tapeflow/nn/linear.h"
+#include "tapeflow/ops/array.h"
+#include "tapeflow/ops/elementwise.h"
+#include "tapeflow/ops/linalg.h"
+
+namespace tapeflow::nn {
+
+namespace kd = tapeflow::detail;
+using autograd::Args;
+using autograd::DTypes;
+
+namespace {
+
+template <class T>
+T logistic(T v) {
+  return T(1) / (T(1) + std::exp(-v));
+}
+
+/// The checks of a step's operands: each [B, width] with one B, `names` for the messages.
+void check_step(const char* op, Args in, const std::vector<std::int64_t>& widths, const char* const* names,
+                std::int64_t hidden) {
+  const std::int64_t batch = in[0].rank() == 2 ? in[0].dim(0) : -2;
+  for (std::size_t i = 0; i < widths.size(); ++i) {
+    const Shape& s = in[i].shape();
+    const bool ok = s.rank() == 2 && (s[0] == batch || s[0] == Shape::kUnknown || batch == Shape::kUnknown) &&
+                    (s[1] == widths[i] || s[1] == Shape::kUnknown || widths[i] == Shape::kUnknown);
+    if (!ok)
+      throw ShapeError(fmt::format("{}: {} must be [batch, {}] for {} units, got {}", op, names[i],
+                                   widths[i] == Shape::kUnknown ? std::string("?") : std::to_string(widths[i]),
+                                   hidden, s.str()));
+  }
+}
+
+void check_square(const char* op, const char* name, const Tensor& w, std::int64_t rows, std::int64_t cols) {
+  const Shape& s = w.shape();
+  if (s.rank() != 2 || (s[0] != rows && s[0] != Shape::kUnknown) || (s[1] != cols && s[1] != Shape::kUnknown))
+    throw ShapeError(fmt::format("{}: {} must be [{}, {}], got {}", op, name, rows, cols, s.str()));
+}
+
+// -------------------------------------------------------------------------------- LSTM step
+
+/// The LSTM step's gradients in ops (what a create_graph backward records), recomputing the gates.
+Grads lstm_grad_ops(const Tensor& dh_in, const Tensor& dc_in, const Tensor& xp, const Tensor& h, const Tensor& c,
+                    const Tensor& w, double forget_bias) {
+  const std::vector<Tensor> g = split(xp + matmul(h, w), 4, 1);
+  const Tensor i = sigmoid(g[0]), j = tanh(g[1]), f = sigmoid(g[2] + forget_bias), o = sigmoid(g[3]);
+  const Tensor c2 = c * f + i * j, th = tanh(c2);
+  const Tensor dc = dc_in + dh_in * o * (1.0 - square(th));
+  const Tensor dgates = concat({dc * j * i * (1.0 - i), dc * i * (1.0 - square(j)), dc * c * f * (1.0 - f),
+                                dh_in * th * o * (1.0 - o)},
+                               1);
+  return {dgates, matmul(dgates, w, false, true), dc * f, matmul(h, dgates, true, false)};
+}
+
+}  // namespace
+
+LSTMState lstm_step(const Tensor& x_proj, const LSTMState& state, const Tensor& w_h, double forget_bias) {
+  static const char* const kNames[] = {"x_proj", "h", "c"};
+  std::vector<Tensor> out = autograd::apply(
+      {"LSTMStep", "lstm_step", DTypes::Floating, "T", "x_proj,h,c,w_h"}, {x_proj, state.h, state.c, w_h},
+      {{"forget_bias", forget_bias}},
+      [](Args in) {
+        const std::int64_t hidden = in[1].rank() == 2 ? in[1].dim(1) : Shape::kUnknown;
+        check_step("lstm_step", in, {hidden == Shape::kUnknown ? Shape::kUnknown : 4 * hidden, hidden, hidden},
+                   kNames, hidden);
+        check_square("lstm_step", "w_h", in[3], hidden, hidden == Shape::kUnknown ? Shape::kUnknown : 4 * hidden);
+        const OutputSpec spec{in[1].shape(), in[1].dtype()};
+        return std::vector<OutputSpec>{spec, spec};
+      },
+      [forget_bias](Args in, const std::vector<OutputSpec>&) {
+        const Tensor &xp = in[0], &h = in[1], &c = in[2], &w = in[3];
+        const std::int64_t B = h.dim(0), H = h.dim(1);
+        Tensor act = Tensor::empty(xp.shape(), xp.dtype());  // gates, then i, j, f, o
+        Tensor h2 = Tensor::empty(h.shape(), h.dtype()), c2 = Tensor::empty(c.shape(), c.dtype());
+        kd::visit_floating("lstm_step", xp, [&]<class T>() {
+          T* a = act.data<T>();
+          std::copy_n(xp.data<T>(), B * 4 * H, a);
+          kd::gemm(h.data<T>(), w.data<T>(), a, B, H, 4 * H, false, false, /*accumulate=*/true);
+          const T fb = static_cast<T>(forget_bias);
+          const T* cp = c.data<T>();
+          T *hp2 = h2.data<T>(), *cp2 = c2.data<T>();
+          kd::parallel_rows(B, 8 * H, [&](std::int64_t b0, std::int64_t b1) {
+            for (std::int64_t b = b0; b < b1; ++b) {
+              T* g = a + b * 4 * H;
+              for (std::int64_t u = 0; u < H; ++u) {
+                const T i = logistic(g[u]), j = std::tanh(g[H + u]), f = logistic(g[2 * H + u] + fb),
+                        o = logistic(g[3 * H + u]);
+                g[u] = i;
+                g[H + u] = j;
+                g[2 * H + u] = f;
+                g[3 * H + u] = o;
+                const T cn = cp[b * H + u] * f + i * j;
+                cp2[b * H + u] = cn;
+                hp2[b * H + u] = std::tanh(cn) * o;
+              }
+            }
+          });
+        });
+        return autograd::with_backward(
+            std::vector<Tensor>{h2, c2},
+            [act, xp = autograd::save(xp), h = autograd::save(h), c = autograd::save(c), w = autograd::save(w),
+             c2 = autograd::save_output(c2), forget_bias](std::span<const Tensor> grads) {
+              const Tensor dh = grads[0].defined() ? grads[0] : zeros(h.shape(), h.dtype());
+              const Tensor dc_in = grads[1].defined() ? grads[1] : zeros(c.shape(), c.dtype());
+              auto kernel = [&] {
+                const std::int64_t B = h.shape()[0], H = h.shape()[1];
+                Tensor dgates = Tensor::empty(xp.shape(), xp.dtype()), dc = Tensor::empty(c.shape(), c.dtype());
+                Tensor dh_prev = Tensor::empty(h.shape(), h.dtype()), dw = Tensor::empty(w.shape(), w.dtype());
+                kd::visit_floating("LSTMStepGrad", dh, [&]<class T>() {
+                  const T *a = act.data<T>(), *cp = c->data<T>(), *cn = c2->data<T>(), *gh = dh.data<T>(),
+                          *gc = dc_in.data<T>();
+                  T *dg = dgates.data<T>(), *dcp = dc.data<T>();
+                  kd::parallel_rows(B, 8 * H, [&](std::int64_t b0, std::int64_t b1) {
+                    for (std::int64_t b = b0; b < b1; ++b)
+                      for (std::int64_t u = 0; u < H; ++u) {
+                        const T* g = a + b * 4 * H;
+                        const T i = g[u], j = g[H + u], f = g[2 * H + u], o = g[3 * H + u];
+                        const std::int64_t k = b * H + u;
+                        const T th = std::tanh(cn[k]);
+                        const T d = gc[k] + gh[k] * o * (T(1) - th * th);
+                        T* out = dg + b * 4 * H;
+                        out[u] = d * j * i * (T(1) - i);
+                        out[H + u] = d * i * (T(1) - j * j);
+                        out[2 * H + u] = d * cp[k] * f * (T(1) - f);
+                        out[3 * H + u] = gh[k] * th * o * (T(1) - o);
+                        dcp[k] = d * f;
+                      }
+                  });
+                  kd::gemm(dg, w->data<T>(), dh_prev.data<T>(), B, 4 * H, H, false, true);  // dgates · w_hᵀ
+                  kd::gemm(h->data<T>(), dg, dw.data<T>(), H, B, 4 * H, true, false);       // hᵀ · dgates
+                });
+                return Grads{dgates, dh_prev, dc, dw};
+              };
+              return autograd::kernel_or_ops(kernel, [&] { return lstm_grad_ops(dh, dc_in, *xp, *h, *c, *w, forget_bias); });
+            });
+      });
+  return {out[0], out[1]};
+}
+
+// --------------------------------------------------------------------------------- GRU step
+
+namespace {
+
+/// The GRU step's gradients in ops, recomputing the gates.
+Grads gru_grad_ops(const Tensor& dh_in, const Tensor& gx, const Tensor& cx, const Tensor& h, const Tensor& wg,
+                   const Tensor& wc) {
+  const std::vector<Tensor> ru = split(sigmoid(gx + matmul(h, wg)), 2, 1);
+  const Tensor &r = ru[0], &u = ru[1];
+  const Tensor rh = r * h;
+  const Tensor c = tanh(cx + matmul(rh, wc));
+  const Tensor dcand = dh_in * (1.0 - u) * (1.0 - square(c));
+  const Tensor drh = matmul(dcand, wc, false, true);
+  const Tensor dg = concat({drh * h * r * (1.0 - r), dh_in * (h - c) * u * (1.0 - u)}, 1);
+  const Tensor dh = dh_in * u + drh * r + matmul(dg, wg, false, true);
+  return {dg, dcand, dh, matmul(h, dg, true, false), matmul(rh, dcand, true, false)};
+}
+
+}  // namespace
+
+Tensor gru_step(const Tensor& gates_x, const Tensor& candidate_x, const Tensor& h, const Tensor& gates_h,
+                const Tensor& candidate_h) {
+  static const char* const kNames[] = {"gates_x", "candidate_x", "h"};
+  return autograd::apply(
+      {"GRUStep", "gru_step", DTypes::Floating, "T", "gates_x,candidate_x,h,gates_h,candidate_h"},
+      {gates_x, candidate_x, h, gates_h, candidate_h}, {},
+      [](Args in) {
+        const std::int64_t hidden = in[2].rank() == 2 ? in[2].dim(1) : Shape::kUnknown;
+        check_step("gru_step", in, {hidden == Shape::kUnknown ? Shape::kUnknown : 2 * hidden, hidden, hidden}, kNames,
+                   hidden);
+        check_square("gru_step", "gates_h", in[3], hidden, hidden == Shape::kUnknown ? Shape::kUnknown : 2 * hidden);
+        check_square("gru_step", "candidate_h", in[4], hidden, hidden);
+        return OutputSpec{in[2].shape(), in[2].dtype()};
+      },
+      [](Args in, const OutputSpec&) {
+        const Tensor &gx = in[0], &cx = in[1], &h = in[2], &wg = in[3], &wc = in[4];
+        const std::int64_t B = h.dim(0), H = h.dim(1);
+        Tensor ru = Tensor::empty(gx.shape(), gx.dtype());  // r, u
+        Tensor rh = Tensor::empty(h.shape(), h.dtype()), c = Tensor::empty(h.shape(), h.dtype());
+        Tensor h2 = Tensor::empty(h.shape(), h.dtype());
+        kd::visit_floating("gru_step", gx, [&]<class T>() {
+          T* g = ru.data<T>();
+          std::copy_n(gx.data<T>(), B * 2 * H, g);
+          kd::gemm(h.data<T>(), wg.data<T>(), g, B, H, 2 * H, false, false, true);
+          const T* hp = h.data<T>();
+          T* rhp = rh.data<T>();
+          for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t k = 0; k < H; ++k) {
+              T* row = g + b * 2 * H;
+              row[k] = logistic(row[k]);
+              row[H + k] = logistic(row[H + k]);
+              rhp[b * H + k] = row[k] * hp[b * H + k];
+            }
+          T* cp = c.data<T>();
+          std::copy_n(cx.data<T>(), B * H, cp);
+          kd::gemm(rhp, wc.data<T>(), cp, B, H, H, false, false, true);
+          T* out = h2.data<T>();
+          for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t k = 0; k < H; ++k) {
+              const T u = g[b * 2 * H + H + k];
+              const T cv = cp[b * H + k] = std::tanh(cp[b * H + k]);
+              out[b * H + k] = u * hp[b * H + k] + (T(1) - u) * cv;
+            }
+        });
+        return autograd::with_backward(
+            h2, [ru, rh, c, gx = autograd::save(gx), cx = autograd::save(cx), h = autograd::save(h),
+                 wg = autograd::save(wg), wc = autograd::save(wc)](const Tensor& dh_in) {
+              auto kernel = [&] {
+                const std::int64_t B = h.shape()[0], H = h.shape()[1];
+                Tensor dg = Tensor::empty(gx.shape(), gx.dtype()), dcand = Tensor::empty(h.shape(), h.dtype());
+                Tensor drh = Tensor::empty(h.shape(), h.dtype()), dh = Tensor::empty(h.shape(), h.dtype());
+                Tensor dwg = Tensor::empty(wg.shape(), wg.dtype()), dwc = Tensor::empty(wc.shape(), wc.dtype());
+                kd::visit_floating("GRUStepGrad", dh_in, [&]<class T>() {
+                  const T *g = ru.data<T>(), *cv = c.data<T>(), *hp = h->data<T>(), *d = dh_in.data<T>();
+                  T *dcp = dcand.data<T>(), *drp = drh.data<T>(), *dgp = dg.data<T>(), *dhp = dh.data<T>();
+                  for (std::int64_t b = 0; b < B; ++b)
+                    for (std::int64_t k = 0; k < H; ++k) {
+                      const T u = g[b * 2 * H + H + k], cc = cv[b * H + k];
+                      dcp[b * H + k] = d[b * H + k] * (T(1) - u) * (T(1) - cc * cc);
+                    }
+                  kd::gemm(dcp, wc->data<T>(), drp, B, H, H, false, true);  // d(r h) = dcand · w_cᵀ
+                  for (std::int64_t b = 0; b < B; ++b)
+                    for (std::int64_t k = 0; k < H; ++k) {
+                      const T r = g[b * 2 * H + k], u = g[b * 2 * H + H + k], hv = hp[b * H + k];
+                      dgp[b * 2 * H + k] = drp[b * H + k] * hv * r * (T(1) - r);
+                      dgp[b * 2 * H + H + k] = d[b * H + k] * (hv - cv[b * H + k]) * u * (T(1) - u);
+                      dhp[b * H + k] = d[b * H + k] * u + drp[b * H + k] * r;
+                    }
+                  kd::gemm(dgp, wg->data<T>(), dhp, B, 2 * H, H, false, true, true);  // += dg · w_gᵀ
+                  kd::gemm(hp, dgp, dwg.data<T>(), H, B, 2 * H, true, false);
+                  kd::gemm(rh.data<T>(), dcp, dwc.data<T>(), H, B, H, true, false);
+                });
+                return Grads{dg, dcand, dh, dwg, dwc};
+              };
+              return autograd::kernel_or_ops(kernel, [&] { return gru_grad_ops(dh_in, *gx, *cx, *h, *wg, *wc); });
+            });
+      });
+}
+
+// ------------------------------------------------------------------------------ the cells
+
+namespace {
+
+using detail::check_defined;
+using detail::check_dtype;
+using detail::check_float_dtype;
+using detail::named;
+
+void check_sizes(const std::string& where, std::int64_t input, std::int64_t hidden) {
+  if (input <= 0 || hidden <= 0)
+    throw ValueError(fmt::format("{}: input_size and hidden_size must be positive", where));
+}
+
+/// Rows [begin, begin + count) of w [rows, cols] (a slice recorded on the tape).
+Tensor rows_of(const Tensor& w, std::int64_t begin, std::int64_t count) {
+  return slice(w, {begin, 0}, {count, -1});
+}
+
+std::string dtype_suffix(DType dtype) {
+  return dtype == float32 ? "" : fmt::format(", dtype={}", dtype_name(dtype));
+}
+
+}  // namespace
+
+LSTMCell::LSTMCell(std::int64_t input_size, std::int64_t hidden_size, LSTMCellOptions options)
+    : input_(input_size), hidden_(hidden_size), options_(options) {
+  const std::string where = str_line();
+  check_sizes(where, input_, hidden_);
+  check_float_dtype(where, options_.dtype);
+  weight_ = register_parameter(
+      "weight", init::glorot_uniform({input_ + hidden_, 4 * hidden_}, options_.dtype, options_.generator));
+  bias_ = register_parameter("bias", tapeflow::zeros({4 * hidden_}, options_.dtype));
+}
+
+std::string LSTMCell::extra_repr() const {
+  std::string s = fmt::format("{}, {}", input_, hidden_);
+  if (options_.forget_bias != 1.0) s += fmt::format(", forget_bias={}", options_.forget_bias);
+  return s + dtype_suffix(options_.dtype);
+}
+
+void LSTMCell::check_input(const Tensor& x, const char* what, std::int64_t width) const {
+  const auto where = [this] { return str_line(); };
+  check_defined(where, x);
+  const Shape& s = x.shape();
+  if (s.rank() < 2 || (s[s.rank() - 1] != width && s[s.rank() - 1] != Shape::kUnknown))
+    throw ShapeError(fmt::format("{}: expected {} [..., {}], got {}", where(), what, width, s.str()));
+  check_dtype(where, x, options_.dtype, "LSTMCellOptions");
+}
+
+Tensor LSTMCell::project(const Tensor& x) const { return xw_plus_b(x, rows_of(weight_, 0, input_), bias_); }
+Tensor LSTMCell::recurrent_weight() const { return rows_of(weight_, input_, hidden_); }
+
+LSTMState LSTMCell::zero_state(std::int64_t batch) const {
+  return {tapeflow::zeros({batch, hidden_}, options_.dtype), tapeflow::zeros({batch, hidden_}, options_.dtype)};
+}
+
+Tensor LSTMCell::forward(const Tensor& x) {
+  check_input(x, "an input", input_);
+  return forward(x, zero_state(x.dim(0))).h;
+}
+
+LSTMState LSTMCell::forward(const Tensor& x, const LSTMState& state) {
+  check_input(x, "an input", input_);
+  check_input(state.h, "a state h", hidden_);
+  check_input(state.c, "a state c", hidden_);
+  return named([this] { return str_line(); },
+               [&] { return lstm_step(project(x), state, recurrent_weight(), options_.forget_bias); });
+}
+
+GRUCell::GRUCell(std::int64_t input_size, std::int64_t hidden_size, GRUCellOptions options)
+    : input_(input_size), hidden_(hidden_size), options_(options) {
+  const std::string where = str_line();
+  check_sizes(where, input_, hidden_);
+  check_float_dtype(where, options_.dtype);
+  const std::int64_t rows = input_ + hidden_;
+  gates_weight_ = register_parameter("gates_weight",
+                                     init::glorot_uniform({rows, 2 * hidden_}, options_.dtype, options_.generator));
+  gates_bias_ = register_parameter("gates_bias", tapeflow::ones({2 * hidden_}, options_.dtype));
+  candidate_weight_ = register_parameter(
+      "candidate_weight", init::glorot_uniform({rows, hidden_}, options_.dtype, options_.generator));
+  candidate_bias_ = register_parameter("candidate_bias", tapeflow::zeros({hidden_}, options_.dtype));
+}
+
+std::string GRUCell::extra_repr() const { return fmt::format("{}, {}", input_, hidden_) + dtype_suffix(options_.dtype); }
+
+void GRUCell::check_input(const Tensor& x, const char* what, std::int64_t width) const {
+  const auto where = [this] { return str_line(); };
+  check_defined(where, x);
+  const Shape& s = x.shape();
+  if (s.rank() < 2 || (s[s.rank() - 1] != width && s[s.rank() - 1] != Shape::kUnknown))
+    throw ShapeError(fmt::format("{}: expected {} [..., {}], got {}", where(), what, width, s.str()));
+  check_dtype(where, x, options_.dtype, "GRUCellOptions");
+}
+
+std::pair<Tensor, Tensor> GRUCell::project(const Tensor& x) const {
+  return {xw_plus_b(x, rows_of(gates_weight_, 0, input_), gates_bias_),
+          xw_plus_b(x, rows_of(candidate_weight_, 0, input_), candidate_bias_)};
+}
+
+Tensor GRUCell::forward(const Tensor& x) {
+  check_input(x, "an input", input_);
+  return forward(x, tapeflow::zeros({x.dim(0), hidden_}, options_.dtype));
+}
+
+Tensor GRUCell::forward(const Tensor& x, const Tensor& h) {
+  check_input(x, "an input", input_);
+  check_input(h, "a state h", hidden_);
+  return named([this] { return str_line(); }, [&] {
+    auto [gx, cx] = project(x);
+    return gru_step(gx, cx, h, rows_of(gates_weight_, input_, hidden_), rows_of(candidate_weight_, input_, hidden_));
+  });
+}
+
+// ------------------------------------------------------------------------------- the layers
+
+namespace {
+
+void check_layers(const std::string& where, std::int64_t layers) {
+  if (layers <= 0) throw ValueError(fmt::format("{}: num_layers must be positive, got {}", where, layers));
+}
+
+/// x [B, T, F] -> its T steps [B, F], time-major ([T, B, F] split along time).
+std::vector<Tensor> steps_of(const Tensor& time_major) {
+  const std::int64_t T = time_major.dim(0);
+  std::vector<Tensor> parts = split(time_major, static_cast<int>(T), 0);
+  for (Tensor& p : parts) p = reshape(p, Shape{time_major.dim(1), time_major.dim(2)});
+  return parts;
+}
+
+template <class Where>
+void check_sequence(const Where& where, const Tensor& x, std::int64_t features, std::size_t initial,
+                    std::int64_t layers) {
+  check_defined(where, x);
+  const Shape& s = x.shape();
+  if (s.rank() != 3 || (s[2] != features && s[2] != Shape::kUnknown))
+    throw ShapeError(fmt::format("{}: expected an input [batch, time, {}], got {}", where(), features, s.str()));
+  if (s[1] == 0) throw ValueError(fmt::format("{}: the input {} has no time steps", where(), s.str()));
+  if (initial != 0 && initial != static_cast<std::size_t>(layers))
+    throw ValueError(fmt::format("{}: {} initial states for {} layers; give one per layer, or none for zeros", where(),
+                                 initial, layers));
+}
+
+}  // namespace
+
+LSTM::LSTM(std::int64_t input_size, std::int64_t hidden_size, LSTMOptions options)
+    : input_(input_size), hidden_(hidden_size), options_(options) {
+  const std::string where = str_line();
+  check_layers(where, options_.num_layers);
+  for (std::int64_t k = 0; k < options_.num_layers; ++k)
+    cells_.push_back(register_module(fmt::format("cell_{}", k),
+                                     LSTMCell(k == 0 ? input_ : hidden_, hidden_,
+                                              {.forget_bias = options_.forget_bias,
+                                               .dtype = options_.dtype,
+                                               .generator = options_.generator})));
+}
+
+std::string LSTM::extra_repr() const {
+  std::string s = fmt::format("{}, {}", input_, hidden_);
+  if (options_.num_layers != 1) s += fmt::format(", num_layers={}", options_.num_layers);
+  return s + dtype_suffix(options_.dtype);
+}
+
+Tensor LSTM::forward(const Tensor& x) { return forward(x, {}).output; }
+
+LSTMOutput LSTM::forward(const Tensor& x, const std::vector<LSTMState>& initial) {
+  const auto where = [this] { return str_line(); };
+  check_sequence(where, x, input_, initial.size(), options_.num_layers);
+  check_dtype(where, x, options_.dtype, "LSTMOptions");
+  LSTMOutput result;
+  Tensor layer_input = transpose(x, {1, 0, 2});  // [T, B, F]: each step's rows contiguous
+  for (std::size_t k = 0; k < cells_.size(); ++k) {
+    LSTMCell& cell = *cells_[k];
+    LSTMState state = initial.empty() ? cell.zero_state(x.dim(0)) : initial[k];
+    cell.check_input(state.h, "an initial h", hidden_);
+    cell.check_input(state.c, "an initial c", hidden_);
+    const std::vector<Tensor> xs = steps_of(cell.project(layer_input));  // T x [B, 4H]
+    const Tensor w_h = cell.recurrent_weight();
+    std::vector<Tensor> hs;
+    hs.reserve(xs.size());
+    for (const Tensor& xp : xs) {
+      state = named(where, [&] { return lstm_step(xp, state, w_h, options_.forget_bias); });
+      hs.push_back(state.h);
+    }
+    result.states.push_back(state);
+    layer_input = stack(hs, 0);  // [T, B, H]
+  }
+  result.output = transpose(layer_input, {1, 0, 2});
+  return result;
+}
+
+GRU::GRU(std::int64_t input_size, std::int64_t hidden_size, GRUOptions options)
+    : input_(input_size), hidden_(hidden_size), options_(options) {
+  check_layers(str_line(), options_.num_layers);
+  for (std::int64_t k = 0; k < options_.num_layers; ++k)
+    cells_.push_back(register_module(
+        fmt::format("cell_{}", k),
+        GRUCell(k == 0 ? input_ : hidden_, hidden_, {.dtype = options_.dtype, .generator = options_.generator})));
+}
+
+std::string GRU::extra_repr() const {
+  std::string s = fmt::format("{}, {}", input_, hidden_);
+  if (options_.num_layers != 1) s += fmt::format(", num_layers={}", options_.num_layers);
+  return s + dtype_suffix(options_.dtype);
+}
+
+Tensor GRU::forward(const Tensor& x) { return forward(x, {}).output; }
+
+GRUOutput GRU::forward(const Tensor& x, const std::vector<Tensor>& initial) {
+  const auto where = [this] { return str_line(); };
+  check_sequence(where, x, input_, initial.size(), options_.num_layers);
+  check_dtype(where, x, options_.dtype, "GRUOptions");
+  GRUOutput result;
+  Tensor layer_input = transpose(x, {1, 0, 2});
+  for (std::size_t k = 0; k < cells_.size(); ++k) {
+    GRUCell& cell = *cells_[k];
+    Tensor h = initial.empty() ? tapeflow::zeros({x.dim(0), hidden_}, options_.dtype) : initial[k];
+    cell.check_input(h, "an initial h", hidden_);
+    auto [gx, cx] = cell.project(layer_input);
+    const std::vector<Tensor> gs = steps_of(gx), cs = steps_of(cx);
+    const Tensor wg = rows_of(cell.gates_weight_, cell.input_, hidden_);
+    const Tensor wc = rows_of(cell.candidate_weight_, cell.input_, hidden_);
+    std::vector<Tensor> hs;
+    for (std::size_t t = 0; t < gs.size(); ++t) {
+      h = named(where, [&] { return gru_step(gs[t], cs[t], h, wg, wc); });
+      hs.push_back(h);
+    }
+    result.states.push_back(h);
+    layer_input = stack(hs, 0);
+  }
+  result.output = transpose(layer_input, {1, 0, 2});
+  return result;
+}
+
+}  // namespace tapeflow::nn

@@ -1,0 +1,183 @@
+// LSTM and GRU (TensorFlow 1.x's cells): the fused steps' gradients, the layers against PyTorch
+// (tests/data/recurrent_reference.{py,txt}), the modules' errors, and graph mode's static_rnn.
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "helpers.h"
+#include "tapeflow/graph.h"
+#include "tapeflow/nn.h"
+
+using namespace tapeflow;
+
+namespace {
+
+Tensor wave(const Shape& shape, double a, double b, double s) {
+  std::vector<double> v(static_cast<std::size_t>(shape.numel()));
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = s * std::sin(a * static_cast<double>(i) + b);
+  return from_vector(v, shape);
+}
+
+std::map<std::string, std::vector<double>> read_reference(const std::string& file) {
+  std::ifstream in(std::string(TAPEFLOW_TEST_DATA_DIR) + "/" + file);
+  BOOST_REQUIRE_MESSAGE(in, "cannot open tests/data/" << file);
+  std::map<std::string, std::vector<double>> out;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string name;
+    fields >> name;
+    for (double v; fields >> v;) out[name].push_back(v);
+  }
+  return out;
+}
+
+void fill_parameters(nn::Module& m, double a0, double da, double db, double s) {
+  NoGradGuard no_grad;
+  int i = 0;
+  for (auto& [name, p] : m.named_parameters()) {
+    copy_(p, wave(p.shape(), a0 + da * i, db * i, s));
+    ++i;
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(recurrent)
+
+BOOST_AUTO_TEST_CASE(fused_steps_first_and_second_derivatives) {
+  for (std::int64_t batch : {1, 3}) {
+    tft::check_grad(
+        [](std::span<const Tensor> in) {
+          nn::LSTMState s = nn::lstm_step(in[0], {in[1], in[2]}, in[3], 1.0);
+          return s.h * 2.0 + s.c;
+        },
+        {tft::rand64({batch, 8}), tft::rand64({batch, 2}), tft::rand64({batch, 2}), tft::rand64({2, 8})});
+    tft::check_grad(
+        [](std::span<const Tensor> in) { return nn::gru_step(in[0], in[1], in[2], in[3], in[4]); },
+        {tft::rand64({batch, 6}), tft::rand64({batch, 3}), tft::rand64({batch, 3}), tft::rand64({3, 6}),
+         tft::rand64({3, 3})});
+  }
+  // Only h used: c's gradient arrives undefined and counts as zeros.
+  tft::check_grad([](std::span<const Tensor> in) { return nn::lstm_step(in[0], {in[1], in[2]}, in[3]).h; },
+                  {tft::rand64({2, 4}), tft::rand64({2, 1}), tft::rand64({2, 1}), tft::rand64({1, 4})});
+  TF_CHECK_THROWS_WITH(nn::lstm_step(zeros({2, 8}), {zeros({2, 2}), zeros({2, 3})}, zeros({2, 8})), ShapeError,
+                       "lstm_step: c must be [batch, 2] for 2 units, got [2,3]");
+  TF_CHECK_THROWS_WITH(nn::gru_step(zeros({2, 6}), zeros({2, 3}), zeros({2, 3}), zeros({3, 6}), zeros({3, 4})),
+                       ShapeError, "gru_step: candidate_h must be [3, 3], got [3,4]");
+}
+
+BOOST_AUTO_TEST_CASE(lstm_matches_pytorch) {
+  const auto ref = read_reference("recurrent_reference.txt");
+  const std::int64_t B = 2, T = 4, F = 3, H = 4;
+  nn::LSTM lstm(F, H, {.num_layers = 2, .forget_bias = 0.0, .dtype = float64});
+  fill_parameters(lstm, 0.1, 0.07, 0.5, 0.6);
+  Tensor x = wave({B, T, F}, 0.31, 0.2, 1.0).requires_grad_();
+  const Tensor h0 = wave({2, B, H}, 0.4, 0.1, 0.5), c0 = wave({2, B, H}, 0.23, 0.9, 0.5);
+  std::vector<nn::LSTMState> initial;
+  for (std::int64_t k = 0; k < 2; ++k)
+    initial.push_back({reshape(slice(h0, {k, 0, 0}, {1, B, H}), {B, H}), reshape(slice(c0, {k, 0, 0}, {1, B, H}), {B, H})});
+  nn::LSTMOutput out = lstm.forward(x, initial);
+  tft::check_close(out.output, ref.at("lstm/y"), 1e-12);
+  tft::check_close(stack({out.states[0].h, out.states[1].h}, 0), ref.at("lstm/hn"), 1e-12);
+  tft::check_close(stack({out.states[0].c, out.states[1].c}, 0), ref.at("lstm/cn"), 1e-12);
+  // sum(y * w) + 0.5 sum(h_n), h_n: both layers' final h
+  (reduce_sum(out.output * wave({B, T, H}, 0.17, 0.6, 1.0)) +
+   (reduce_sum(out.states[0].h) + reduce_sum(out.states[1].h)) * 0.5)
+      .backward();
+  const Tensor& w0 = lstm.cells()[0]->weight();
+  BOOST_TEST(w0.shape().str() == "[7,16]");
+  tft::check_close(x.grad(), ref.at("lstm/dx"), 1e-12);
+  tft::check_close(slice(w0.grad(), {F, 0}, {H, 4 * H}), ref.at("lstm/dweight_h0"), 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(gru_matches_tensorflows_cell) {
+  const auto ref = read_reference("recurrent_reference.txt");
+  const std::int64_t B = 2, T = 4, F = 3, H = 4;
+  nn::GRU gru(F, H, {.dtype = float64});
+  fill_parameters(gru, 0.12, 0.05, 0.4, 0.7);
+  Tensor x = wave({B, T, F}, 0.31, 0.2, 1.0).requires_grad_();
+  nn::GRUOutput out = gru.forward(x, {wave({B, H}, 0.5, 0.3, 0.5)});
+  tft::check_close(out.output, ref.at("gru/y"), 1e-12);
+  tft::check_close(out.states[0], slice(out.output, {0, T - 1, 0}, {B, 1, H}).to_vector<double>(), 0);
+  reduce_sum(out.output * wave({B, T, H}, 0.17, 0.6, 1.0)).backward();
+  tft::check_close(x.grad(), ref.at("gru/dx"), 1e-12);
+  tft::check_close(gru.cells()[0]->gates_weight().grad(), ref.at("gru/dgates_weight"), 1e-12);
+  tft::check_close(gru.cells()[0]->candidate_weight().grad(), ref.at("gru/dcandidate_weight"), 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(modules_shapes_defaults_and_errors) {
+  nn::LSTM lstm(3, 5, {.num_layers = 2});
+  BOOST_TEST(lstm.str() == "LSTM(3, 5, num_layers=2,\n  (cell_0): LSTMCell(3, 5)\n  (cell_1): LSTMCell(5, 5)\n)");
+  BOOST_TEST(lstm(zeros({4, 6, 3})).shape().str() == "[4,6,5]");
+  BOOST_TEST(lstm.named_parameters()[0].first == "cell_0/weight");
+  nn::LSTMCell cell(3, 5);
+  tft::check_close(cell.bias(), std::vector<double>(20, 0.0));
+  BOOST_TEST(cell(zeros({2, 3})).shape().str() == "[2,5]");
+  nn::GRUCell gcell(3, 5);
+  tft::check_close(gcell.gates_bias(), std::vector<double>(10, 1.0));  // TensorFlow starts the gates open
+  BOOST_TEST(gcell(zeros({2, 3})).shape().str() == "[2,5]");
+  TF_CHECK_THROWS_WITH(lstm(zeros({4, 3})), ShapeError, "LSTM(3, 5, num_layers=2): expected an input [batch, time, 3], got [4,3]");
+  TF_CHECK_THROWS_WITH(lstm.forward(zeros({4, 6, 3}), {cell.zero_state(4)}), ValueError,
+                       "LSTM(3, 5, num_layers=2): 1 initial states for 2 layers; give one per layer, or none for zeros");
+  TF_CHECK_THROWS_WITH(cell.forward(zeros({2, 3}), {zeros({2, 4}), zeros({2, 5})}), ShapeError,
+                       "LSTMCell(3, 5): expected a state h [..., 5], got [2,4]");
+  TF_CHECK_THROWS_WITH(nn::GRU(3, 5, {.num_layers = 0}), ValueError, "GRU(3, 5, num_layers=0): num_layers must be positive");
+  TF_CHECK_THROWS_WITH(lstm(zeros({4, 6, 3}, float64)), DTypeError, "the input is float64 [4,6,3] but the parameters are float32");
+}
+
+BOOST_AUTO_TEST_CASE(static_rnn_in_graph_mode_equals_the_eager_cells) {
+  const std::int64_t B = 2, T = 3, F = 3, H = 4;
+  const Tensor xv = wave({B, T, F}, 0.31, 0.2, 1.0);
+  for (bool use_lstm : {true, false}) {
+    Graph g;
+    auto scope = g.as_default();
+    Tensor x = placeholder(float64, {-1, T, F}, "x");
+    rnn_cell::BasicLSTMCell lstm_cell(H);
+    rnn_cell::GRUCell gru_cell(H);
+    rnn_cell::RNNCell& cell = use_lstm ? static_cast<rnn_cell::RNNCell&>(lstm_cell) : gru_cell;
+    RnnOutput r = static_rnn(cell, x);
+    BOOST_TEST(r.outputs.size() == 3u);
+    BOOST_TEST(r.outputs[0].shape().str() == "[?,4]");
+    std::vector<std::string> names;
+    for (const Tensor& v : trainable_variables()) names.push_back(v.name());
+    if (use_lstm)
+      BOOST_TEST(names == (std::vector<std::string>{"rnn/basic_lstm_cell/kernel:0", "rnn/basic_lstm_cell/bias:0"}),
+                 boost::test_tools::per_element());
+    else
+      BOOST_TEST(names == (std::vector<std::string>{"rnn/gru_cell/gates/kernel:0", "rnn/gru_cell/gates/bias:0",
+                                                    "rnn/gru_cell/candidate/kernel:0", "rnn/gru_cell/candidate/bias:0"}),
+                 boost::test_tools::per_element());
+    Tensor loss = reduce_sum(stack(r.outputs, 1) * wave({B, T, H}, 0.17, 0.6, 1.0));
+    std::vector<Tensor> grads = gradients({loss}, {x});
+    Session sess(g);
+    sess.run(global_variables_initializer());
+    // The eager module with the graph's initial values.
+    std::vector<Tensor> values;
+    for (const Tensor& v : trainable_variables()) values.push_back(sess.run(v));
+    Tensor xe = xv.clone().requires_grad_();
+    Tensor ye;
+    if (use_lstm) {
+      nn::LSTM m(F, H, {.dtype = float64});
+      m.load_state_dict({{"cell_0/weight", values[0]}, {"cell_0/bias", values[1]}});
+      ye = m(xe);
+    } else {
+      nn::GRU m(F, H, {.dtype = float64});
+      m.load_state_dict({{"cell_0/gates_weight", values[0]}, {"cell_0/gates_bias", values[1]},
+                         {"cell_0/candidate_weight", values[2]}, {"cell_0/candidate_bias", values[3]}});
+      ye = m(xe);
+    }
+    reduce_sum(ye * wave({B, T, H}, 0.17, 0.6, 1.0)).backward();
+    auto out = sess.run({stack(r.outputs, 1), grads[0]}, {{x, xv}});
+    tft::check_close(out[0], ye.to_vector<double>(), 1e-12);
+    tft::check_close(out[1], xe.grad().to_vector<double>(), 1e-12);
+  }
+  Graph g;
+  auto scope = g.as_default();
+  rnn_cell::BasicLSTMCell cell(4);
+  TF_CHECK_THROWS_WITH(static_rnn(cell, placeholder(float32, {-1, -1, 3}, "x")), ShapeError,
+                       "static_rnn: inputs must be [batch, time, features] with the time and features known",
+                       "got [?,?,3]", "placeholder(float32, {-1, 20, 3})");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
