@@ -111,7 +111,8 @@ PadMode parse_pad_mode(std::string_view mode) {
   if (upper == "CONSTANT") return PadMode::Constant;
   if (upper == "REFLECT") return PadMode::Reflect;
   if (upper == "SYMMETRIC") return PadMode::Symmetric;
-  throw ValueError(fmt::format("pad: unknown mode '{}'; use \"CONSTANT\", \"REFLECT\" or \"SYMMETRIC\" (in any case)", mode));
+  throw ValueError(
+      fmt::format("pad: unknown mode '{}'; use \"CONSTANT\", \"REFLECT\" or \"SYMMETRIC\" (in any case)", mode));
 }
 
 const char* pad_mode_name(PadMode mode) {
@@ -152,10 +153,12 @@ OutputSpec padded(const Tensor& x, const std::vector<std::int64_t>& flat, PadMod
 
 /// For each dimension of the padded shape, the index of x [xs] that each of its indices reads:
 /// the mirror image of the ones outside x.
-std::vector<std::vector<std::int64_t>> mirror_maps(const Shape& xs, const std::vector<std::int64_t>& flat, PadMode mode) {
+std::vector<std::vector<std::int64_t>> mirror_maps(const Shape& xs, const std::vector<std::int64_t>& flat,
+                                                   PadMode mode) {
   std::vector<std::vector<std::int64_t>> maps;
   for (int d = 0; d < xs.rank(); ++d) {
-    const std::int64_t n = xs[d], b = flat[2 * static_cast<std::size_t>(d)], a = flat[2 * static_cast<std::size_t>(d) + 1];
+    const auto ud = static_cast<std::size_t>(d);
+    const std::int64_t n = xs[d], b = flat[2 * ud], a = flat[2 * ud + 1];
     const std::int64_t edge = mode == PadMode::Reflect ? 0 : 1;  // SYMMETRIC repeats the edge
     std::vector<std::int64_t>& map = maps.emplace_back();
     for (std::int64_t o = 0; o < b + n + a; ++o) {
@@ -179,7 +182,8 @@ void for_each_mirrored(const Shape& os, const Shape& xs, const std::vector<std::
   for (std::int64_t row = 0; row < rows; ++row) {
     std::int64_t rem = row, base = 0;
     for (int d = r - 2; d >= 0; --d) {
-      base += maps[static_cast<std::size_t>(d)][static_cast<std::size_t>(rem % os[d])] * xst[static_cast<std::size_t>(d)];
+      const auto ud = static_cast<std::size_t>(d);
+      base += maps[ud][static_cast<std::size_t>(rem % os[d])] * xst[ud];
       rem /= os[d];
     }
     for (std::int64_t j = 0; j < inner; ++j) f(row * inner + j, base + last[static_cast<std::size_t>(j)]);
@@ -189,7 +193,8 @@ void for_each_mirrored(const Shape& os, const Shape& xs, const std::vector<std::
 // MirrorPad's gradient (TensorFlow's MirrorPadGrad): each element of g added back into the element
 // of x it mirrors. Its own gradient mirror-pads again.
 Tensor mirror_pad_grad(const Tensor& g, const std::vector<std::int64_t>& flat, PadMode mode) {
-  return autograd::apply({"MirrorPadGrad", "pad", DTypes::Floating}, {g}, {{"paddings", flat}, {"mode", pad_mode_name(mode)}},
+  return autograd::apply({"MirrorPadGrad", "pad", DTypes::Floating}, {g},
+                         {{"paddings", flat}, {"mode", pad_mode_name(mode)}},
                          [flat](Args in) {
     Shape xs;
     for (int i = 0; i < in[0].rank(); ++i) {
@@ -207,7 +212,9 @@ Tensor mirror_pad_grad(const Tensor& g, const std::vector<std::int64_t>& flat, P
       for_each_mirrored(g.shape(), s.shape, mirror_maps(s.shape, flat, mode),
                         [&](std::int64_t o, std::int64_t i) { px[i] += pg[o]; });
     });
-    return with_backward(gx, [flat, mode](const Tensor& gg) { return Grads{pad(gg, as_pairs(flat), pad_mode_name(mode))}; });
+    return with_backward(gx, [flat, mode](const Tensor& gg) {
+      return Grads{pad(gg, as_pairs(flat), pad_mode_name(mode))};
+    });
   });
 }
 

@@ -593,9 +593,9 @@ BOOST_AUTO_TEST_CASE(indexing_and_broadcast_ops) {
   });
 }
 
-// ------------------------------------------------------------------------------ sequence-model ops
+// ------------------------------------------------------------------------------ math, array, linalg
 
-BOOST_AUTO_TEST_CASE(sequence_model_ops) {
+BOOST_AUTO_TEST_CASE(sequence_model_math_array_linalg_ops) {
   check_rows({
       wrong_dtype("sin", "Sin", int32, [](const Tensor& x) { return sin(x); }),
       wrong_dtype("cos", "Cos", int64, [](const Tensor& x) { return cos(x); }),

@@ -18,7 +18,7 @@ using tft::weighted_grad;
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(sequence_ops)
+BOOST_AUTO_TEST_SUITE(topk_pad_segment_ops)
 
 // ---------------------------------------------------------------------------- top_k
 
