@@ -1,6 +1,8 @@
 // Shape and indexing ops.
 #include "tapeflow/ops/array.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <numeric>
 
@@ -61,38 +63,158 @@ void copy_box(const Tensor& src, const std::vector<std::int64_t>& src_begin, Ten
 // slice's gradient, as TensorFlow writes it (Pad): g placed at `begin` in zeros of `shape`. Its
 // own gradient slices the box back out.
 Tensor slice_grad(const Tensor& g, const std::vector<std::int64_t>& begin, const Shape& shape) {
-  return autograd::apply({"Pad", "pad", DTypes::Floating}, {g}, {},
-                         [shape](Args in) { return OutputSpec{shape, in[0].dtype()}; },
-                         [begin, shape](Args in, const OutputSpec&) {
-    Tensor gx = zeros(shape, in[0].dtype());
-    copy_box(in[0], std::vector<std::int64_t>(begin.size(), 0), gx, begin, in[0].shape().vec());
-    return with_backward(gx, [begin, size = in[0].shape().vec()](const Tensor& gg) { return Grads{slice(gg, begin, size)}; });
-  });
+  Paddings paddings;
+  for (int i = 0; i < shape.rank(); ++i) {
+    const std::int64_t b = begin[static_cast<std::size_t>(i)];
+    paddings.push_back({b, shape[i] - b - g.shape()[i]});
+  }
+  return pad(g, paddings);
 }
 
-// gather's gradient (TensorFlow's UnsortedSegmentSum of the gathered rows): the rows of g added
-// back at the positions they were gathered from, in zeros of params' shape `ps`. Its own gradient
-// gathers again.
-Tensor gather_grad(const Tensor& g, const Tensor& indices, int axis, const Shape& ps, std::int64_t outer,
-                   std::int64_t n, std::int64_t inner) {
-  return autograd::apply({"UnsortedSegmentSum", "unsorted_segment_sum", DTypes::Floating, "Ti", "data,segment_ids"},
-                         {g, indices}, {}, [ps](Args in) { return OutputSpec{ps, in[0].dtype()}; },
-                         [axis, outer, n, inner](Args in, const OutputSpec& s) {
+// gather's gradient, as TensorFlow writes it: the rows of g summed back where they were gathered
+// from (UnsortedSegmentSum), in zeros of params' shape; along an axis other than 0 with the
+// gathered dimensions moved to the front first and the segments moved back to `ax` after. Its own
+// gradient gathers again.
+Tensor gather_grad(const Tensor& g, const Tensor& indices, int ax, std::int64_t n) {
+  if (ax == 0) return unsorted_segment_sum(g, indices, n);
+  const int ri = indices.rank(), r = g.rank();
+  std::vector<int> front, back;  // g [outer (ax dims), indices' dims, inner] -> [indices' dims, outer, inner]
+  for (int i = 0; i < ri; ++i) front.push_back(ax + i);
+  for (int i = 0; i < ax; ++i) front.push_back(i);
+  for (int i = ax + ri; i < r; ++i) front.push_back(i);
+  Tensor summed = unsorted_segment_sum(transpose(g, front), indices, n);  // [n, outer, inner]
+  for (int i = 1; i <= ax; ++i) back.push_back(i);
+  back.push_back(0);
+  for (int i = ax + 1; i < summed.rank(); ++i) back.push_back(i);
+  return transpose(summed, back);
+}
+
+// unsorted_segment_sum's gradient (TensorFlow's _GatherDropNegatives): the row of g of each id,
+// zeros for the rows that negative ids dropped.
+Tensor gather_segments(const Tensor& g, const Tensor& ids) {
+  const std::vector<std::int64_t> v = ids.to_vector<std::int64_t>();
+  if (std::none_of(v.begin(), v.end(), [](std::int64_t id) { return id < 0; })) return gather(g, ids);
+  Shape kept = ids.shape(), rows = ids.shape();  // kept: ids' shape, broadcast against the rows
+  for (int i = 1; i < g.rank(); ++i) kept.push_back(1), rows.push_back(g.shape()[i]);
+  if (g.shape()[0] == 0) return zeros(rows, g.dtype());  // no segments: every id was dropped
+  Tensor zero = zeros(Shape{}, ids.dtype());
+  return where(reshape(greater_equal(ids, zero), kept), gather(g, maximum(ids, zero)), zeros(Shape{}, g.dtype()));
+}
+
+// ---------------------------------------------------------------------------- pad's modes
+
+enum class PadMode { Constant, Reflect, Symmetric };
+
+PadMode parse_pad_mode(std::string_view mode) {
+  std::string upper(mode);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper == "CONSTANT") return PadMode::Constant;
+  if (upper == "REFLECT") return PadMode::Reflect;
+  if (upper == "SYMMETRIC") return PadMode::Symmetric;
+  throw ValueError(
+      fmt::format("pad: unknown mode '{}'; use \"CONSTANT\", \"REFLECT\" or \"SYMMETRIC\" (in any case)", mode));
+}
+
+const char* pad_mode_name(PadMode mode) {
+  return mode == PadMode::Constant ? "CONSTANT" : mode == PadMode::Reflect ? "REFLECT" : "SYMMETRIC";
+}
+
+Paddings as_pairs(const std::vector<std::int64_t>& flat) {
+  Paddings pairs;
+  for (std::size_t i = 0; i + 1 < flat.size(); i += 2) pairs.push_back({flat[i], flat[i + 1]});
+  return pairs;
+}
+
+/// pad's rule: x [d0, ...] with flat paddings {b0, a0, b1, a1, ...} -> [b0 + d0 + a0, ...]. A
+/// mirrored dimension gives at most size - 1 (REFLECT) or size (SYMMETRIC) on each side.
+OutputSpec padded(const Tensor& x, const std::vector<std::int64_t>& flat, PadMode mode) {
+  const Shape& xs = x.shape();
+  const int r = xs.rank();
+  if (flat.size() != 2 * static_cast<std::size_t>(r))
+    throw ShapeError(fmt::format("pad: paddings has {} pairs for input {} of rank {}; give one {{before, after}} pair "
+                                 "per dimension",
+                                 flat.size() / 2, xs.str(), r));
+  Shape os;
+  for (int i = 0; i < r; ++i) {
+    const std::int64_t b = flat[2 * static_cast<std::size_t>(i)], a = flat[2 * static_cast<std::size_t>(i) + 1];
+    const std::int64_t d = xs[i];
+    if (b < 0 || a < 0)
+      throw ValueError(fmt::format("pad: paddings must be >= 0, got {{{}, {}}} for dimension {} of input {}", b, a, i,
+                                   xs.str()));
+    const std::int64_t most = std::max<std::int64_t>(mode == PadMode::Reflect ? d - 1 : d, 0);
+    if (mode != PadMode::Constant && d >= 0 && (b > most || a > most))
+      throw ShapeError(fmt::format("pad: {} padding {{{}, {}}} of dimension {} is too large for input {}: {} pads at "
+                                   "most {} on each side of a dimension of size {} (REFLECT size - 1, SYMMETRIC size)",
+                                   pad_mode_name(mode), b, a, i, xs.str(), pad_mode_name(mode), most, d));
+    os.push_back(d < 0 ? -1 : b + d + a);
+  }
+  return {os, x.dtype()};
+}
+
+/// For each dimension of the padded shape, the index of x [xs] that each of its indices reads:
+/// the mirror image of the ones outside x.
+std::vector<std::vector<std::int64_t>> mirror_maps(const Shape& xs, const std::vector<std::int64_t>& flat,
+                                                   PadMode mode) {
+  std::vector<std::vector<std::int64_t>> maps;
+  for (int d = 0; d < xs.rank(); ++d) {
+    const auto ud = static_cast<std::size_t>(d);
+    const std::int64_t n = xs[d], b = flat[2 * ud], a = flat[2 * ud + 1];
+    const std::int64_t edge = mode == PadMode::Reflect ? 0 : 1;  // SYMMETRIC repeats the edge
+    std::vector<std::int64_t>& map = maps.emplace_back();
+    for (std::int64_t o = 0; o < b + n + a; ++o) {
+      const std::int64_t i = o - b;
+      map.push_back(i < 0 ? -i - edge : i >= n ? 2 * n - 2 + edge - i : i);
+    }
+  }
+  return maps;
+}
+
+/// Calls f(o, i) for each element o of the padded tensor [os] (row-major) with the element i of x
+/// [xs] that it mirrors.
+template <class F>
+void for_each_mirrored(const Shape& os, const Shape& xs, const std::vector<std::vector<std::int64_t>>& maps, F f) {
+  const int r = os.rank();
+  if (os.numel() == 0) return;
+  if (r == 0) return f(std::int64_t{0}, std::int64_t{0});
+  const auto xst = strides_of(xs);
+  const std::int64_t inner = os[r - 1], rows = os.numel() / inner;
+  const std::vector<std::int64_t>& last = maps[static_cast<std::size_t>(r - 1)];
+  for (std::int64_t row = 0; row < rows; ++row) {
+    std::int64_t rem = row, base = 0;
+    for (int d = r - 2; d >= 0; --d) {
+      const auto ud = static_cast<std::size_t>(d);
+      base += maps[ud][static_cast<std::size_t>(rem % os[d])] * xst[ud];
+      rem /= os[d];
+    }
+    for (std::int64_t j = 0; j < inner; ++j) f(row * inner + j, base + last[static_cast<std::size_t>(j)]);
+  }
+}
+
+// MirrorPad's gradient (TensorFlow's MirrorPadGrad): each element of g added back into the element
+// of x it mirrors. Its own gradient mirror-pads again.
+Tensor mirror_pad_grad(const Tensor& g, const std::vector<std::int64_t>& flat, PadMode mode) {
+  return autograd::apply({"MirrorPadGrad", "pad", DTypes::Floating}, {g},
+                         {{"paddings", flat}, {"mode", pad_mode_name(mode)}},
+                         [flat](Args in) {
+    Shape xs;
+    for (int i = 0; i < in[0].rank(); ++i) {
+      const std::int64_t d = in[0].shape()[i];
+      xs.push_back(d < 0 ? -1 : d - flat[2 * static_cast<std::size_t>(i)] - flat[2 * static_cast<std::size_t>(i) + 1]);
+    }
+    return OutputSpec{xs, in[0].dtype()};
+  },
+                         [flat, mode](Args in, const OutputSpec& s) {
     const Tensor& g = in[0];
-    const std::vector<std::int64_t> idx = in[1].to_vector<std::int64_t>();
-    Tensor gp = zeros(s.shape, g.dtype());
-    detail::visit_floating("UnsortedSegmentSum", g, [&]<class T>() {
-      const T* gs = g.data<T>();
-      T* d = gp.data<T>();
-      const auto m = static_cast<std::int64_t>(idx.size());
-      for (std::int64_t o = 0; o < outer; ++o)
-        for (std::int64_t k = 0; k < m; ++k) {
-          T* to = d + (o * n + idx[static_cast<std::size_t>(k)]) * inner;
-          const T* from = gs + (o * m + k) * inner;
-          for (std::int64_t i = 0; i < inner; ++i) to[i] += from[i];
-        }
+    Tensor gx = zeros(s.shape, g.dtype());
+    detail::visit_floating("pad", g, [&]<class T>() {
+      const T* pg = g.data<T>();
+      T* px = gx.data<T>();
+      for_each_mirrored(g.shape(), s.shape, mirror_maps(s.shape, flat, mode),
+                        [&](std::int64_t o, std::int64_t i) { px[i] += pg[o]; });
     });
-    return with_backward(gp, [indices = save(in[1]), axis](const Tensor& gg) { return Grads{gather(gg, *indices, axis), Tensor()}; });
+    return with_backward(gx, [flat, mode](const Tensor& gg) {
+      return Grads{pad(gg, as_pairs(flat), pad_mode_name(mode))};
+    });
   });
 }
 
@@ -465,6 +587,95 @@ Tensor slice(const Tensor& x, const std::vector<std::int64_t>& begin, const std:
   });
 }
 
+Tensor pad(const Tensor& x, const Paddings& paddings, std::string_view mode_name, double constant_values) {
+  const PadMode mode = parse_pad_mode(mode_name);
+  std::vector<std::int64_t> flat;
+  for (const auto& [before, after] : paddings) flat.push_back(before), flat.push_back(after);
+  auto rule = [flat, mode](Args in) { return padded(in[0], flat, mode); };
+  if (mode != PadMode::Constant)
+    return autograd::apply({"MirrorPad", "pad", DTypes::Any}, {x}, {{"paddings", flat}, {"mode", pad_mode_name(mode)}}, rule,
+                           [flat, mode](Args in, const OutputSpec& s) {
+      const Tensor& x = in[0];
+      Tensor out = Tensor::empty(s.shape, x.dtype());
+      detail::visit_dtype(x.dtype(), [&]<class T>() {
+        const T* px = x.data<T>();
+        T* po = out.data<T>();
+        for_each_mirrored(s.shape, x.shape(), mirror_maps(x.shape(), flat, mode),
+                          [&](std::int64_t o, std::int64_t i) { po[o] = px[i]; });
+      });
+      return with_backward(out, [flat, mode](const Tensor& g) { return Grads{mirror_pad_grad(g, flat, mode)}; });
+    });
+  // CONSTANT: x copied into a tensor full of constant_values (TensorFlow's Pad for 0, else PadV2).
+  auto forward = [flat, constant_values](Args in, const OutputSpec& s) {
+    const Tensor& x = in[0];
+    Tensor out = full(s.shape, constant_values, x.dtype());
+    std::vector<std::int64_t> begin;
+    for (std::size_t i = 0; i < flat.size(); i += 2) begin.push_back(flat[i]);
+    copy_box(x, std::vector<std::int64_t>(begin.size(), 0), out, begin, x.shape().vec());
+    return with_backward(out, [begin, size = x.shape().vec()](const Tensor& g) { return Grads{slice(g, begin, size)}; });
+  };
+  if (constant_values == 0) return autograd::apply({"Pad", "pad", DTypes::Any}, {x}, {{"paddings", flat}}, rule, forward);
+  return autograd::apply({"PadV2", "pad", DTypes::Any}, {x}, {{"paddings", flat}, {"constant_values", constant_values}},
+                         rule, forward);
+}
+
+Tensor unsorted_segment_sum(const Tensor& data, const Tensor& segment_ids, std::int64_t num_segments) {
+  struct SegmentPlan : OutputSpec {
+    std::int64_t rows = 1, inner = 1;
+  };
+  return autograd::apply({"UnsortedSegmentSum", "unsorted_segment_sum", DTypes::Numeric, "Ti", "data,segment_ids"},
+                         {data, segment_ids}, {{"num_segments", num_segments}},
+                         [num_segments](Args in) {
+    const Shape &ds = in[0].shape(), &is = in[1].shape();
+    if (num_segments < 0)
+      throw ValueError(fmt::format("unsorted_segment_sum: num_segments must be >= 0, got {}", num_segments));
+    bool prefix = is.rank() <= ds.rank();
+    for (int i = 0; prefix && i < is.rank(); ++i) prefix = compatible(is[i], ds[i]);
+    if (!prefix)
+      throw ShapeError(fmt::format("unsorted_segment_sum: segment_ids {} do not match data {}: their shape must be the "
+                                   "start of data's (one id for each row of data); reshape one of them",
+                                   is.str(), ds.str()));
+    SegmentPlan p;
+    p.dtype = in[0].dtype();
+    p.shape.push_back(num_segments);
+    for (int i = 0; i < ds.rank(); ++i) {
+      if (i < is.rank()) {
+        p.rows *= ds[i];
+      } else {
+        p.inner *= ds[i];
+        p.shape.push_back(ds[i]);
+      }
+    }
+    // Ids that can be seen are checked here (a graph's fed ones when it runs).
+    if (autograd::known_value(in[1])) {
+      const std::vector<std::int64_t> ids = in[1].to_vector<std::int64_t>();
+      for (std::size_t k = 0; k < ids.size(); ++k)
+        if (ids[k] >= num_segments)
+          throw ValueError(fmt::format("unsorted_segment_sum: segment id {} (at position {}) is out of range for "
+                                       "num_segments {}; ids must be < num_segments (a negative id drops its row)",
+                                       ids[k], k, num_segments));
+    }
+    return p;
+  },
+                         [](Args in, const SegmentPlan& p) {
+    const Tensor& data = in[0];
+    const std::vector<std::int64_t> ids = in[1].to_vector<std::int64_t>();
+    Tensor out = zeros(p.shape, data.dtype());
+    detail::visit_numeric("unsorted_segment_sum", data, [&]<class T>() {
+      const T* from = data.data<T>();
+      T* to = out.data<T>();
+      for (std::int64_t r = 0; r < p.rows; ++r) {
+        const std::int64_t id = ids[static_cast<std::size_t>(r)];
+        if (id < 0) continue;
+        T* dst = to + id * p.inner;
+        const T* src = from + r * p.inner;
+        for (std::int64_t i = 0; i < p.inner; ++i) dst[i] = static_cast<T>(dst[i] + src[i]);
+      }
+    });
+    return with_backward(out, [ids = save(in[1])](const Tensor& g) { return Grads{gather_segments(g, *ids), Tensor()}; });
+  });
+}
+
 Tensor gather(const Tensor& params, const Tensor& indices, int axis) {
   struct GatherPlan : OutputSpec {
     std::int64_t outer = 1, n = 0, inner = 1;
@@ -503,10 +714,8 @@ Tensor gather(const Tensor& params, const Tensor& indices, int axis) {
       for (std::int64_t k = 0; k < m; ++k)
         std::memcpy(dst + static_cast<std::size_t>(o * m + k) * row,
                     src + static_cast<std::size_t>(o * p.n + idx[static_cast<std::size_t>(k)]) * row, row);
-    return with_backward(out, [indices = save(in[1]), axis, ps = params.shape(), outer = p.outer, n = p.n,
-                               inner = p.inner](const Tensor& g) {
-      return Grads{gather_grad(g, *indices, axis, ps, outer, n, inner), Tensor()};
-    });
+    return with_backward(out, [indices = save(in[1]), ax = normalize_axis("gather", axis, params.rank()),
+                               n = p.n](const Tensor& g) { return Grads{gather_grad(g, *indices, ax, n), Tensor()}; });
   });
 }
 

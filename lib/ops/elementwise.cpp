@@ -326,6 +326,56 @@ Tensor floor(const Tensor& x) {
   });
 }
 
+Tensor round(const Tensor& x) {
+  return apply({"Round", "round"}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    const Tensor& x = in[0];
+    // rint rounds half to even in the default rounding mode (as TensorFlow's Round and numpy's
+    // round); integers are already whole.
+    Tensor y = is_floating(x.dtype()) ? unary_float("round", x, [](const auto& a) { return a.rint(); }) : x.clone();
+    return with_backward(y, [](const Tensor& g) { return Grads{zeros_like(g)}; });
+  });
+}
+
+Tensor sin(const Tensor& x) {
+  return apply({"Sin", "sin", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("sin", in[0], [](const auto& a) { return a.sin(); });
+    return with_backward(y, [x = save(in[0])](const Tensor& g) { return Grads{g * cos(*x)}; });
+  });
+}
+
+Tensor cos(const Tensor& x) {
+  return apply({"Cos", "cos", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("cos", in[0], [](const auto& a) { return a.cos(); });
+    return with_backward(y, [x = save(in[0])](const Tensor& g) { return Grads{neg(g * sin(*x))}; });
+  });
+}
+
+Tensor erf(const Tensor& x) {
+  return apply({"Erf", "erf", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("erf", in[0], [](const auto& a) {
+      return a.unaryExpr([](auto v) { return std::erf(v); });
+    });
+    return with_backward(y, [x = save(in[0])](const Tensor& g) {  // d erf(x) = 2/sqrt(pi) e^(-x^2)
+      return Grads{g * exp(neg(square(*x))) * 1.1283791670955126};
+    });
+  });
+}
+
+Tensor log1p(const Tensor& x) {
+  return apply({"Log1p", "log1p", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("log1p", in[0], [](const auto& a) { return a.log1p(); });
+    return with_backward(y, [x = save(in[0])](const Tensor& g) { return Grads{g / (*x + 1.0)}; });
+  });
+}
+
+Tensor expm1(const Tensor& x) {
+  return apply({"Expm1", "expm1", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+    Tensor y = unary_float("expm1", in[0], [](const auto& a) { return a.expm1(); });
+    // e^x, not y + 1: for x << 0, y + 1 keeps few of e^x's digits.
+    return with_backward(y, [x = save(in[0])](const Tensor& g) { return Grads{g * exp(*x)}; });
+  });
+}
+
 Tensor clip(const Tensor& x, double lo, double hi) {
   return apply({.type = "ClipByValue", .name = "clip_by_value", .node = "clip_by_value"}, {x}, {{"clip_value_min", lo}, {"clip_value_max", hi}},
                [lo, hi](Args in) {
@@ -414,9 +464,12 @@ Tensor tanh(const Tensor& x) {
 // ---------------------------------------------------------------------------- comparisons
 
 namespace {
+/// A bool-valued binary op with broadcasting: comparisons (one dtype T for both) and the logical
+/// ops (signature "b": bool only).
 template <class F>
-Tensor compare(const char* type, const char* op, const Tensor& a, const Tensor& b, F f) {
-  return apply({type, op, DTypes::Any}, {a, b}, {},
+Tensor compare(const char* type, const char* op, const Tensor& a, const Tensor& b, F f, const char* signature = "T",
+               const char* input_names = nullptr) {
+  return apply({type, op, DTypes::Any, signature, input_names}, {a, b}, {},
                [op](Args in) { return OutputSpec{broadcast_shapes(op, in[0].shape(), in[1].shape()), bool_}; },
                [f](Args in, const OutputSpec& s) {
                  return detail::visit_dtype(in[0].dtype(), [&]<class T>() {
@@ -435,8 +488,16 @@ Tensor greater_equal(const Tensor& a, const Tensor& b) {
   return compare("GreaterEqual", "greater_equal", a, b, [](auto x, auto y) { return x >= y; });
 }
 
+Tensor logical_and(const Tensor& x, const Tensor& y) {
+  return compare("LogicalAnd", "logical_and", x, y, [](auto a, auto b) { return a && b; }, "b", "x,y");
+}
+
+Tensor logical_or(const Tensor& x, const Tensor& y) {
+  return compare("LogicalOr", "logical_or", x, y, [](auto a, auto b) { return a || b; }, "b", "x,y");
+}
+
 Tensor logical_not(const Tensor& x) {
-  return apply({"LogicalNot", "logical_not", DTypes::Any, "b"}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
+  return apply({"LogicalNot", "logical_not", DTypes::Any, "b", "x"}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     const Tensor& x = in[0];
     Tensor out = Tensor::empty(x.shape(), bool_);
     const bool* p = x.data<bool>();

@@ -3,7 +3,9 @@
 #include "tapeflow/ops/reduce.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
+#include <numeric>
 
 #include "autograd/door.h"
 #include "ops/kernels.h"
@@ -200,11 +202,18 @@ Tensor reduce_min(const Tensor& x, const Axes& axes, bool keepdims) {
   return extreme("reduce_min", "Min", x, axes, keepdims, false);
 }
 
+namespace {
+/// The checks of a reduction composed of other ops (as TensorFlow's), made first so that errors
+/// name it rather than an op it is made of.
+ReducePlan check_composite(const char* op, const Tensor& x, const Axes& axes, bool keepdims) {
+  detail::check_defined(op, x);
+  detail::check_floating(op, x);
+  return plan_reduce(op, x, axes, keepdims);
+}
+}  // namespace
+
 Tensor reduce_logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
-  // A composite of other ops, as TensorFlow's: its own checks first, so that errors name it.
-  detail::check_defined("reduce_logsumexp", x);
-  detail::check_floating("reduce_logsumexp", x);
-  ReducePlan p = plan_reduce("reduce_logsumexp", x, axes, keepdims);
+  ReducePlan p = check_composite("reduce_logsumexp", x, axes, keepdims);
   // m + log(sum(exp(x - m))) with m = max(x) held constant: exact, and no overflow.
   Tensor m = stop_gradient(reduce_max(x, axes, true));
   Tensor infinite_m = equal(abs(m), full(Shape{}, INFINITY, x.dtype()));
@@ -214,6 +223,65 @@ Tensor reduce_logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
   // returns a denormal, not 0, for -inf, which would otherwise give about -709 here.)
   y = where(infinite_m, m, y);
   return keepdims ? y : squeeze(y, p.axes);  // not reshape(p.out): two unknown dims would read as two -1
+}
+
+Tensor reduce_variance(const Tensor& x, const Axes& axes, bool keepdims) {
+  check_composite("reduce_variance", x, axes, keepdims);
+  return reduce_mean(square(x - reduce_mean(x, axes, true)), axes, keepdims);  // the biased estimate
+}
+
+Tensor reduce_std(const Tensor& x, const Axes& axes, bool keepdims) {
+  check_composite("reduce_std", x, axes, keepdims);
+  return sqrt(reduce_variance(x, axes, keepdims));
+}
+
+Tensor cumsum(const Tensor& x, int axis, bool exclusive, bool reverse) {
+  struct ScanPlan : OutputSpec {
+    std::int64_t outer = 1, n = 1, inner = 1;
+  };
+  return autograd::apply({"Cumsum", "cumsum"}, {x}, {{"axis", axis}, {"exclusive", exclusive}, {"reverse", reverse}},
+                         [axis](Args in) {
+    const Shape& s = in[0].shape();
+    if (s.rank() == 0)
+      throw ValueError(fmt::format("cumsum: needs a tensor of rank >= 1 to sum along axis {}, got a scalar; reshape "
+                                   "it to [1]",
+                                   axis));
+    const int ax = normalize_axis("cumsum", axis, s.rank());
+    ScanPlan p;
+    p.shape = s;
+    p.dtype = in[0].dtype();
+    for (int i = 0; i < s.rank(); ++i) (i < ax ? p.outer : i == ax ? p.n : p.inner) *= s[i];
+    return p;
+  },
+                         [axis, exclusive, reverse](Args in, const ScanPlan& p) {
+    const Tensor& x = in[0];
+    Tensor y = Tensor::empty(p.shape, x.dtype());
+    detail::visit_numeric("cumsum", x, [&]<class T>() {
+      const T* src = x.data<T>();
+      T* dst = y.data<T>();
+      const std::int64_t n = p.n, inner = p.inner;
+      detail::parallel_rows(p.outer, n * inner, [&](std::int64_t o0, std::int64_t o1) {
+        for (std::int64_t o = o0; o < o1; ++o)
+          for (std::int64_t step = 0; step < n; ++step) {
+            const std::int64_t k = reverse ? n - 1 - step : step;  // the row of the block written now
+            T* out = dst + (o * n + k) * inner;
+            if (step == 0) {
+              for (std::int64_t i = 0; i < inner; ++i) out[i] = exclusive ? T(0) : src[(o * n + k) * inner + i];
+              continue;
+            }
+            // out[k] = out[before] + x[k] (inclusive) or + x[before] (exclusive).
+            const std::int64_t before = reverse ? k + 1 : k - 1;
+            const T* prev = dst + (o * n + before) * inner;
+            const T* add = src + (o * n + (exclusive ? before : k)) * inner;
+            for (std::int64_t i = 0; i < inner; ++i) out[i] = static_cast<T>(prev[i] + add[i]);
+          }
+      });
+    });
+    // The gradient of a running sum is the running sum of the gradient the other way.
+    return with_backward(y, [axis, exclusive, reverse](const Tensor& g) {
+      return Grads{cumsum(g, axis, exclusive, !reverse)};
+    });
+  });
 }
 
 namespace {
@@ -263,6 +331,70 @@ Tensor arg_extreme(const char* type, const char* op, const Tensor& x, int axis, 
 
 Tensor argmax(const Tensor& x, int axis) { return arg_extreme("ArgMax", "argmax", x, axis, true); }
 Tensor argmin(const Tensor& x, int axis) { return arg_extreme("ArgMin", "argmin", x, axis, false); }
+
+TopK top_k(const Tensor& input, std::int64_t k, bool sorted) {
+  std::vector<Tensor> out = autograd::apply({"TopKV2", "top_k"}, {input}, {{"k", k}, {"sorted", sorted}},
+                                            [k](Args in) {
+    const Shape& s = in[0].shape();
+    if (s.rank() == 0)
+      throw ValueError(fmt::format("top_k: needs a tensor of rank >= 1 (it selects along the last dimension), got a "
+                                   "scalar; reshape it to [1]"));
+    if (k < 0) throw ValueError(fmt::format("top_k: k must be >= 0, got {} for input {}", k, s.str()));
+    const std::int64_t n = s[s.rank() - 1];
+    if (n >= 0 && k > n)
+      throw ValueError(fmt::format("top_k: k = {} is larger than the last dimension of input {} ({}); use k <= {}", k,
+                                   s.str(), n, n));
+    Shape os = s;
+    os[s.rank() - 1] = k;
+    return std::vector<OutputSpec>{{os, in[0].dtype()}, {os, int32}};
+  },
+                                            [k, sorted](Args in, const std::vector<OutputSpec>& specs) {
+    const Tensor& x = in[0];
+    const std::int64_t n = x.dim(-1), rows = n == 0 ? 0 : x.numel() / n;
+    if (n > std::numeric_limits<std::int32_t>::max())
+      throw ValueError(fmt::format("top_k: the last dimension of input {} is too long for int32 indices", x.shape().str()));
+    Tensor values = Tensor::empty(specs[0].shape, x.dtype()), indices = Tensor::empty(specs[1].shape, int32);
+    Tensor positions = Tensor::empty({rows * k}, int64);  // of the values in x flattened, for the gradient
+    detail::visit_numeric("top_k", x, [&]<class T>() {
+      const T* px = x.data<T>();
+      T* pv = values.data<T>();
+      std::int32_t* pi = indices.data<std::int32_t>();
+      std::int64_t* pp = positions.data<std::int64_t>();
+      detail::parallel_rows(rows, n, [&](std::int64_t r0, std::int64_t r1) {
+        std::vector<std::int32_t> order(static_cast<std::size_t>(n));
+        for (std::int64_t r = r0; r < r1; ++r) {
+          const T* row = px + r * n;
+          // Larger first, the lower index first among equals; NaN above everything (as torch.topk),
+          // so that the order is strict and total.
+          auto before = [row](std::int32_t a, std::int32_t b) {
+            const T va = row[a], vb = row[b];
+            if constexpr (std::is_floating_point_v<T>) {
+              const bool na = std::isnan(va), nb = std::isnan(vb);
+              if (na || nb) return na && nb ? a < b : na;
+            }
+            return va > vb || (va == vb && a < b);
+          };
+          std::iota(order.begin(), order.end(), 0);
+          std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
+          if (!sorted) std::sort(order.begin(), order.begin() + k);  // in the order they stand in x
+          for (std::int64_t j = 0; j < k; ++j) {
+            const std::int32_t c = order[static_cast<std::size_t>(j)];
+            pv[r * k + j] = row[c];
+            pi[r * k + j] = c;
+            pp[r * k + j] = r * n + c;
+          }
+        }
+      });
+    });
+    // The values' gradient goes back to the positions they were taken from; the indices have none.
+    return with_backward(std::vector<Tensor>{values, indices},
+                         [positions, rows, n, shape = x.shape()](std::span<const Tensor> g) {
+      if (!g[0].defined()) return Grads{Tensor()};
+      return Grads{reshape(unsorted_segment_sum(reshape(g[0], {-1}), positions, rows * n), shape)};
+    });
+  });
+  return {out[0], out[1]};
+}
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;

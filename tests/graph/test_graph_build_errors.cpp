@@ -18,9 +18,10 @@
 // exactly the name and type the error gave.
 //
 // Ops that go through the door but cannot fail at build time (any dtype, any shape): cast,
-// stop_gradient, identity (graph/variables.cpp) and nn::zero_fraction. reduce_logsumexp, moments,
-// batch_normalization and batch_norm are composites of the ops below, which check their operands
-// themselves before building any node.
+// stop_gradient, identity (graph/variables.cpp) and nn::zero_fraction. reduce_logsumexp,
+// reduce_variance, reduce_std, norm, einsum, moments, batch_normalization and batch_norm are
+// composites of the ops below, which check their operands themselves before building any node
+// (errors_that_name_no_node).
 //
 // The differences found with TensorFlow, and the errors that name no node, are listed below the
 // includes.
@@ -65,8 +66,10 @@ using namespace tapeflow;
 //                ('HorovodAllreduce_x_0').
 //
 // Errors that name no node (pinned below): add_n / concat / stack of no tensor (no input, so no
-// graph), and `x + 1.5` (and the other operators with a number) for an integer x, which fails
-// converting the number before the op is called. A check of an argument (clip's bounds, a
+// graph), `x + 1.5` (and the other operators with a number) for an integer x, which fails
+// converting the number before the op is called, pad with an unknown mode (the mode picks the
+// node's type; tf.pad raises its ValueError before building too), and the composites'
+// own checks (reduce_variance, reduce_std, norm, einsum). A check of an argument (clip's bounds, a
 // keep_prob, strides...) is part of the op's rule and names the node (arguments_name_the_node).
 
 namespace {
@@ -356,7 +359,7 @@ BOOST_AUTO_TEST_CASE(comparisons_and_where) {
          a.fails([&] { return logical_not(x); });
        },
        typeid(DTypeError), "LogicalNot", "LogicalNot", "'x:0' [?,3]",
-       "logical_not: input 0 must be bool, got float32 [?,3]"},
+       "logical_not: x must be bool, got float32 [?,3]"},
       {"where: a float32 condition",
        [](Attempt& a) {
          Tensor c = ph("c", {-1, 3}), x = ph("x", {-1, 3}), y = ph("y", {-1, 3});
@@ -587,6 +590,100 @@ BOOST_AUTO_TEST_CASE(indexing_and_broadcast_ops) {
          a.fails([&] { return tile(x, {2}); });
        },
        typeid(ShapeError), "Tile", "Tile", "'x:0' [?,3]", "tile: multiples [2] must have 2 entries for shape [?,3]"},
+  });
+}
+
+// ------------------------------------------------------------------------------ math, array, linalg
+
+BOOST_AUTO_TEST_CASE(sequence_model_math_array_linalg_ops) {
+  check_rows({
+      wrong_dtype("sin", "Sin", int32, [](const Tensor& x) { return sin(x); }),
+      wrong_dtype("cos", "Cos", int64, [](const Tensor& x) { return cos(x); }),
+      wrong_dtype("erf", "Erf", int32, [](const Tensor& x) { return erf(x); }),
+      wrong_dtype("log1p", "Log1p", uint8, [](const Tensor& x) { return log1p(x); }),
+      wrong_dtype("expm1", "Expm1", int32, [](const Tensor& x) { return expm1(x); }),
+      wrong_dtype("round", "Round", bool_, [](const Tensor& x) { return round(x); }),
+      {"logical_and of float32",
+       [](Attempt& a) {
+         Tensor x = ph("x", {-1, 3}), b = ph("b", {-1, 3}, bool_);
+         a.fails([&] { return logical_and(x, b); });
+         a.then_builds([&] { return logical_and(b, b); });
+       },
+       typeid(DTypeError), "LogicalAnd", "LogicalAnd", "'x:0' [?,3], 'b:0' [?,3]",
+       "logical_and: x must be bool, got float32 [?,3]"},
+      {"logical_or: [?,3] with [4]",
+       [](Attempt& a) {
+         Tensor b = ph("b", {-1, 3}, bool_), c = ph("c", {4}, bool_);
+         a.fails([&] { return logical_or(b, c); });
+       },
+       typeid(ShapeError), "LogicalOr", "LogicalOr", "'b:0' [?,3], 'c:0' [4]",
+       "logical_or: shapes [?,3] and [4] cannot be broadcast together"},
+      {"cumsum: axis 2 of a rank-2 tensor",
+       [](Attempt& a) {
+         Tensor x = ph("x", {-1, 3});
+         a.fails([&] { return cumsum(x, 2); });
+         a.then_builds([&] { return cumsum(x, 1, true); });
+       },
+       typeid(ValueError), "Cumsum", "Cumsum", "'x:0' [?,3]", "cumsum: axis 2 is out of range for a tensor of rank 2"},
+      {"top_k: k larger than the last dimension",
+       [](Attempt& a) {
+         Tensor x = ph("x", {-1, 4});
+         a.fails([&] { return top_k(x, 5).values; });
+         a.then_builds([&] { return top_k(x, 4).values; });
+       },
+       typeid(ValueError), "TopKV2", "TopKV2", "'x:0' [?,4]",
+       "top_k: k = 5 is larger than the last dimension of input [?,4] (4); use k <= 4"},
+      {"pad: REFLECT more than size - 1",
+       [](Attempt& a) {
+         Tensor x = ph("x", {-1, 3});
+         a.fails([&] { return pad(x, {{1, 1}, {0, 3}}, "REFLECT"); });
+         a.then_builds([&] { return pad(x, {{1, 1}, {0, 2}}, "REFLECT"); });
+       },
+       typeid(ShapeError), "MirrorPad", "MirrorPad", "'x:0' [?,3]",
+       "pad: REFLECT padding {0, 3} of dimension 1 is too large for input [?,3]"},
+      {"pad: one pair for a rank-2 tensor",
+       [](Attempt& a) {
+         Tensor x = ph("x", {-1, 3});
+         a.fails([&] { return pad(x, {{1, 1}}); });
+         a.then_builds([&] { return pad(x, {{1, 1}, {0, 0}}); });
+       },
+       typeid(ShapeError), "Pad", "Pad", "'x:0' [?,3]", "pad: paddings has 1 pairs for input [?,3] of rank 2"},
+      {"pad: a negative padding with constant_values",
+       [](Attempt& a) {
+         Tensor x = ph("x", {-1, 3});
+         a.fails([&] { return pad(x, {{-1, 0}, {0, 0}}, "constant", 2.0); });
+       },
+       typeid(ValueError), "PadV2", "PadV2", "'x:0' [?,3]", "pad: paddings must be >= 0, got {-1, 0} for dimension 0"},
+      {"band_part of a vector",
+       [](Attempt& a) {
+         Tensor v = ph("v", {-1});
+         a.fails([&] { return linalg::band_part(v, -1, 0); });
+       },
+       typeid(ShapeError), "MatrixBandPart", "MatrixBandPart", "'v:0' [?]",
+       "band_part: input must be a matrix or a batch of them (rank >= 2), got [?]"},
+      {"unsorted_segment_sum: ids that do not match data",
+       [](Attempt& a) {
+         Tensor d = ph("data", {-1, 3}), ids = ph("ids", {4, 2}, int32);
+         a.fails([&] { return unsorted_segment_sum(d, ids, 5); });
+         a.then_builds([&] { return unsorted_segment_sum(d, ph("rows", {-1}, int64), 5); });
+       },
+       typeid(ShapeError), "UnsortedSegmentSum", "UnsortedSegmentSum", "'data:0' [?,3], 'ids:0' [4,2]",
+       "unsorted_segment_sum: segment_ids [4,2] do not match data [?,3]"},
+      {"unsorted_segment_sum: a constant id out of range",
+       [](Attempt& a) {
+         Tensor d = ph("data", {-1, 3});
+         a.fails([&] { return unsorted_segment_sum(d, tensor({0, 5}, int32), 5); });
+       },
+       typeid(ValueError), "UnsortedSegmentSum", "UnsortedSegmentSum", "'data:0' [?,3], a constant [2]",
+       "unsorted_segment_sum: segment id 5 (at position 1) is out of range for num_segments 5"},
+      {"matmul: batch dims [?,2] and [3]",
+       [](Attempt& a) {
+         Tensor x = ph("x", {-1, 2, 3, 4}), w = ph("w", {3, 4, 5});
+         a.fails([&] { return matmul(x, w); });
+         a.then_builds([&] { return matmul(x, ph("v", {2, 4, 5})); });
+       },
+       typeid(ShapeError), "MatMul", "BatchMatMulV2", "'x:0' [?,2,3,4], 'w:0' [3,4,5]",
+       "matmul: batch dimensions of [?,2,3,4] and [3,4,5] cannot be broadcast (dimension 1: 2 vs 3)"},
   });
 }
 
@@ -926,7 +1023,18 @@ BOOST_AUTO_TEST_CASE(errors_that_name_no_node) {
   TF_CHECK_THROWS_WITH(concat({}, 0), ValueError, "concat: needs at least one tensor");
   TF_CHECK_THROWS_WITH(stack({}), ValueError, "stack: needs at least one tensor");
   TF_CHECK_THROWS_WITH(n + 1.5, DTypeError, "add: cannot convert 1.5 to int32");
-  BOOST_TEST(g.nodes().size() == inputs);
+  // pad's mode picks the node's type (Pad, PadV2, MirrorPad): an unknown one has no node to name,
+  // as tf.pad's ValueError. The composites check their operands before building any node.
+  Tensor x = ph("x", {-1, 3});
+  const std::size_t with_x = g.nodes().size();
+  TF_CHECK_THROWS_WITH(pad(x, {{0, 0}, {1, 1}}, "WRAP"), ValueError, "pad: unknown mode 'WRAP'");
+  TF_CHECK_THROWS_WITH(reduce_variance(n), DTypeError, "reduce_variance: expected a float32 or float64 tensor");
+  TF_CHECK_THROWS_WITH(reduce_std(x, {2}), ValueError, "reduce_std: axis 2 is out of range");
+  TF_CHECK_THROWS_WITH(norm(x, "fro", {1}), ValueError, "norm: 'fro' is a matrix norm");
+  TF_CHECK_THROWS_WITH(einsum("ij,jk->ik", {x, ph("w", {4, 2})}), ShapeError,
+                       "einsum: dimension 'j' is 3 in operand 0 [?,3] but 4 in operand 1 [4,2]");
+  BOOST_TEST(g.nodes().size() == with_x + 1);  // the placeholder 'w'
+  BOOST_TEST(inputs + 1 == with_x);
 }
 
 BOOST_AUTO_TEST_CASE(an_input_of_another_graph) {

@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "helpers.h"
+#include "ops/reference.h"
 
 using namespace tapeflow;
 
@@ -18,13 +19,7 @@ Shape stored(Shape s, bool t) {
   return s;
 }
 
-/// Swaps the last two dims of a rank >= 2 tensor.
-Tensor swap_last(const Tensor& x) {
-  std::vector<int> perm;
-  for (int i = 0; i < x.rank(); ++i) perm.push_back(i);
-  std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
-  return transpose(x, perm);
-}
+using tft::swap_last;
 
 /// C = A·B by the definition, over batches, in double.
 std::vector<double> naive_matmul(const Tensor& a, const Tensor& b) {
@@ -171,7 +166,6 @@ BOOST_AUTO_TEST_CASE(matmul_inner_dimension_mismatch_names_both_shapes) {
 
 BOOST_AUTO_TEST_CASE(matmul_other_errors) {
   TF_CHECK_THROWS_WITH(matmul(ones({3}), ones({3, 2})), ShapeError, "matmul", "[3]", "[3,2]", "rank >= 2");
-  TF_CHECK_THROWS_WITH(matmul(ones({2, 2, 3}), ones({3, 2})), ShapeError, "matmul", "[2,2,3]", "[3,2]", "same rank");
   TF_CHECK_THROWS_WITH(matmul(ones({2, 2, 3}), ones({3, 3, 2})), ShapeError, "matmul", "batch dimensions", "[2,2,3]",
                        "[3,3,2]");
   TF_CHECK_THROWS_WITH(matmul(ones({2, 2}), ones({2, 2}, float64)), DTypeError, "matmul", "float32", "float64");

@@ -35,6 +35,19 @@ Tensor abs(const Tensor& x);
 Tensor sign(const Tensor& x);
 /// The largest integer not above x (float32/float64); gradient zero.
 Tensor floor(const Tensor& x);
+/// tf.round: the nearest integer, halves to the even one (banker's rounding, as numpy):
+/// round(0.5) = 0, round(1.5) = 2, round(-2.5) = -2. Integers are returned unchanged; gradient
+/// zero (as floor).
+Tensor round(const Tensor& x);
+/// Sine and cosine (float32/float64), x in radians.
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+/// The error function 2/sqrt(pi) * integral of e^(-t^2) from 0 to x (float32/float64): GELU's.
+Tensor erf(const Tensor& x);
+/// log(1 + x), exact for small x (float32/float64).
+Tensor log1p(const Tensor& x);
+/// e^x - 1, exact for small x (float32/float64).
+Tensor expm1(const Tensor& x);
 /// tf.clip_by_value: min(max(x, lo), hi); gradient passes where lo <= x <= hi.
 Tensor clip(const Tensor& x, double lo, double hi);
 inline Tensor clip_by_value(const Tensor& x, double lo, double hi) { return clip(x, lo, hi); }
@@ -59,6 +72,10 @@ Tensor less(const Tensor& a, const Tensor& b);
 Tensor less_equal(const Tensor& a, const Tensor& b);
 Tensor greater(const Tensor& a, const Tensor& b);
 Tensor greater_equal(const Tensor& a, const Tensor& b);
+/// Logical and / or / not of bool tensors (tf.logical_and ...); logical_and and logical_or
+/// broadcast. Any other dtype is a DTypeError: compare first (not_equal(x, zeros_like(x))).
+Tensor logical_and(const Tensor& x, const Tensor& y);
+Tensor logical_or(const Tensor& x, const Tensor& y);
 Tensor logical_not(const Tensor& x);
 
 /// x where cond else y; cond is bool; all three broadcast. Differentiable in x and y.
