@@ -149,7 +149,8 @@ struct DistributedOptions {
 ///
 /// It is an optim::Optimizer, so it goes wherever one is expected (a training loop taking an
 /// `optim::Optimizer&`): everything but step() is the inner optimizer's (zero_grad, lr, set_lr,
-/// parameters, state<S>(), state_dict, load_state_dict), so a state dict saved through the
+/// the parameter groups and their learning rates, parameters, state<S>(), state_dict,
+/// load_state_dict), so a state dict saved through the
 /// wrapper loads into the bare inner optimizer and back. name() is "DistributedOptimizer(Adam)".
 class DistributedOptimizer : public optim::Optimizer {
  public:
@@ -170,6 +171,9 @@ class DistributedOptimizer : public optim::Optimizer {
   /// The inner optimizer's.
   double lr() const override;
   void set_lr(double lr) override;
+  const std::vector<Group>& param_groups() const override;
+  double group_lr(std::size_t group) const override;
+  void set_group_lr(std::size_t group, double lr) override;
   optim::NamedTensors state_dict() const override;
   void load_state_dict(const optim::NamedTensors& state) override;
 

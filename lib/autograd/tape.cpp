@@ -114,8 +114,20 @@ void check_grad_shape(const char* where, const Shape& expected, DType dtype, con
                                     dtype_name(g.dtype()), dtype_name(dtype)));
 }
 
+// Adds g into slot (a gradient being summed). Out of place while a create_graph pass records
+// (the sum must be a tape record) or when something else holds slot's data (a gradient a backward
+// returned for two inputs, a hook's); in place otherwise, as PyTorch's InputBuffer: a weight used
+// at every step of a recurrent network receives one gradient per step, and a new buffer for each
+// partial sum would cost an allocation and a pass more each time.
 void accumulate(Tensor& slot, const Tensor& g) {
-  if (!slot.defined()) slot = g;
+  if (!slot.defined()) {
+    slot = g;
+    return;
+  }
+  const std::shared_ptr<TensorImpl>& impl = slot.impl();
+  const bool alone = impl.use_count() == 1 && impl->storage && impl->storage.use_count() == 1 && !impl->grad_fn &&
+                     !impl->requires_grad;
+  if (alone && !grad_enabled && slot.shape() == g.shape() && slot.dtype() == g.dtype()) axpy_(slot, 1.0, g);
   else slot = slot + g;
 }
 

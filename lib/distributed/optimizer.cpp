@@ -107,6 +107,11 @@ void DistributedOptimizer::step() {
 
 double DistributedOptimizer::lr() const { return inner_->lr(); }
 void DistributedOptimizer::set_lr(double lr) { inner_->set_lr(lr); }
+const std::vector<optim::Optimizer::Group>& DistributedOptimizer::param_groups() const {
+  return inner_->param_groups();
+}
+double DistributedOptimizer::group_lr(std::size_t group) const { return inner_->group_lr(group); }
+void DistributedOptimizer::set_group_lr(std::size_t group, double lr) { inner_->set_group_lr(group, lr); }
 optim::NamedTensors DistributedOptimizer::state_dict() const { return inner_->state_dict(); }
 void DistributedOptimizer::load_state_dict(const optim::NamedTensors& state) { inner_->load_state_dict(state); }
 

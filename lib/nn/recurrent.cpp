@@ -91,19 +91,16 @@ LSTMState lstm_step(const Tensor& x_proj, const LSTMState& state, const Tensor& 
           const T* cp = c.data<T>();
           T *hp2 = h2.data<T>(), *cp2 = c2.data<T>();
           kd::parallel_rows(B, 8 * H, [&](std::int64_t b0, std::int64_t b1) {
-            for (std::int64_t b = b0; b < b1; ++b) {
-              T* g = a + b * 4 * H;
-              for (std::int64_t u = 0; u < H; ++u) {
-                const T i = logistic(g[u]), j = std::tanh(g[H + u]), f = logistic(g[2 * H + u] + fb),
-                        o = logistic(g[3 * H + u]);
-                g[u] = i;
-                g[H + u] = j;
-                g[2 * H + u] = f;
-                g[3 * H + u] = o;
-                const T cn = cp[b * H + u] * f + i * j;
-                cp2[b * H + u] = cn;
-                hp2[b * H + u] = std::tanh(cn) * o;
-              }
+            for (std::int64_t b = b0; b < b1; ++b) {  // gates -> i, j, f, o in place, vectorized
+              kd::ArrayMap<T> i(a + b * 4 * H, H), j(a + b * 4 * H + H, H), f(a + b * 4 * H + 2 * H, H),
+                  o(a + b * 4 * H + 3 * H, H);
+              i = i.logistic();
+              j = j.tanh();
+              f = (f + fb).logistic();
+              o = o.logistic();
+              kd::ArrayMap<T> cn(cp2 + b * H, H);
+              cn = kd::ConstArrayMap<T>(cp + b * H, H) * f + i * j;
+              kd::ArrayMap<T>(hp2 + b * H, H) = cn.tanh() * o;
             }
           });
         });
@@ -122,20 +119,19 @@ LSTMState lstm_step(const Tensor& x_proj, const LSTMState& state, const Tensor& 
                           *gc = dc_in.data<T>();
                   T *dg = dgates.data<T>(), *dcp = dc.data<T>();
                   kd::parallel_rows(B, 8 * H, [&](std::int64_t b0, std::int64_t b1) {
-                    for (std::int64_t b = b0; b < b1; ++b)
-                      for (std::int64_t u = 0; u < H; ++u) {
-                        const T* g = a + b * 4 * H;
-                        const T i = g[u], j = g[H + u], f = g[2 * H + u], o = g[3 * H + u];
-                        const std::int64_t k = b * H + u;
-                        const T th = std::tanh(cn[k]);
-                        const T d = gc[k] + gh[k] * o * (T(1) - th * th);
-                        T* out = dg + b * 4 * H;
-                        out[u] = d * j * i * (T(1) - i);
-                        out[H + u] = d * i * (T(1) - j * j);
-                        out[2 * H + u] = d * cp[k] * f * (T(1) - f);
-                        out[3 * H + u] = gh[k] * th * o * (T(1) - o);
-                        dcp[k] = d * f;
-                      }
+                    for (std::int64_t b = b0; b < b1; ++b) {
+                      const T* g = a + b * 4 * H;
+                      kd::ConstArrayMap<T> i(g, H), j(g + H, H), f(g + 2 * H, H), o(g + 3 * H, H);
+                      kd::ConstArrayMap<T> c_prev(cp + b * H, H), dh(gh + b * H, H);
+                      const auto th = kd::ConstArrayMap<T>(cn + b * H, H).tanh().eval();
+                      const auto d = (kd::ConstArrayMap<T>(gc + b * H, H) + dh * o * (T(1) - th.square())).eval();
+                      T* out = dg + b * 4 * H;
+                      kd::ArrayMap<T>(out, H) = d * j * i * (T(1) - i);
+                      kd::ArrayMap<T>(out + H, H) = d * i * (T(1) - j.square());
+                      kd::ArrayMap<T>(out + 2 * H, H) = d * c_prev * f * (T(1) - f);
+                      kd::ArrayMap<T>(out + 3 * H, H) = dh * th * o * (T(1) - o);
+                      kd::ArrayMap<T>(dcp + b * H, H) = d * f;
+                    }
                   });
                   kd::gemm(dg, w->data<T>(), dh_prev.data<T>(), B, 4 * H, H, false, true);  // dgates · w_hᵀ
                   kd::gemm(h->data<T>(), dg, dw.data<T>(), H, B, 4 * H, true, false);       // hᵀ · dgates

@@ -205,6 +205,13 @@ BOOST_AUTO_TEST_CASE(distributed_optimizer_is_an_optim_optimizer) {
   opt.set_lr(0.05);
   BOOST_TEST(wrapped.inner().lr() == 0.05);
   BOOST_TEST(opt.lr() == 0.05);
+  // The parameter groups are the inner optimizer's too.
+  BOOST_TEST(&opt.param_groups() == &wrapped.inner().param_groups());
+  opt.set_group_lr(0, 0.04);
+  BOOST_TEST(wrapped.inner().group_lr(0) == 0.04);
+  BOOST_TEST(opt.group_lr(0) == 0.04);
+  TF_CHECK_THROWS_WITH(opt.group_lr(1), ValueError, "Adam");
+  opt.set_lr(0.05);
   b.loss().backward();
   opt.zero_grad();
   BOOST_TEST(!b.w.grad().defined());

@@ -120,7 +120,7 @@ class Optimizer {
     double weight_decay;
   };
   /// The groups, in the order given to the constructor (one for the list constructors).
-  const std::vector<Group>& param_groups() const { return groups_; }
+  virtual const std::vector<Group>& param_groups() const { return groups_; }
   /// Group `group`'s learning rate; ValueError when there is no such group.
   virtual double group_lr(std::size_t group) const;
   /// Sets group `group`'s learning rate (until the next set_lr); ValueError when there is no such
