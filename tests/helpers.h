@@ -4,12 +4,17 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <initializer_list>
+#include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "tapeflow/graph/graph.h"
+#include "tapeflow/nn/module.h"
 #include "tapeflow/tapeflow.h"
 
 namespace tft {
@@ -59,6 +64,39 @@ inline tapeflow::Tensor rand64(const tapeflow::Shape& shape, double lo = -1.0, d
   tapeflow::Tensor t = tapeflow::random_uniform(shape, lo, hi, tapeflow::float64, &gen);
   t.requires_grad_();
   return t;
+}
+
+/// s * sin(a * i + b) for i in [0, numel), float64: deterministic inputs that a Python reference
+/// script (tests/data/*_reference.py) builds the same way.
+inline tapeflow::Tensor wave(const tapeflow::Shape& shape, double a = 0.37, double b = 0.1, double s = 1.0) {
+  std::vector<double> v(static_cast<std::size_t>(shape.numel()));
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = s * std::sin(a * static_cast<double>(i) + b);
+  return tapeflow::from_vector(v, shape);
+}
+
+/// Every parameter of `m` (float64) set in place to wave(shape, a0 + da i, db i, s), i its index in
+/// named_parameters(): the weights a reference script gives its PyTorch model.
+inline void fill_parameters(tapeflow::nn::Module& m, double a0, double da, double db, double s) {
+  tapeflow::NoGradGuard no_grad;
+  int i = 0;
+  for (auto& [name, p] : m.named_parameters()) {
+    tapeflow::copy_(p, wave(p.shape(), a0 + da * i, db * i, s));
+    ++i;
+  }
+}
+
+/// name -> values, from a reference file of tests/data with lines "name v1 v2 ...".
+inline std::map<std::string, std::vector<double>> read_reference(const std::string& file) {
+  std::ifstream in(std::string(TAPEFLOW_TEST_DATA_DIR) + "/" + file);
+  BOOST_REQUIRE_MESSAGE(in, "cannot open tests/data/" << file);
+  std::map<std::string, std::vector<double>> out;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string name;
+    fields >> name;
+    for (double v; fields >> v;) out[name].push_back(v);
+  }
+  return out;
 }
 
 /// The gradient of sum(f(x)) with respect to (a copy of) x.

@@ -266,6 +266,25 @@ std::string dtype_suffix(DType dtype) {
   return dtype == float32 ? "" : fmt::format(", dtype={}", dtype_name(dtype));
 }
 
+/// "3, 5, num_layers=2, dtype=float64" (the defaults left out): LSTM's and GRU's extra_repr.
+std::string layers_repr(std::int64_t input, std::int64_t hidden, std::int64_t layers, DType dtype) {
+  std::string s = fmt::format("{}, {}", input, hidden);
+  if (layers != 1) s += fmt::format(", num_layers={}", layers);
+  return s + dtype_suffix(dtype);
+}
+
+/// A cell's check of an input or a state: [..., width] of the parameters' dtype (`options`: the
+/// options struct that sets it, for the message).
+template <class Where>
+void check_cell_input(const Where& where, const Tensor& x, const char* what, std::int64_t width, DType dtype,
+                      const char* options) {
+  check_defined(where, x);
+  const Shape& s = x.shape();
+  if (s.rank() < 2 || (s[s.rank() - 1] != width && s[s.rank() - 1] != Shape::kUnknown))
+    throw ShapeError(fmt::format("{}: expected {} [..., {}], got {}", where(), what, width, s.str()));
+  check_dtype(where, x, dtype, options);
+}
+
 }  // namespace
 
 LSTMCell::LSTMCell(std::int64_t input_size, std::int64_t hidden_size, LSTMCellOptions options)
@@ -285,12 +304,7 @@ std::string LSTMCell::extra_repr() const {
 }
 
 void LSTMCell::check_input(const Tensor& x, const char* what, std::int64_t width) const {
-  const auto where = [this] { return str_line(); };
-  check_defined(where, x);
-  const Shape& s = x.shape();
-  if (s.rank() < 2 || (s[s.rank() - 1] != width && s[s.rank() - 1] != Shape::kUnknown))
-    throw ShapeError(fmt::format("{}: expected {} [..., {}], got {}", where(), what, width, s.str()));
-  check_dtype(where, x, options_.dtype, "LSTMCellOptions");
+  check_cell_input([this] { return str_line(); }, x, what, width, options_.dtype, "LSTMCellOptions");
 }
 
 Tensor LSTMCell::project(const Tensor& x) const { return xw_plus_b(x, rows_of(weight_, 0, input_), bias_); }
@@ -330,12 +344,7 @@ GRUCell::GRUCell(std::int64_t input_size, std::int64_t hidden_size, GRUCellOptio
 std::string GRUCell::extra_repr() const { return fmt::format("{}, {}", input_, hidden_) + dtype_suffix(options_.dtype); }
 
 void GRUCell::check_input(const Tensor& x, const char* what, std::int64_t width) const {
-  const auto where = [this] { return str_line(); };
-  check_defined(where, x);
-  const Shape& s = x.shape();
-  if (s.rank() < 2 || (s[s.rank() - 1] != width && s[s.rank() - 1] != Shape::kUnknown))
-    throw ShapeError(fmt::format("{}: expected {} [..., {}], got {}", where(), what, width, s.str()));
-  check_dtype(where, x, options_.dtype, "GRUCellOptions");
+  check_cell_input([this] { return str_line(); }, x, what, width, options_.dtype, "GRUCellOptions");
 }
 
 std::pair<Tensor, Tensor> GRUCell::project(const Tensor& x) const {
@@ -400,11 +409,7 @@ LSTM::LSTM(std::int64_t input_size, std::int64_t hidden_size, LSTMOptions option
                                                .generator = options_.generator})));
 }
 
-std::string LSTM::extra_repr() const {
-  std::string s = fmt::format("{}, {}", input_, hidden_);
-  if (options_.num_layers != 1) s += fmt::format(", num_layers={}", options_.num_layers);
-  return s + dtype_suffix(options_.dtype);
-}
+std::string LSTM::extra_repr() const { return layers_repr(input_, hidden_, options_.num_layers, options_.dtype); }
 
 Tensor LSTM::forward(const Tensor& x) { return forward(x, {}).output; }
 
@@ -443,11 +448,7 @@ GRU::GRU(std::int64_t input_size, std::int64_t hidden_size, GRUOptions options)
         GRUCell(k == 0 ? input_ : hidden_, hidden_, {.dtype = options_.dtype, .generator = options_.generator})));
 }
 
-std::string GRU::extra_repr() const {
-  std::string s = fmt::format("{}, {}", input_, hidden_);
-  if (options_.num_layers != 1) s += fmt::format(", num_layers={}", options_.num_layers);
-  return s + dtype_suffix(options_.dtype);
-}
+std::string GRU::extra_repr() const { return layers_repr(input_, hidden_, options_.num_layers, options_.dtype); }
 
 Tensor GRU::forward(const Tensor& x) { return forward(x, {}).output; }
 

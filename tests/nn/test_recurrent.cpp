@@ -1,47 +1,10 @@
 // LSTM and GRU (TensorFlow 1.x's cells): the fused steps' gradients, the layers against PyTorch
 // (tests/data/recurrent_reference.{py,txt}), the modules' errors, and graph mode's static_rnn.
-#include <cmath>
-#include <fstream>
-#include <map>
-#include <sstream>
-
 #include "helpers.h"
 #include "tapeflow/graph.h"
 #include "tapeflow/nn.h"
 
 using namespace tapeflow;
-
-namespace {
-
-Tensor wave(const Shape& shape, double a, double b, double s) {
-  std::vector<double> v(static_cast<std::size_t>(shape.numel()));
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = s * std::sin(a * static_cast<double>(i) + b);
-  return from_vector(v, shape);
-}
-
-std::map<std::string, std::vector<double>> read_reference(const std::string& file) {
-  std::ifstream in(std::string(TAPEFLOW_TEST_DATA_DIR) + "/" + file);
-  BOOST_REQUIRE_MESSAGE(in, "cannot open tests/data/" << file);
-  std::map<std::string, std::vector<double>> out;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream fields(line);
-    std::string name;
-    fields >> name;
-    for (double v; fields >> v;) out[name].push_back(v);
-  }
-  return out;
-}
-
-void fill_parameters(nn::Module& m, double a0, double da, double db, double s) {
-  NoGradGuard no_grad;
-  int i = 0;
-  for (auto& [name, p] : m.named_parameters()) {
-    copy_(p, wave(p.shape(), a0 + da * i, db * i, s));
-    ++i;
-  }
-}
-
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(recurrent)
 
@@ -68,12 +31,12 @@ BOOST_AUTO_TEST_CASE(fused_steps_first_and_second_derivatives) {
 }
 
 BOOST_AUTO_TEST_CASE(lstm_matches_pytorch) {
-  const auto ref = read_reference("recurrent_reference.txt");
+  const auto ref = tft::read_reference("recurrent_reference.txt");
   const std::int64_t B = 2, T = 4, F = 3, H = 4;
   nn::LSTM lstm(F, H, {.num_layers = 2, .forget_bias = 0.0, .dtype = float64});
-  fill_parameters(lstm, 0.1, 0.07, 0.5, 0.6);
-  Tensor x = wave({B, T, F}, 0.31, 0.2, 1.0).requires_grad_();
-  const Tensor h0 = wave({2, B, H}, 0.4, 0.1, 0.5), c0 = wave({2, B, H}, 0.23, 0.9, 0.5);
+  tft::fill_parameters(lstm, 0.1, 0.07, 0.5, 0.6);
+  Tensor x = tft::wave({B, T, F}, 0.31, 0.2, 1.0).requires_grad_();
+  const Tensor h0 = tft::wave({2, B, H}, 0.4, 0.1, 0.5), c0 = tft::wave({2, B, H}, 0.23, 0.9, 0.5);
   std::vector<nn::LSTMState> initial;
   for (std::int64_t k = 0; k < 2; ++k)
     initial.push_back({reshape(slice(h0, {k, 0, 0}, {1, B, H}), {B, H}), reshape(slice(c0, {k, 0, 0}, {1, B, H}), {B, H})});
@@ -82,7 +45,7 @@ BOOST_AUTO_TEST_CASE(lstm_matches_pytorch) {
   tft::check_close(stack({out.states[0].h, out.states[1].h}, 0), ref.at("lstm/hn"), 1e-12);
   tft::check_close(stack({out.states[0].c, out.states[1].c}, 0), ref.at("lstm/cn"), 1e-12);
   // sum(y * w) + 0.5 sum(h_n), h_n: both layers' final h
-  (reduce_sum(out.output * wave({B, T, H}, 0.17, 0.6, 1.0)) +
+  (reduce_sum(out.output * tft::wave({B, T, H}, 0.17, 0.6, 1.0)) +
    (reduce_sum(out.states[0].h) + reduce_sum(out.states[1].h)) * 0.5)
       .backward();
   const Tensor& w0 = lstm.cells()[0]->weight();
@@ -92,15 +55,15 @@ BOOST_AUTO_TEST_CASE(lstm_matches_pytorch) {
 }
 
 BOOST_AUTO_TEST_CASE(gru_matches_tensorflows_cell) {
-  const auto ref = read_reference("recurrent_reference.txt");
+  const auto ref = tft::read_reference("recurrent_reference.txt");
   const std::int64_t B = 2, T = 4, F = 3, H = 4;
   nn::GRU gru(F, H, {.dtype = float64});
-  fill_parameters(gru, 0.12, 0.05, 0.4, 0.7);
-  Tensor x = wave({B, T, F}, 0.31, 0.2, 1.0).requires_grad_();
-  nn::GRUOutput out = gru.forward(x, {wave({B, H}, 0.5, 0.3, 0.5)});
+  tft::fill_parameters(gru, 0.12, 0.05, 0.4, 0.7);
+  Tensor x = tft::wave({B, T, F}, 0.31, 0.2, 1.0).requires_grad_();
+  nn::GRUOutput out = gru.forward(x, {tft::wave({B, H}, 0.5, 0.3, 0.5)});
   tft::check_close(out.output, ref.at("gru/y"), 1e-12);
   tft::check_close(out.states[0], slice(out.output, {0, T - 1, 0}, {B, 1, H}).to_vector<double>(), 0);
-  reduce_sum(out.output * wave({B, T, H}, 0.17, 0.6, 1.0)).backward();
+  reduce_sum(out.output * tft::wave({B, T, H}, 0.17, 0.6, 1.0)).backward();
   tft::check_close(x.grad(), ref.at("gru/dx"), 1e-12);
   tft::check_close(gru.cells()[0]->gates_weight().grad(), ref.at("gru/dgates_weight"), 1e-12);
   tft::check_close(gru.cells()[0]->candidate_weight().grad(), ref.at("gru/dcandidate_weight"), 1e-12);
@@ -128,7 +91,7 @@ BOOST_AUTO_TEST_CASE(modules_shapes_defaults_and_errors) {
 
 BOOST_AUTO_TEST_CASE(static_rnn_in_graph_mode_equals_the_eager_cells) {
   const std::int64_t B = 2, T = 3, F = 3, H = 4;
-  const Tensor xv = wave({B, T, F}, 0.31, 0.2, 1.0);
+  const Tensor xv = tft::wave({B, T, F}, 0.31, 0.2, 1.0);
   for (bool use_lstm : {true, false}) {
     Graph g;
     auto scope = g.as_default();
@@ -148,7 +111,7 @@ BOOST_AUTO_TEST_CASE(static_rnn_in_graph_mode_equals_the_eager_cells) {
       BOOST_TEST(names == (std::vector<std::string>{"rnn/gru_cell/gates/kernel:0", "rnn/gru_cell/gates/bias:0",
                                                     "rnn/gru_cell/candidate/kernel:0", "rnn/gru_cell/candidate/bias:0"}),
                  boost::test_tools::per_element());
-    Tensor loss = reduce_sum(stack(r.outputs, 1) * wave({B, T, H}, 0.17, 0.6, 1.0));
+    Tensor loss = reduce_sum(stack(r.outputs, 1) * tft::wave({B, T, H}, 0.17, 0.6, 1.0));
     std::vector<Tensor> grads = gradients({loss}, {x});
     Session sess(g);
     sess.run(global_variables_initializer());
@@ -167,7 +130,7 @@ BOOST_AUTO_TEST_CASE(static_rnn_in_graph_mode_equals_the_eager_cells) {
                          {"cell_0/candidate_weight", values[2]}, {"cell_0/candidate_bias", values[3]}});
       ye = m(xe);
     }
-    reduce_sum(ye * wave({B, T, H}, 0.17, 0.6, 1.0)).backward();
+    reduce_sum(ye * tft::wave({B, T, H}, 0.17, 0.6, 1.0)).backward();
     auto out = sess.run({stack(r.outputs, 1), grads[0]}, {{x, xv}});
     tft::check_close(out[0], ye.to_vector<double>(), 1e-12);
     tft::check_close(out[1], xe.grad().to_vector<double>(), 1e-12);

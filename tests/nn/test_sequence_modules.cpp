@@ -1,62 +1,26 @@
 // The modules of today's models: Embedding, LayerNorm, MultiheadAttention, TransformerEncoderLayer.
 // The encoder layer against PyTorch 1.13's nn::TransformerEncoderLayer (pre-norm, GELU, no dropout)
 // with the same weights: tests/data/sequence_modules_reference.{py,txt}.
-#include <cmath>
-#include <fstream>
-#include <map>
-#include <sstream>
-
 #include "helpers.h"
 #include "tapeflow/nn.h"
 
 using namespace tapeflow;
 
-namespace {
-
-Tensor wave(const Shape& shape, double a, double b, double s) {
-  std::vector<double> v(static_cast<std::size_t>(shape.numel()));
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = s * std::sin(a * static_cast<double>(i) + b);
-  return from_vector(v, shape);
-}
-
-/// name -> values, from a reference file of lines "name v1 v2 ...".
-std::map<std::string, std::vector<double>> read_reference(const std::string& file) {
-  std::ifstream in(std::string(TAPEFLOW_TEST_DATA_DIR) + "/" + file);
-  BOOST_REQUIRE_MESSAGE(in, "cannot open tests/data/" << file);
-  std::map<std::string, std::vector<double>> out;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream fields(line);
-    std::string name;
-    fields >> name;
-    for (double v; fields >> v;) out[name].push_back(v);
-  }
-  return out;
-}
-
-}  // namespace
-
 BOOST_AUTO_TEST_SUITE(sequence_modules)
 
 BOOST_AUTO_TEST_CASE(encoder_layer_matches_pytorch) {
-  const auto ref = read_reference("sequence_modules_reference.txt");
+  const auto ref = tft::read_reference("sequence_modules_reference.txt");
   const std::int64_t E = 8, H = 2, F = 16, B = 2, T = 5;
   for (bool causal : {false, true}) {
     nn::TransformerEncoderLayer layer(
         E, H, {.dim_feedforward = F, .dropout = 0.0, .causal = causal, .dtype = float64});
-    {
-      NoGradGuard no_grad;
-      int i = 0;
-      for (auto& [name, p] : layer.named_parameters()) {
-        copy_(p, wave(p.shape(), 0.1 + 0.05 * i, 0.3 * i, 0.5));
-        ++i;
-      }
-      BOOST_TEST(i == 12);
-    }
-    Tensor x = wave({B, T, E}, 0.21, 0.4, 1.0).requires_grad_();
+    BOOST_TEST(layer.named_parameters().size() == 12u);
+    tft::fill_parameters(layer, 0.1, 0.05, 0.3, 0.5);
+    Tensor x = tft::wave({B, T, E}, 0.21, 0.4, 1.0).requires_grad_();
     Tensor y = layer(x);
     const std::string tag = causal ? "causal/" : "full/";
     tft::check_close(y, ref.at(tag + "y"), 1e-10);
-    reduce_sum(y * wave({B, T, E}, 0.13, 0.9, 1.0)).backward();
+    reduce_sum(y * tft::wave({B, T, E}, 0.13, 0.9, 1.0)).backward();
     tft::check_close(x.grad(), ref.at(tag + "dx"), 1e-9);
     tft::check_close(layer.linear1->weight().grad(), ref.at(tag + "dlinear1_weight"), 1e-10);
   }

@@ -12,13 +12,6 @@ using namespace tapeflow;
 
 namespace {
 
-/// s * sin(a * i + b) for i in [0, numel): the reference script's inputs.
-Tensor wave(const Shape& shape, double a = 0.37, double b = 0.1, double s = 1.0) {
-  std::vector<double> v(static_cast<std::size_t>(shape.numel()));
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = s * std::sin(a * static_cast<double>(i) + b);
-  return from_vector(v, shape);
-}
-
 Tensor requiring(Tensor t) { return t.requires_grad_(); }
 
 }  // namespace
@@ -62,7 +55,7 @@ BOOST_AUTO_TEST_CASE(gelu_and_silu_values_and_gradients) {
 }
 
 BOOST_AUTO_TEST_CASE(layer_norm_values_gradients_and_errors) {
-  const Tensor x = wave({2, 3, 4}, 0.37, 0.1, 2.0);
+  const Tensor x = tft::wave({2, 3, 4}, 0.37, 0.1, 2.0);
   const Tensor gamma = tensor({1.0, 0.5, -1.0, 2.0}, float64), beta = tensor({0.1, 0.2, 0.3, 0.4}, float64);
   tft::check_close(nn::layer_norm(x, gamma, beta),
                    {-1.3525230573, 0.0330805341607, -0.290622440274, 2.79147909741, 1.1328232201, 0.553872059275,
@@ -71,7 +64,7 @@ BOOST_AUTO_TEST_CASE(layer_norm_values_gradients_and_errors) {
                     -0.21605850213, 2.96582932797, 0.491444005323, 0.698199884482, 0.0218241786726, -2.93203919123},
                    1e-9);
   Tensor xs = requiring(x.clone()), gs = requiring(gamma.clone()), bs = requiring(beta.clone());
-  reduce_sum(nn::layer_norm(xs, gs, bs) * wave({2, 3, 4}, 0.11, 0.3)).backward();
+  reduce_sum(nn::layer_norm(xs, gs, bs) * tft::wave({2, 3, 4}, 0.11, 0.3)).backward();
   tft::check_close(xs.grad(), {0.358818959942, -0.0681821973446, -1.39804583666, 1.10740907407, 1.35013680374,
                                0.369736969759, -3.18775409495, 1.46788032145, 0.680795555673, -0.114827309884,
                                -2.3419581859, 1.77598994011, 2.39404407044, 0.774091129787, -4.94302913747,
@@ -104,8 +97,8 @@ BOOST_AUTO_TEST_CASE(layer_norm_values_gradients_and_errors) {
 }
 
 BOOST_AUTO_TEST_CASE(attention_values_against_pytorch) {
-  Tensor q = requiring(wave({1, 2, 3, 4}, 0.5, 0.2)), k = requiring(wave({1, 2, 4, 4}, 0.3, 0.7)),
-         v = requiring(wave({1, 2, 4, 5}, 0.23, 1.1));
+  Tensor q = requiring(tft::wave({1, 2, 3, 4}, 0.5, 0.2)), k = requiring(tft::wave({1, 2, 4, 4}, 0.3, 0.7)),
+         v = requiring(tft::wave({1, 2, 4, 5}, 0.23, 1.1));
   Tensor o = nn::scaled_dot_product_attention(q, k, v);
   BOOST_TEST(o.shape().str() == "[1,2,3,5]");
   tft::check_close(o, {0.689415275136, 0.661223969216, 0.59820784166, 0.50368577609, 0.382635985983,
@@ -115,7 +108,7 @@ BOOST_AUTO_TEST_CASE(attention_values_against_pytorch) {
                        0.536875721797, 0.503471481036, 0.443550802059, 0.360269539849, -0.0544488897851,
                        -0.0259964190427, 0.00382521056038, 0.0334453769956, 0.0613040687375},
                    1e-10);
-  reduce_sum(o * wave({1, 2, 3, 5}, 0.17, 0.5)).backward();
+  reduce_sum(o * tft::wave({1, 2, 3, 5}, 0.17, 0.5)).backward();
   tft::check_close(q.grad(), {0.227468854694, 0.381753472651, 0.501937189854, 0.577284352782, 0.917050738581,
                               1.13947838135, 1.26011981396, 1.26819849655, 0.314333482328, 0.318827203555,
                               0.294841040237, 0.244517604905, -0.0479031963451, -0.0832630133332, -0.111185193318,
@@ -256,7 +249,7 @@ BOOST_AUTO_TEST_CASE(graph_mode) {
   std::vector<Tensor> grads = gradients({loss}, {x, gamma});
   Session sess(g);
   sess.run(global_variables_initializer());
-  const Tensor xv = wave({2, 3, 4});
+  const Tensor xv = tft::wave({2, 3, 4});
   auto out = sess.run({y, grads[0], grads[1]}, {{x, xv}});
   // The same program eagerly.
   Tensor xe = requiring(xv.clone()), ge = requiring(tensor({1.0, 0.5, -1.0, 2.0}, float64));

@@ -219,7 +219,9 @@ BOOST_AUTO_TEST_CASE(cumsum_gradcheck) {
   for (const auto& [s, axis] : cases)
     for (bool exclusive : {false, true})
       for (bool reverse : {false, true})
-        tft::check_grad([=](std::span<const Tensor> in) { return square(cumsum(in[0], axis, exclusive, reverse)); },
+        tft::check_grad([=, axis = axis](std::span<const Tensor> in) {
+          return square(cumsum(in[0], axis, exclusive, reverse));
+        },
                         {tft::rand64(s)});
 }
 
