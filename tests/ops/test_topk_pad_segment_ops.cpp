@@ -284,7 +284,7 @@ BOOST_AUTO_TEST_CASE(band_part_gradcheck) {
   const std::vector<std::pair<std::int64_t, std::int64_t>> bands = {{-1, 0}, {0, -1}, {1, 1}, {0, 0}, {-1, -1}};
   for (const Shape& s : {Shape{1, 1}, Shape{3, 4}, Shape{4, 2}, Shape{2, 3, 3}})
     for (const auto& [lo, up] : bands)
-      tft::check_grad([=](std::span<const Tensor> in) { return square(linalg::band_part(in[0], lo, up)); },
+      tft::check_grad([lo = lo, up = up](std::span<const Tensor> in) { return square(linalg::band_part(in[0], lo, up)); },
                       {tft::rand64(s)});
 }
 
