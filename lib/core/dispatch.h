@@ -80,6 +80,10 @@ inline void check_defined(const char* op, const Tensor& t) {
   if (!t.defined()) throw ValueError(fmt::format("{}: got an undefined tensor", op));
 }
 
+/// Whether two dimensions agree: equal, or either unknown (graph mode's -1), as an op's shape rule
+/// checks them.
+inline bool dims_match(std::int64_t a, std::int64_t b) { return a == b || a < 0 || b < 0; }
+
 /// Elements above which element-wise loops use OpenMP.
 inline constexpr std::int64_t kParallelGrain = 1 << 15;
 

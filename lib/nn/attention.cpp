@@ -41,7 +41,7 @@ struct AttentionPlan : OutputSpec {
   std::int64_t mask_row = 0, mask_col = 0;
 };
 
-bool dims_match(std::int64_t a, std::int64_t b) { return a == b || a == Shape::kUnknown || b == Shape::kUnknown; }
+using detail::dims_match;
 
 AttentionPlan plan_attention(Args in, bool causal, std::optional<double> scale) {
   const Tensor &q = in[0], &k = in[1], &v = in[2], &mask = in[3];

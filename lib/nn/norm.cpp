@@ -654,7 +654,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
           const Shape& ps = in[i].shape();
           bool ok = ps.rank() == params.rank();
           for (int d = 0; ok && d < ps.rank(); ++d)
-            ok = ps[d] == params[d] || ps[d] == Shape::kUnknown || params[d] == Shape::kUnknown;
+            ok = detail::dims_match(ps[d], params[d]);
           if (!ok)
             throw ShapeError(fmt::format("layer_norm: {} has shape {} but x {} is normalised over its axes from "
                                          "{} on, {}: {} must have that shape",

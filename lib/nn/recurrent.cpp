@@ -33,8 +33,7 @@ void check_step(const char* op, Args in, const std::vector<std::int64_t>& widths
   const std::int64_t batch = in[0].rank() == 2 ? in[0].dim(0) : -2;
   for (std::size_t i = 0; i < widths.size(); ++i) {
     const Shape& s = in[i].shape();
-    const bool ok = s.rank() == 2 && (s[0] == batch || s[0] == Shape::kUnknown || batch == Shape::kUnknown) &&
-                    (s[1] == widths[i] || s[1] == Shape::kUnknown || widths[i] == Shape::kUnknown);
+    const bool ok = s.rank() == 2 && kd::dims_match(s[0], batch) && kd::dims_match(s[1], widths[i]);
     if (!ok)
       throw ShapeError(fmt::format("{}: {} must be [batch, {}] for {} units, got {}", op, names[i],
                                    widths[i] == Shape::kUnknown ? std::string("?") : std::to_string(widths[i]),

@@ -61,7 +61,7 @@ void check_logits(const char* op, const Tensor& logits) {
 }
 
 /// Whether dimensions a and b can be equal: equal, or one of them unknown (graph mode).
-bool dims_match(std::int64_t a, std::int64_t b) { return a == b || a < 0 || b < 0; }
+using detail::dims_match;
 /// The known one of two matching dimensions.
 std::int64_t merge_dims(std::int64_t a, std::int64_t b) { return a >= 0 ? a : b; }
 

@@ -64,8 +64,7 @@ Tensor MultiheadAttention::forward(const Tensor& query, const Tensor& key, const
   }
   // x [B, T, E] · w [E, n] (+ b) -> [B, T, n]
   auto project = [](const Tensor& x, const Tensor& w, const Tensor& b) {
-    if (b.defined()) return xw_plus_b(x, w, b);
-    return reshape(matmul(reshape(x, Shape{-1, x.dim(2)}), w), Shape{x.dim(0), x.dim(1), w.dim(1)});
+    return b.defined() ? xw_plus_b(x, w, b) : matmul(x, w);
   };
   return named(where, [&] {
     Tensor q, k, v;

@@ -27,7 +27,6 @@ std::string list_str(const std::vector<int>& v) { return fmt::format("[{}]", fmt
 /// A dimension for messages: "?" when unknown (graph mode).
 std::string dim_str(std::int64_t d) { return d < 0 ? std::string("?") : std::to_string(d); }
 /// Graph-mode shape rules: two dimensions may be the same one when equal or either is unknown.
-bool compatible(std::int64_t a, std::int64_t b) { return a == b || a < 0 || b < 0; }
 
 /// Copies the box `extent` from src (at src_begin) into dst (at dst_begin); byte-wise by dtype.
 void copy_box(const Tensor& src, const std::vector<std::int64_t>& src_begin, Tensor& dst,
@@ -418,7 +417,7 @@ Shape joined_shape(const char* op, Args values, int ax, int axis, std::vector<st
     for (int i = 0; ok && i < r; ++i) {
       if (i == ax) continue;
       other = from[static_cast<std::size_t>(i)];
-      ok = compatible(v.shape()[i], os[i]);
+      ok = detail::dims_match(v.shape()[i], os[i]);
       if (ok && os[i] < 0 && v.shape()[i] >= 0) os[i] = v.shape()[i], from[static_cast<std::size_t>(i)] = k;
     }
     if (!ok)
@@ -474,7 +473,7 @@ Tensor stack(const std::vector<Tensor>& values, int axis) {
       bool ok = s.rank() == r;
       for (int i = 0; ok && i < r; ++i) {
         other = from[static_cast<std::size_t>(i)];
-        ok = compatible(s[i], merged[i]);
+        ok = detail::dims_match(s[i], merged[i]);
         if (ok && merged[i] < 0 && s[i] >= 0) merged[i] = s[i], from[static_cast<std::size_t>(i)] = k;
       }
       if (!ok)
@@ -630,7 +629,7 @@ Tensor unsorted_segment_sum(const Tensor& data, const Tensor& segment_ids, std::
     if (num_segments < 0)
       throw ValueError(fmt::format("unsorted_segment_sum: num_segments must be >= 0, got {}", num_segments));
     bool prefix = is.rank() <= ds.rank();
-    for (int i = 0; prefix && i < is.rank(); ++i) prefix = compatible(is[i], ds[i]);
+    for (int i = 0; prefix && i < is.rank(); ++i) prefix = detail::dims_match(is[i], ds[i]);
     if (!prefix)
       throw ShapeError(fmt::format("unsorted_segment_sum: segment_ids {} do not match data {}: their shape must be the "
                                    "start of data's (one id for each row of data); reshape one of them",
