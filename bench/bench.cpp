@@ -32,6 +32,14 @@
 //       backward (twice the forward, except for the first layer, whose input needs no gradient),
 //       as 2 FLOPs each; gemm_fraction is gflops over the gemm figure, which is measured first
 //       (and printed) whenever a training workload runs.
+//   bench: <language model> batch=32x128 steps=<S> gflops=<GFLOP/s> gemm_fraction=<f> peak_mb=<MB> <rate> tokens/s
+//       the training step of samples/char_transformer or samples/char_lstm (their model.h, and
+//       char_model::train_step: the mean cross-entropy, backward, gradients clipped to norm 1,
+//       AdamW on two parameter groups) on one fixed random batch of 32 windows of 128 bytes, as
+//       the training workloads above; <language model> is one of
+//         transformer           4 pre-norm blocks of width 128, 4 heads, causal, GELU MLP x4
+//         lstm                  embedding 256, 2 LSTM layers of 256, a linear head
+//       gflops counts the products (attention's two as if unmasked), 3 times the forward's.
 //   bench: lenet_distributed processes=<N> batch=<N>x<B> threads=<T> allreduces_per_step=<A> ... <rate> samples/s
 //       with --distributed, under `mpirun -np N`: lenet's step of --batch examples (default 100)
 //       shared by the N processes (batch / N each), gradients averaged by DistributedOptimizer; run
@@ -54,8 +62,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "char_lstm/model.h"
+#include "char_model.h"
+#include "char_transformer/model.h"
 #include "flags.h"
-
 #include "harness.h"
 #include "tapeflow/graph.h"
 #include "tapeflow/nn.h"
@@ -261,6 +271,39 @@ Result bench_fcf_eager(const Context& ctx) {
   return training_result(ctx, kFcfBatch, kFcfSteps, rate, kFcfFlops);
 }
 
+// The language models of samples/char_transformer and samples/char_lstm.
+constexpr std::int64_t kWindows = 32, kContext = 128;
+constexpr int kTokenSteps = 4;
+
+/// Tokens/s of char_model::train_step (AdamW at `lr`, weight decay 0.01) of `model`, whose
+/// forward makes `macs_per_token` multiply-adds per token, on one fixed random batch.
+Result language_model(const Context& ctx, nn::Module& model, double lr, double macs_per_token) {
+  tf::optim::AdamW opt(char_model::parameter_groups(model), {.lr = lr, .weight_decay = 0.01});
+  const std::vector<tf::Tensor> params = model.parameters();
+  const tf::Tensor window = tf::cast(tf::random_uniform({kWindows, kContext + 1}, 0, 256), tf::int64);
+  const char_model::Logits logits = [&](const tf::Tensor& ids) { return model(ids); };
+  const double rate =
+      training_rate(kWindows * kContext, kTokenSteps, [&] { char_model::train_step(opt, params, logits, window, 1.0); });
+  return bench::token_training_result(ctx, kWindows, kContext, kTokenSteps, rate, training_flops(0, macs_per_token));
+}
+
+Result bench_transformer(const Context& ctx) {
+  constexpr std::int64_t kWidth = 128, kBlocks = 4;
+  tf::manual_seed(1);
+  char_transformer::CharTransformer model(kContext, kWidth, kBlocks, 4, 0.0);
+  // Per block: q, k, v and the output projection, the MLP's two products, attention's two.
+  const double block = 4.0 * kWidth * kWidth + 2.0 * kWidth * 4 * kWidth + 2.0 * kContext * kWidth;
+  return language_model(ctx, model, 1e-3, kBlocks * block + kWidth * 256.0);
+}
+
+Result bench_lstm(const Context& ctx) {
+  constexpr std::int64_t kHidden = 256;
+  tf::manual_seed(1);
+  char_lstm::CharLSTM model(256, kHidden, 2);
+  // Per layer: the input's and the state's products with the 4 gates; the head.
+  return language_model(ctx, model, 3e-3, 2 * (2.0 * kHidden * 4 * kHidden) + kHidden * 256.0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -274,6 +317,8 @@ int main(int argc, char** argv) {
       {"convnet", bench_convnet, true},
       {"fully_connected_feed", bench_fully_connected_feed, true},
       {"fcf_eager", bench_fcf_eager, true},
+      {"transformer", bench_transformer, true},
+      {"lstm", bench_lstm, true},
   };
   CLI::App app{"tapeflow benchmarks"};
   std::vector<std::string> only;

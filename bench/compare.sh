@@ -18,6 +18,7 @@
 #   --build-dir DIR  tapeflow's build directory, configured if needed (default build/release);
 #                    libtorch's side is built in DIR/bench-torch
 #   workloads        overhead gemm mlp lenet lenet500 convnet fully_connected_feed fcf_eager
+#                    transformer lstm
 #                    (default: all)
 #
 # Each run prints its `bench: ...` line (libtorch's as `libtorch: ...`), in the format documented
@@ -26,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 threads=2 runs=3 build=build/release
-all=(overhead gemm mlp lenet lenet500 convnet fully_connected_feed fcf_eager)
+all=(overhead gemm mlp lenet lenet500 convnet fully_connected_feed fcf_eager transformer lstm)
 names=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -64,7 +65,7 @@ if dpkg-query -W -f='${Status}' libtorch-dev 2>/dev/null | grep -q "install ok i
 else
   echo "compare: libtorch-dev is not installed (apt-get install libtorch-dev): tapeflow only"
 fi
-torch_names=" overhead gemm mlp lenet lenet500 convnet fcf_eager "  # bench_torch's workloads
+torch_names=" overhead gemm mlp lenet lenet500 convnet fcf_eager transformer lstm "  # bench_torch's workloads
 
 export TAPEFLOW_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
 echo "compare: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $threads threads, $runs runs, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -88,6 +88,17 @@ inline Result training_result(const Context& ctx, std::int64_t batch, int steps,
   return {details, rate, 0, "samples/s"};
 }
 
+/// The line of a language model's training workload: `batch` windows of `context` tokens per
+/// step, the figure in tokens/s.
+inline Result token_training_result(const Context& ctx, std::int64_t batch, std::int64_t context, int steps,
+                                    double tokens_per_s, double flops_per_token) {
+  Result r = training_result(ctx, batch * context, steps, tokens_per_s, flops_per_token);
+  r.details = format("batch=%lldx%lld", static_cast<long long>(batch), static_cast<long long>(context)) +
+              r.details.substr(r.details.find(' '));
+  r.unit = "tokens/s";
+  return r;
+}
+
 namespace detail {
 
 inline void write_all(int fd, const std::string& text) {

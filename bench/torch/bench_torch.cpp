@@ -139,6 +139,105 @@ Result bench_fcf_eager(const Context& ctx) {
   return training_result(ctx, kBatch, kSteps, rate, training_flops(784.0 * 128, 128.0 * 32 + 32.0 * 10));
 }
 
+// ---------------------------------------------------------------- language models
+// tapeflow's `transformer` and `lstm` (samples/char_transformer, samples/char_lstm): the same
+// models, batch, loss, clipping and AdamW groups.
+const int64_t kWindows = 32, kContext = 128;
+const int kTokenSteps = 4;
+
+// Tokens/s of AdamW training steps (matrices decayed by 0.01, the rest not; gradients clipped to
+// norm 1) of `logits_of` (ids [B, T] -> logits [B, T, 256]) on one fixed random batch.
+Result language_model(const Context& ctx, nn::Module& model, double lr, double macs_per_token,
+                      const std::function<torch::Tensor(const torch::Tensor&)>& logits_of) {
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const torch::Tensor& p : model.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  std::vector<torch::optim::OptimizerParamGroup> groups{torch::optim::OptimizerParamGroup(decay)};
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(lr).weight_decay(0)));
+  torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(lr).weight_decay(0.01));
+  const std::vector<torch::Tensor> params = model.parameters();
+  const torch::Tensor window = torch::randint(0, 256, {kWindows, kContext + 1}, torch::kLong);
+  const torch::Tensor inputs = window.slice(1, 0, kContext), targets = window.slice(1, 1, kContext + 1);
+  const double rate = training_rate(kWindows * kContext, kTokenSteps, [&] {
+    torch::Tensor loss = nn::functional::cross_entropy(logits_of(inputs).reshape({-1, 256}), targets.reshape({-1}));
+    opt.zero_grad();
+    loss.backward();
+    nn::utils::clip_grad_norm_(params, 1.0);
+    opt.step();
+  });
+  return bench::token_training_result(ctx, kWindows, kContext, kTokenSteps, rate, training_flops(0, macs_per_token));
+}
+
+// A pre-norm block, as PyTorch's TransformerEncoderLayer(norm_first=True, activation="gelu"),
+// which the C++ API lacks (it has no norm_first); x is [T, B, W], as MultiheadAttention wants.
+struct BlockImpl : nn::Module {
+  BlockImpl(int64_t width, int64_t heads)
+      : norm1(register_module("norm1", nn::LayerNorm(nn::LayerNormOptions({width})))),
+        norm2(register_module("norm2", nn::LayerNorm(nn::LayerNormOptions({width})))),
+        attn(register_module("attn", nn::MultiheadAttention(nn::MultiheadAttentionOptions(width, heads)))),
+        fc1(register_module("fc1", nn::Linear(width, 4 * width))),
+        fc2(register_module("fc2", nn::Linear(4 * width, width))) {}
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask) {
+    const torch::Tensor h = norm1(x);
+    x = x + std::get<0>(attn->forward(h, h, h, {}, /*need_weights=*/false, mask));
+    return x + fc2(torch::gelu(fc1(norm2(x))));
+  }
+  nn::LayerNorm norm1, norm2;
+  nn::MultiheadAttention attn;
+  nn::Linear fc1, fc2;
+};
+TORCH_MODULE(Block);
+
+struct CharTransformerImpl : nn::Module {
+  CharTransformerImpl(int64_t context, int64_t width, int64_t blocks, int64_t heads)
+      : tok(register_module("tok", nn::Embedding(256, width))),
+        pos(register_module("pos", nn::Embedding(context, width))),
+        norm(register_module("norm", nn::LayerNorm(nn::LayerNormOptions({width})))),
+        head(register_module("head", nn::Linear(width, 256))) {
+    for (int64_t i = 0; i < blocks; ++i) layers.push_back(register_module("block" + std::to_string(i), Block(width, heads)));
+  }
+  torch::Tensor forward(const torch::Tensor& ids) {
+    const int64_t t = ids.size(1);
+    torch::Tensor x = (tok(ids) + pos(torch::arange(t))).transpose(0, 1);
+    const torch::Tensor mask = torch::triu(torch::full({t, t}, -INFINITY), 1);
+    for (Block& b : layers) x = b->forward(x, mask);
+    return head(norm(x).transpose(0, 1));
+  }
+  nn::Embedding tok, pos;
+  std::vector<Block> layers;
+  nn::LayerNorm norm;
+  nn::Linear head;
+};
+TORCH_MODULE(CharTransformer);
+
+Result bench_transformer(const Context& ctx) {
+  const int64_t kWidth = 128, kBlocks = 4;
+  torch::manual_seed(1);
+  CharTransformer model(kContext, kWidth, kBlocks, 4);
+  const double block = 4.0 * kWidth * kWidth + 2.0 * kWidth * 4 * kWidth + 2.0 * kContext * kWidth;
+  return language_model(ctx, *model, 1e-3, kBlocks * block + kWidth * 256.0,
+                        [&](const torch::Tensor& ids) { return model->forward(ids); });
+}
+
+struct CharLSTMImpl : nn::Module {
+  CharLSTMImpl()
+      : embed(register_module("embed", nn::Embedding(256, 256))),
+        lstm(register_module("lstm", nn::LSTM(nn::LSTMOptions(256, 256).num_layers(2).batch_first(true)))),
+        head(register_module("head", nn::Linear(256, 256))) {}
+  torch::Tensor forward(const torch::Tensor& ids) { return head(std::get<0>(lstm(embed(ids)))); }
+  nn::Embedding embed;
+  nn::LSTM lstm;
+  nn::Linear head;
+};
+TORCH_MODULE(CharLSTM);
+
+Result bench_lstm(const Context& ctx) {
+  const int64_t kHidden = 256;
+  torch::manual_seed(1);
+  CharLSTM model;
+  return language_model(ctx, *model, 3e-3, 2 * (2.0 * kHidden * 4 * kHidden) + kHidden * 256.0,
+                        [&](const torch::Tensor& ids) { return model->forward(ids); });
+}
+
 // ---------------------------------------------------------------------------- running
 
 }  // namespace
@@ -147,7 +246,8 @@ int main(int argc, char** argv) {
   const std::vector<bench::Workload> all = {
       {"overhead", bench_overhead, false}, {"gemm", bench_gemm, false},         {"mlp", bench_mlp, true},
       {"lenet", bench_lenet, true},        {"lenet500", bench_lenet500, true}, {"convnet", bench_convnet, true},
-      {"fcf_eager", bench_fcf_eager, true},
+      {"fcf_eager", bench_fcf_eager, true},  {"transformer", bench_transformer, true},
+      {"lstm", bench_lstm, true},
   };
   Context ctx;
   std::vector<std::string> only;

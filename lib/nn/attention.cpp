@@ -164,17 +164,15 @@ void attention_forward(const AttentionPlan& p, const T* q, const T* k, const T* 
           const std::int64_t bj = std::min(kKeyBlock, kend - j0);
           score_block(p, q, k, mask, b, i0, bi, j0, bj, S.data());
           for (std::int64_t r = 0; r < bi; ++r) {
-            T* row = S.data() + r * bj;
-            T top = m[static_cast<std::size_t>(r)];
-            for (std::int64_t c = 0; c < bj; ++c) top = std::max(top, row[c]);
+            detail::ArrayMap<T> row(S.data() + r * bj, bj);
+            const T top = std::max(m[static_cast<std::size_t>(r)], row.maxCoeff());
             if (top == minus_inf) {  // nothing to attend to yet
-              std::fill_n(row, bj, T(0));
+              row.setZero();
               continue;
             }
             const T correction = std::exp(m[static_cast<std::size_t>(r)] - top);
-            T sum = 0;
-            for (std::int64_t c = 0; c < bj; ++c) sum += (row[c] = std::exp(row[c] - top));
-            l[static_cast<std::size_t>(r)] = l[static_cast<std::size_t>(r)] * correction + sum;
+            row = (row - top).exp();  // Eigen's vectorized exp (exp(-inf) = 0)
+            l[static_cast<std::size_t>(r)] = l[static_cast<std::size_t>(r)] * correction + row.sum();
             m[static_cast<std::size_t>(r)] = top;
             if (correction != T(1))
               for (std::int64_t c = 0; c < p.dv; ++c) acc[r * p.dv + c] *= correction;
@@ -219,8 +217,8 @@ void attention_backward(const AttentionPlan& p, const T* q, const T* k, const T*
           const std::int64_t bj = std::min(kKeyBlock, kend - j0);
           score_block(p, q, k, mask, b, i0, bi, j0, bj, P.data());
           for (std::int64_t r = 0; r < bi; ++r) {
-            const T L = lse[b * p.tq + i0 + r];
-            for (std::int64_t c = 0; c < bj; ++c) P[r * bj + c] = std::exp(P[r * bj + c] - L);
+            detail::ArrayMap<T> row(P.data() + r * bj, bj);
+            row = (row - lse[b * p.tq + i0 + r]).exp();
           }
           const T* Vj = v + (b * p.tk + j0) * p.dv;
           detail::gemm(P.data(), dO, dv + (b * p.tk + j0) * p.dv, bj, bi, p.dv, true, false, true);  // dV += Pᵀ dO

@@ -49,6 +49,47 @@ void check_square(const char* op, const char* name, const Tensor& w, std::int64_
 
 // -------------------------------------------------------------------------------- LSTM step
 
+/// The LSTM cell's pointwise part on B rows: `act` [B, 4H] holds the gates and becomes their
+/// activations i, j, f, o; c_next = c_prev * f + i * j, h_next = tanh(c_next) * o.
+template <class T>
+void lstm_cell_rows(T* act, const T* c_prev, T* c_next, T* h_next, std::int64_t B, std::int64_t H, T forget_bias) {
+  kd::parallel_rows(B, 8 * H, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      T* g = act + b * 4 * H;
+      kd::ArrayMap<T> i(g, H), j(g + H, H), f(g + 2 * H, H), o(g + 3 * H, H);
+      i = i.logistic();
+      j = j.tanh();
+      f = (f + forget_bias).logistic();
+      o = o.logistic();
+      kd::ArrayMap<T> cn(c_next + b * H, H);
+      cn = kd::ConstArrayMap<T>(c_prev + b * H, H) * f + i * j;
+      kd::ArrayMap<T>(h_next + b * H, H) = cn.tanh() * o;
+    }
+  });
+}
+
+/// Its gradient on B rows: from the activations, c_prev, c_next and the gradients dh, dc of
+/// h_next and c_next, the gates' gradient dgates [B, 4H] and dc_prev (which may be dc).
+template <class T>
+void lstm_cell_grad_rows(const T* act, const T* c_prev, const T* c_next, const T* dh, const T* dc, T* dgates,
+                         T* dc_prev, std::int64_t B, std::int64_t H) {
+  kd::parallel_rows(B, 8 * H, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      const T* g = act + b * 4 * H;
+      kd::ConstArrayMap<T> i(g, H), j(g + H, H), f(g + 2 * H, H), o(g + 3 * H, H);
+      kd::ConstArrayMap<T> cp(c_prev + b * H, H), gh(dh + b * H, H);
+      const auto th = kd::ConstArrayMap<T>(c_next + b * H, H).tanh().eval();
+      const auto d = (kd::ConstArrayMap<T>(dc + b * H, H) + gh * o * (T(1) - th.square())).eval();
+      T* out = dgates + b * 4 * H;
+      kd::ArrayMap<T>(out, H) = d * j * i * (T(1) - i);
+      kd::ArrayMap<T>(out + H, H) = d * i * (T(1) - j.square());
+      kd::ArrayMap<T>(out + 2 * H, H) = d * cp * f * (T(1) - f);
+      kd::ArrayMap<T>(out + 3 * H, H) = gh * th * o * (T(1) - o);
+      kd::ArrayMap<T>(dc_prev + b * H, H) = d * f;
+    }
+  });
+}
+
 /// The LSTM step's gradients in ops (what a create_graph backward records), recomputing the gates.
 Grads lstm_grad_ops(const Tensor& dh_in, const Tensor& dc_in, const Tensor& xp, const Tensor& h, const Tensor& c,
                     const Tensor& w, double forget_bias) {
@@ -86,22 +127,7 @@ LSTMState lstm_step(const Tensor& x_proj, const LSTMState& state, const Tensor& 
           T* a = act.data<T>();
           std::copy_n(xp.data<T>(), B * 4 * H, a);
           kd::gemm(h.data<T>(), w.data<T>(), a, B, H, 4 * H, false, false, /*accumulate=*/true);
-          const T fb = static_cast<T>(forget_bias);
-          const T* cp = c.data<T>();
-          T *hp2 = h2.data<T>(), *cp2 = c2.data<T>();
-          kd::parallel_rows(B, 8 * H, [&](std::int64_t b0, std::int64_t b1) {
-            for (std::int64_t b = b0; b < b1; ++b) {  // gates -> i, j, f, o in place, vectorized
-              kd::ArrayMap<T> i(a + b * 4 * H, H), j(a + b * 4 * H + H, H), f(a + b * 4 * H + 2 * H, H),
-                  o(a + b * 4 * H + 3 * H, H);
-              i = i.logistic();
-              j = j.tanh();
-              f = (f + fb).logistic();
-              o = o.logistic();
-              kd::ArrayMap<T> cn(cp2 + b * H, H);
-              cn = kd::ConstArrayMap<T>(cp + b * H, H) * f + i * j;
-              kd::ArrayMap<T>(hp2 + b * H, H) = cn.tanh() * o;
-            }
-          });
+          lstm_cell_rows<T>(a, c.data<T>(), c2.data<T>(), h2.data<T>(), B, H, static_cast<T>(forget_bias));
         });
         return autograd::with_backward(
             std::vector<Tensor>{h2, c2},
@@ -114,24 +140,9 @@ LSTMState lstm_step(const Tensor& x_proj, const LSTMState& state, const Tensor& 
                 Tensor dgates = Tensor::empty(xp.shape(), xp.dtype()), dc = Tensor::empty(c.shape(), c.dtype());
                 Tensor dh_prev = Tensor::empty(h.shape(), h.dtype()), dw = Tensor::empty(w.shape(), w.dtype());
                 kd::visit_floating("LSTMStepGrad", dh, [&]<class T>() {
-                  const T *a = act.data<T>(), *cp = c->data<T>(), *cn = c2->data<T>(), *gh = dh.data<T>(),
-                          *gc = dc_in.data<T>();
-                  T *dg = dgates.data<T>(), *dcp = dc.data<T>();
-                  kd::parallel_rows(B, 8 * H, [&](std::int64_t b0, std::int64_t b1) {
-                    for (std::int64_t b = b0; b < b1; ++b) {
-                      const T* g = a + b * 4 * H;
-                      kd::ConstArrayMap<T> i(g, H), j(g + H, H), f(g + 2 * H, H), o(g + 3 * H, H);
-                      kd::ConstArrayMap<T> c_prev(cp + b * H, H), dh(gh + b * H, H);
-                      const auto th = kd::ConstArrayMap<T>(cn + b * H, H).tanh().eval();
-                      const auto d = (kd::ConstArrayMap<T>(gc + b * H, H) + dh * o * (T(1) - th.square())).eval();
-                      T* out = dg + b * 4 * H;
-                      kd::ArrayMap<T>(out, H) = d * j * i * (T(1) - i);
-                      kd::ArrayMap<T>(out + H, H) = d * i * (T(1) - j.square());
-                      kd::ArrayMap<T>(out + 2 * H, H) = d * c_prev * f * (T(1) - f);
-                      kd::ArrayMap<T>(out + 3 * H, H) = dh * th * o * (T(1) - o);
-                      kd::ArrayMap<T>(dcp + b * H, H) = d * f;
-                    }
-                  });
+                  T* dg = dgates.data<T>();
+                  lstm_cell_grad_rows<T>(act.data<T>(), c->data<T>(), c2->data<T>(), dh.data<T>(), dc_in.data<T>(), dg,
+                                         dc.data<T>(), B, H);
                   kd::gemm(dg, w->data<T>(), dh_prev.data<T>(), B, 4 * H, H, false, true);  // dgates · w_hᵀ
                   kd::gemm(h->data<T>(), dg, dw.data<T>(), H, B, 4 * H, true, false);       // hᵀ · dgates
                 });
@@ -141,6 +152,121 @@ LSTMState lstm_step(const Tensor& x_proj, const LSTMState& state, const Tensor& 
             });
       });
   return {out[0], out[1]};
+}
+
+namespace {
+
+/// Step t's [B, width] slice of a time-major [T, B, width] tensor (ops: recorded, differentiable).
+Tensor step_of(const Tensor& time_major, std::int64_t t) {
+  const std::int64_t B = time_major.dim(1), width = time_major.dim(2);
+  return reshape(slice(time_major, {t, 0, 0}, {1, B, width}), Shape{B, width});
+}
+
+/// lstm_sequence's gradients in ops (what a create_graph backward records): the states again by
+/// lstm_step, then the steps' gradients from the last back.
+Grads lstm_sequence_grad_ops(std::span<const Tensor> grads, const Tensor& xp, const Tensor& h0, const Tensor& c0,
+                             const Tensor& w, double forget_bias) {
+  const std::int64_t T = xp.dim(0);
+  std::vector<LSTMState> prev{{h0, c0}};
+  for (std::int64_t t = 0; t + 1 < T; ++t) prev.push_back(lstm_step(step_of(xp, t), prev.back(), w, forget_bias));
+  Tensor dh = grads[1].defined() ? grads[1] : zeros(h0.shape(), h0.dtype());
+  Tensor dc = grads[2].defined() ? grads[2] : zeros(c0.shape(), c0.dtype());
+  Tensor dw;
+  std::vector<Tensor> dgates(static_cast<std::size_t>(T));
+  for (std::int64_t t = T - 1; t >= 0; --t) {
+    if (grads[0].defined()) dh = dh + step_of(grads[0], t);
+    const LSTMState& s = prev[static_cast<std::size_t>(t)];
+    Grads g = lstm_grad_ops(dh, dc, step_of(xp, t), s.h, s.c, w, forget_bias);
+    dgates[static_cast<std::size_t>(t)] = g[0];
+    dh = g[1];
+    dc = g[2];
+    dw = dw.defined() ? dw + g[3] : g[3];
+  }
+  return {stack(dgates, 0), dh, dc, dw};
+}
+
+}  // namespace
+
+LSTMSequenceOutput lstm_sequence(const Tensor& x_proj, const LSTMState& state, const Tensor& w_h, double forget_bias) {
+  static const char* const kNames[] = {"h", "c"};
+  std::vector<Tensor> out = autograd::apply(
+      {"LSTMSequence", "lstm_sequence", DTypes::Floating, "T", "x_proj,h,c,w_h"}, {x_proj, state.h, state.c, w_h},
+      {{"forget_bias", forget_bias}},
+      [](Args in) {
+        const std::int64_t hidden = in[1].rank() == 2 ? in[1].dim(1) : Shape::kUnknown;
+        const std::int64_t gates = hidden == Shape::kUnknown ? Shape::kUnknown : 4 * hidden;
+        const Shape& xs = in[0].shape();
+        if (xs.rank() != 3 || !kd::dims_match(xs[2], gates) ||
+            (in[1].rank() == 2 && !kd::dims_match(xs[1], in[1].dim(0))))
+          throw ShapeError(fmt::format("lstm_sequence: x_proj must be [time, batch, {}] for {} units{}, got {}",
+                                       gates == Shape::kUnknown ? std::string("?") : std::to_string(gates), hidden,
+                                       in[1].rank() == 2 ? fmt::format(" and h {}", in[1].shape().str()) : "",
+                                       xs.str()));
+        if (xs[0] == 0) throw ValueError(fmt::format("lstm_sequence: x_proj {} has no time steps", xs.str()));
+        check_step("lstm_sequence", in.subspan(1), {hidden, hidden}, kNames, hidden);
+        check_square("lstm_sequence", "w_h", in[3], hidden, gates);
+        const OutputSpec state_spec{in[1].shape(), in[1].dtype()};
+        return std::vector<OutputSpec>{{Shape{xs[0], in[1].shape()[0], hidden}, in[1].dtype()}, state_spec,
+                                       state_spec};
+      },
+      [forget_bias](Args in, const std::vector<OutputSpec>&) {
+        const Tensor &xp = in[0], &h0 = in[1], &c0 = in[2], &w = in[3];
+        const std::int64_t T = xp.dim(0), B = h0.dim(0), H = h0.dim(1);
+        Tensor act = Tensor::empty(xp.shape(), xp.dtype());  // gates, then i, j, f, o, of every step
+        Tensor hs = Tensor::empty(Shape{T, B, H}, h0.dtype()), cs = Tensor::empty(Shape{T, B, H}, c0.dtype());
+        Tensor h_last = Tensor::empty(h0.shape(), h0.dtype()), c_last = Tensor::empty(c0.shape(), c0.dtype());
+        kd::visit_floating("lstm_sequence", xp, [&]<class T_>() {
+          T_* a = act.data<T_>();
+          T_ *hp = hs.data<T_>(), *cp = cs.data<T_>();
+          std::copy_n(xp.data<T_>(), T * B * 4 * H, a);
+          for (std::int64_t t = 0; t < T; ++t) {
+            const T_* h_prev = t == 0 ? h0.data<T_>() : hp + (t - 1) * B * H;
+            const T_* c_prev = t == 0 ? c0.data<T_>() : cp + (t - 1) * B * H;
+            T_* at = a + t * B * 4 * H;
+            kd::gemm(h_prev, w.data<T_>(), at, B, H, 4 * H, false, false, /*accumulate=*/true);
+            lstm_cell_rows<T_>(at, c_prev, cp + t * B * H, hp + t * B * H, B, H, static_cast<T_>(forget_bias));
+          }
+          std::copy_n(hp + (T - 1) * B * H, B * H, h_last.data<T_>());
+          std::copy_n(cp + (T - 1) * B * H, B * H, c_last.data<T_>());
+        });
+        return autograd::with_backward(
+            std::vector<Tensor>{hs, h_last, c_last},
+            [act, cs, xp = autograd::save(xp), h0 = autograd::save(h0), c0 = autograd::save(c0),
+             w = autograd::save(w), hs = autograd::save_output(hs), forget_bias](std::span<const Tensor> grads) {
+              auto kernel = [&] {
+                const std::int64_t T = xp.shape()[0], B = h0.shape()[0], H = h0.shape()[1];
+                Tensor dgates = Tensor::empty(xp.shape(), xp.dtype()), dw = Tensor::empty(w.shape(), w.dtype());
+                Tensor dh = grads[1].defined() ? grads[1].clone() : zeros(h0.shape(), h0.dtype());
+                Tensor dc = grads[2].defined() ? grads[2].clone() : zeros(c0.shape(), c0.dtype());
+                Tensor h_prev = Tensor::empty(Shape{T, B, H}, h0.dtype());  // h0, then hs but the last
+                kd::visit_floating("LSTMSequenceGrad", dh, [&]<class T_>() {
+                  // w_hᵀ [4H, H] stored, once: the steps' products dgates · w_hᵀ then read it in
+                  // order (a third faster than reading w_h transposed at each step).
+                  std::vector<T_> w_t(static_cast<std::size_t>(4 * H * H));
+                  Eigen::Map<kd::RowMat<T_>>(w_t.data(), 4 * H, H) =
+                      Eigen::Map<const kd::RowMat<T_>>(w->data<T_>(), H, 4 * H).transpose();
+                  const T_ *a = act.data<T_>(), *cp = cs.data<T_>(), *wp = w_t.data();
+                  T_ *dg = dgates.data<T_>(), *dhp = dh.data<T_>(), *dcp = dc.data<T_>();
+                  const T_* dhs = grads[0].defined() ? grads[0].data<T_>() : nullptr;
+                  for (std::int64_t t = T - 1; t >= 0; --t) {
+                    if (dhs) kd::amap<T_>(dh) += kd::ConstArrayMap<T_>(dhs + t * B * H, B * H);
+                    const T_* c_prev = t == 0 ? c0->data<T_>() : cp + (t - 1) * B * H;
+                    T_* dgt = dg + t * B * 4 * H;
+                    lstm_cell_grad_rows<T_>(a + t * B * 4 * H, c_prev, cp + t * B * H, dhp, dcp, dgt, dcp, B, H);
+                    kd::gemm(dgt, wp, dhp, B, 4 * H, H, false, false);  // dh_prev = dgates · w_hᵀ
+                  }
+                  T_* hpp = h_prev.data<T_>();
+                  std::copy_n(h0->data<T_>(), B * H, hpp);
+                  std::copy_n(hs->data<T_>(), (T - 1) * B * H, hpp + B * H);
+                  kd::gemm(hpp, dg, dw.data<T_>(), H, T * B, 4 * H, true, false);  // Σ_t h_prevᵀ · dgates
+                });
+                return Grads{dgates, dh, dc, dw};
+              };
+              return autograd::kernel_or_ops(
+                  kernel, [&] { return lstm_sequence_grad_ops(grads, *xp, *h0, *c0, *w, forget_bias); });
+            });
+      });
+  return {out[0], {out[1], out[2]}};
 }
 
 // --------------------------------------------------------------------------------- GRU step
@@ -423,16 +549,11 @@ LSTMOutput LSTM::forward(const Tensor& x, const std::vector<LSTMState>& initial)
     LSTMState state = initial.empty() ? cell.zero_state(x.dim(0)) : initial[k];
     cell.check_input(state.h, "an initial h", hidden_);
     cell.check_input(state.c, "an initial c", hidden_);
-    const std::vector<Tensor> xs = steps_of(cell.project(layer_input));  // T x [B, 4H]
-    const Tensor w_h = cell.recurrent_weight();
-    std::vector<Tensor> hs;
-    hs.reserve(xs.size());
-    for (const Tensor& xp : xs) {
-      state = named(where, [&] { return lstm_step(xp, state, w_h, options_.forget_bias); });
-      hs.push_back(state.h);
-    }
-    result.states.push_back(state);
-    layer_input = stack(hs, 0);  // [T, B, H]
+    LSTMSequenceOutput run = named(where, [&] {
+      return lstm_sequence(cell.project(layer_input), state, cell.recurrent_weight(), options_.forget_bias);
+    });
+    result.states.push_back(run.state);
+    layer_input = run.h;  // [T, B, H]
   }
   result.output = transpose(layer_input, {1, 0, 2});
   return result;

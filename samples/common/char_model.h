@@ -79,6 +79,27 @@ inline tf::Tensor loss_of(const tf::Tensor& logits, const tf::Tensor& targets) {
   return tf::reduce_mean(tf::nn::sparse_softmax_cross_entropy_with_logits(targets, logits));
 }
 
+/// AdamW's two groups: the matrices (weights, embeddings) decayed, the biases and layer-norm
+/// scales not, as in nanoGPT and most language models.
+inline std::vector<tf::optim::ParamGroup> parameter_groups(const tf::nn::Module& model) {
+  std::vector<tf::Tensor> decay, no_decay;
+  for (const auto& [name, p] : model.named_parameters()) (p.rank() >= 2 ? decay : no_decay).push_back(p);
+  return {{.params = decay}, {.params = no_decay, .weight_decay = 0.0}};
+}
+
+/// One training step on a window [B, T + 1]: the loss, its gradients clipped to a global norm of
+/// `clip_norm`, the optimizer's step. Returns the loss.
+inline tf::Tensor train_step(tf::optim::Optimizer& opt, const std::vector<tf::Tensor>& params, const Logits& logits_of,
+                             const tf::Tensor& window, double clip_norm) {
+  auto [inputs, targets] = split_window(window);
+  const tf::Tensor loss = loss_of(logits_of(inputs), targets);
+  opt.zero_grad();
+  loss.backward();
+  tf::optim::clip_grad_norm_(params, clip_norm);
+  opt.step();
+  return loss;
+}
+
 class Run {
  public:
   Run(std::string name, Config c) : name_(std::move(name)), c_(std::move(c)), gen_(c_.seed) {
@@ -91,13 +112,9 @@ class Run {
     if (!c_.checkpoint_dir.empty()) std::filesystem::create_directories(c_.checkpoint_dir);
   }
 
-  /// c.steps steps of AdamW on random windows, decaying the matrices only (weights, embeddings),
-  /// not the biases and layer-norm scales, as nanoGPT and most language models.
+  /// c.steps steps of AdamW on random windows (parameter_groups: the matrices decayed).
   void train(tf::nn::Module& model, const Logits& logits_of) {
-    std::vector<tf::Tensor> decay, no_decay;
-    for (const auto& [name, p] : model.named_parameters()) (p.rank() >= 2 ? decay : no_decay).push_back(p);
-    tf::optim::AdamW opt({{.params = decay}, {.params = no_decay, .weight_decay = 0.0}},
-                         {.lr = c_.learning_rate, .weight_decay = c_.weight_decay});
+    tf::optim::AdamW opt(parameter_groups(model), {.lr = c_.learning_rate, .weight_decay = c_.weight_decay});
     const std::vector<tf::Tensor> params = model.parameters();
     std::int64_t parameters = 0;
     for (const tf::Tensor& p : params) parameters += p.numel();
@@ -109,12 +126,8 @@ class Run {
       const double lr = tf::optim::cosine_decay(c_.learning_rate, step, std::max(1, c_.steps - c_.warmup), 0.0,
                                                 c_.warmup);
       opt.set_lr(lr);
-      auto [inputs, targets] = split_window(data_.train.random_windows(c_.batch_size, c_.context, &gen_));
-      const tf::Tensor loss = loss_of(logits_of(inputs), targets);
-      opt.zero_grad();
-      loss.backward();
-      tf::optim::clip_grad_norm_(params, c_.clip_norm);
-      opt.step();
+      const tf::Tensor loss = train_step(opt, params, logits_of,
+                                         data_.train.random_windows(c_.batch_size, c_.context, &gen_), c_.clip_norm);
       const double value = loss.item<double>();
       bar.update(step + 1, value);
       if (log_ && (step + 1) % 10 == 0) {

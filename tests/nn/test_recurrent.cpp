@@ -30,6 +30,81 @@ BOOST_AUTO_TEST_CASE(fused_steps_first_and_second_derivatives) {
                        ShapeError, "gru_step: candidate_h must be [3, 3], got [3,4]");
 }
 
+BOOST_AUTO_TEST_CASE(fused_sequence_equals_the_steps_and_its_derivatives) {
+  for (std::int64_t time : {1, 3})
+    for (std::int64_t batch : {1, 2}) {
+      const Tensor mix = tft::rand64({time, batch, 2});
+      tft::check_grad(
+          [mix](std::span<const Tensor> in) {
+            nn::LSTMSequenceOutput r = nn::lstm_sequence(in[0], {in[1], in[2]}, in[3], 0.5);
+            return reduce_sum(r.h * mix) + reduce_sum(r.state.h) * 0.3 + reduce_sum(square(r.state.c));
+          },
+          {tft::rand64({time, batch, 8}), tft::rand64({batch, 2}), tft::rand64({batch, 2}), tft::rand64({2, 8})});
+    }
+  // Only the outputs h used: the final state's gradients arrive undefined and count as zeros.
+  tft::check_grad([](std::span<const Tensor> in) { return nn::lstm_sequence(in[0], {in[1], in[2]}, in[3]).h; },
+                  {tft::rand64({4, 2, 4}), tft::rand64({2, 1}), tft::rand64({2, 1}), tft::rand64({1, 4})});
+  // The same values and gradients as T lstm_step ops.
+  const Tensor xp = tft::wave({5, 3, 8}, 0.37, 0.1, 1.5), h0 = tft::wave({3, 2}, 0.2, 0.4, 1.0),
+               c0 = tft::wave({3, 2}, 0.3, 0.7, 1.0), w = tft::wave({2, 8}, 0.11, 0.5, 1.0);
+  std::vector<Tensor> seq_grads, step_grads;
+  for (bool fused : {true, false}) {
+    std::vector<Tensor> in{xp.clone().requires_grad_(), h0.clone().requires_grad_(), c0.clone().requires_grad_(),
+                           w.clone().requires_grad_()};
+    Tensor hs, c_last;
+    if (fused) {
+      nn::LSTMSequenceOutput r = nn::lstm_sequence(in[0], {in[1], in[2]}, in[3]);
+      hs = r.h;
+      c_last = r.state.c;
+      BOOST_TEST(r.state.h.to_vector<double>() == slice(hs, {4, 0, 0}, {1, 3, 2}).to_vector<double>(),
+                 boost::test_tools::per_element());
+    } else {
+      nn::LSTMState s{in[1], in[2]};
+      std::vector<Tensor> steps;
+      for (std::int64_t t = 0; t < 5; ++t) {
+        s = nn::lstm_step(reshape(slice(in[0], {t, 0, 0}, {1, 3, 8}), {3, 8}), s, in[3]);
+        steps.push_back(s.h);
+      }
+      hs = stack(steps, 0);
+      c_last = s.c;
+    }
+    (reduce_sum(hs * tft::wave({5, 3, 2}, 0.23, 0.3, 1.0)) + reduce_sum(c_last)).backward();
+    std::vector<Tensor>& out = fused ? seq_grads : step_grads;
+    out.push_back(hs);
+    for (const Tensor& t : in) out.push_back(t.grad());
+  }
+  for (std::size_t i = 0; i < seq_grads.size(); ++i) tft::check_close(seq_grads[i], step_grads[i].to_vector<double>(), 1e-14);
+  TF_CHECK_THROWS_WITH(nn::lstm_sequence(zeros({4, 2, 6}), {zeros({2, 2}), zeros({2, 2})}, zeros({2, 8})), ShapeError,
+                       "lstm_sequence: x_proj must be [time, batch, 8] for 2 units and h [2,2], got [4,2,6]");
+  TF_CHECK_THROWS_WITH(nn::lstm_sequence(zeros({0, 2, 8}), {zeros({2, 2}), zeros({2, 2})}, zeros({2, 8})), ValueError,
+                       "lstm_sequence: x_proj [0,2,8] has no time steps");
+  TF_CHECK_THROWS_WITH(nn::lstm_sequence(zeros({4, 2, 8}), {zeros({2, 2}), zeros({3, 2})}, zeros({2, 8})), ShapeError,
+                       "lstm_sequence: c must be [batch, 2] for 2 units, got [3,2]");
+}
+
+BOOST_AUTO_TEST_CASE(fused_sequence_in_graph_mode) {
+  Graph g;
+  auto scope = g.as_default();
+  Tensor xp = placeholder(float64, {-1, 2, 8}, "xp");  // time unknown until run
+  Tensor h0 = placeholder(float64, {2, 2}, "h0"), c0 = placeholder(float64, {2, 2}, "c0");
+  Tensor w = placeholder(float64, {2, 8}, "w");
+  nn::LSTMSequenceOutput r = nn::lstm_sequence(xp, {h0, c0}, w);
+  BOOST_TEST(r.h.shape().str() == "[?,2,2]");
+  BOOST_TEST(r.h.name() == "LSTMSequence:0");
+  BOOST_TEST(r.state.c.name() == "LSTMSequence:2");
+  std::vector<Tensor> grads = gradients({reduce_sum(r.h) + reduce_sum(r.state.c)}, {xp, w});
+  Session sess(g);
+  const Tensor xv = tft::wave({3, 2, 8}, 0.37, 0.1, 1.5), hv = tft::wave({2, 2}, 0.2, 0.4, 1.0),
+               cv = tft::wave({2, 2}, 0.3, 0.7, 1.0), wv = tft::wave({2, 8}, 0.11, 0.5, 1.0);
+  std::vector<Tensor> got = sess.run({r.h, grads[0], grads[1]}, {{xp, xv}, {h0, hv}, {c0, cv}, {w, wv}});
+  std::vector<Tensor> in{xv.clone().requires_grad_(), hv, cv, wv.clone().requires_grad_()};
+  nn::LSTMSequenceOutput e = nn::lstm_sequence(in[0], {in[1], in[2]}, in[3]);
+  (reduce_sum(e.h) + reduce_sum(e.state.c)).backward();
+  tft::check_close(got[0], e.h.to_vector<double>(), 0);
+  tft::check_close(got[1], in[0].grad().to_vector<double>(), 0);
+  tft::check_close(got[2], in[3].grad().to_vector<double>(), 0);
+}
+
 BOOST_AUTO_TEST_CASE(lstm_matches_pytorch) {
   const auto ref = tft::read_reference("recurrent_reference.txt");
   const std::int64_t B = 2, T = 4, F = 3, H = 4;

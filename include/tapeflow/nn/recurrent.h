@@ -30,6 +30,20 @@ struct LSTMState {
 /// Differentiable to any order in x_proj, h, c and w_h.
 LSTMState lstm_step(const Tensor& x_proj, const LSTMState& state, const Tensor& w_h, double forget_bias = 1.0);
 
+/// What lstm_sequence returns.
+struct LSTMSequenceOutput {
+  Tensor h;         // [T, B, H]: h after every step
+  LSTMState state;  // the final state (its h is h's last step)
+};
+
+/// T steps of lstm_step as one fused op (graph mode: an "LSTMSequence" node with outputs h, the
+/// final h, the final c), the way LSTM runs a layer: x_proj [T, B, 4H] time-major (every step's
+/// x · W_x + b), from `state`, with w_h [H, 4H]. Its backward runs back through the steps with
+/// one small product per step and takes w_h's gradient in one product over all T·B rows, where
+/// T lstm_step ops would take T products and sum them. Differentiable to any order.
+LSTMSequenceOutput lstm_sequence(const Tensor& x_proj, const LSTMState& state, const Tensor& w_h,
+                                 double forget_bias = 1.0);
+
 /// One step of TensorFlow's GRUCell, fused (graph mode: a "GRUStep" node):
 ///   r, u = sigmoid(gates_x + h · gates_h), the two [B, H] halves (reset, update)
 ///   c    = tanh(candidate_x + (r * h) · candidate_h)
@@ -142,7 +156,7 @@ struct LSTMOutput {
 
 /// A (stacked) LSTM over a sequence, batch first: x [B, T, input_size] -> [B, T, hidden_size].
 /// Layer k is an LSTMCell (submodule "cell_<k>", TensorFlow's MultiRNNCell naming); each layer
-/// projects the inputs of all T steps in one product, then runs T fused steps.
+/// projects the inputs of all T steps in one product, then runs them in one lstm_sequence.
 class LSTM : public Module {
  public:
   LSTM(std::int64_t input_size, std::int64_t hidden_size, LSTMOptions options = {});
