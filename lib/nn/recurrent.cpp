@@ -219,11 +219,12 @@ LSTMSequenceOutput lstm_sequence(const Tensor& x_proj, const LSTMState& state, c
           T_* a = act.data<T_>();
           T_ *hp = hs.data<T_>(), *cp = cs.data<T_>();
           std::copy_n(xp.data<T_>(), T * B * 4 * H, a);
+          const kd::PackedRhs<T_> w_packed(w.data<T_>(), H, 4 * H, false, B);  // packed once for all steps
           for (std::int64_t t = 0; t < T; ++t) {
             const T_* h_prev = t == 0 ? h0.data<T_>() : hp + (t - 1) * B * H;
             const T_* c_prev = t == 0 ? c0.data<T_>() : cp + (t - 1) * B * H;
             T_* at = a + t * B * 4 * H;
-            kd::gemm(h_prev, w.data<T_>(), at, B, H, 4 * H, false, false, /*accumulate=*/true);
+            w_packed.multiply(h_prev, at, /*accumulate=*/true);
             lstm_cell_rows<T_>(at, c_prev, cp + t * B * H, hp + t * B * H, B, H, static_cast<T_>(forget_bias));
           }
           std::copy_n(hp + (T - 1) * B * H, B * H, h_last.data<T_>());
@@ -240,12 +241,8 @@ LSTMSequenceOutput lstm_sequence(const Tensor& x_proj, const LSTMState& state, c
                 Tensor dc = grads[2].defined() ? grads[2].clone() : zeros(c0.shape(), c0.dtype());
                 Tensor h_prev = Tensor::empty(Shape{T, B, H}, h0.dtype());  // h0, then hs but the last
                 kd::visit_floating("LSTMSequenceGrad", dh, [&]<class T_>() {
-                  // w_hᵀ [4H, H] stored, once: the steps' products dgates · w_hᵀ then read it in
-                  // order (a third faster than reading w_h transposed at each step).
-                  std::vector<T_> w_t(static_cast<std::size_t>(4 * H * H));
-                  Eigen::Map<kd::RowMat<T_>>(w_t.data(), 4 * H, H) =
-                      Eigen::Map<const kd::RowMat<T_>>(w->data<T_>(), H, 4 * H).transpose();
-                  const T_ *a = act.data<T_>(), *cp = cs.data<T_>(), *wp = w_t.data();
+                  const kd::PackedRhs<T_> w_t(w->data<T_>(), 4 * H, H, /*tb=*/true, B);  // w_hᵀ, packed once
+                  const T_ *a = act.data<T_>(), *cp = cs.data<T_>();
                   T_ *dg = dgates.data<T_>(), *dhp = dh.data<T_>(), *dcp = dc.data<T_>();
                   const T_* dhs = grads[0].defined() ? grads[0].data<T_>() : nullptr;
                   for (std::int64_t t = T - 1; t >= 0; --t) {
@@ -253,7 +250,7 @@ LSTMSequenceOutput lstm_sequence(const Tensor& x_proj, const LSTMState& state, c
                     const T_* c_prev = t == 0 ? c0->data<T_>() : cp + (t - 1) * B * H;
                     T_* dgt = dg + t * B * 4 * H;
                     lstm_cell_grad_rows<T_>(a + t * B * 4 * H, c_prev, cp + t * B * H, dhp, dcp, dgt, dcp, B, H);
-                    kd::gemm(dgt, wp, dhp, B, 4 * H, H, false, false);  // dh_prev = dgates · w_hᵀ
+                    w_t.multiply(dgt, dhp, /*accumulate=*/false);  // dh_prev = dgates · w_hᵀ
                   }
                   T_* hpp = h_prev.data<T_>();
                   std::copy_n(h0->data<T_>(), B * H, hpp);

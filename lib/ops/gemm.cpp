@@ -120,6 +120,114 @@ void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int
   });
 }
 
+// ------------------------------------------------------------------------------- PackedRhs
+// The same col-major view as gemm_serial: C^T [n, m] = op(B)^T [n, k] · A^T [k, m], where op(B)^T
+// is Eigen's left operand (packed here once, block by block) and A^T its right one (packed at
+// each multiply: m x k, small).
+
+/// One thread's columns [c0, c1) of op(B), packed as Eigen's blocks: for each depth block k2 (kc
+/// deep) and row block i2 (mc rows of op(B)^T), actual_kc x actual_mc values at offset[block].
+template <class T>
+struct PackedRhs<T>::Share {
+  Index c0 = 0, c1 = 0, kc = 0, mc = 0;
+  std::vector<T, Eigen::aligned_allocator<T>> packed;
+  std::vector<std::size_t> offset;
+};
+
+namespace {
+
+template <class T>
+using Traits = Eigen::internal::gebp_traits<T, T>;
+
+/// Eigen's packing of the left operand for storage order `Order` of op(B)^T.
+template <class T, int Order>
+void pack_left(T* block, const T* b, Index ld, Index i, Index k, Index kc, Index mc) {
+  using Mapper = Eigen::internal::const_blas_data_mapper<T, Index, Order>;
+  Eigen::internal::gemm_pack_lhs<T, Index, Mapper, Traits<T>::mr, Traits<T>::LhsProgress,
+                                 typename Traits<T>::LhsPacket4Packing, Order>
+      pack;
+  pack(block, Mapper(b, ld).getSubMapper(i, k), kc, mc);
+}
+
+}  // namespace
+
+template <class T>
+PackedRhs<T>::PackedRhs(const T* b, std::int64_t k, std::int64_t n, bool tb, std::int64_t m)
+    : k_(k), n_(n), m_(m) {
+  // Shares of whole 64-byte lines, as gemm's column blocks.
+  const std::int64_t unit = std::max<std::int64_t>(1, 64 / static_cast<std::int64_t>(sizeof(T)));
+  const std::int64_t units = (n + unit - 1) / unit, threads = std::min<std::int64_t>(max_threads(), units);
+  for (std::int64_t t = 0; t < std::max<std::int64_t>(threads, 1); ++t) {
+    Share s;
+    const std::int64_t chunk = (units + threads - 1) / std::max<std::int64_t>(threads, 1);
+    s.c0 = std::min(n, t * chunk * unit);
+    s.c1 = std::min(n, (t + 1) * chunk * unit);
+    if (s.c1 <= s.c0) continue;
+    Index kc = k, mc = s.c1 - s.c0, nc = m;
+    Eigen::internal::computeProductBlockingSizes<T, T, 1>(kc, mc, nc, Index{1});
+    s.kc = std::max<Index>(kc, 1);
+    s.mc = std::max<Index>(mc, 1);
+    std::size_t size = 0;
+    for (Index k2 = 0; k2 < k; k2 += s.kc)
+      for (Index i2 = s.c0; i2 < s.c1; i2 += s.mc) {
+        s.offset.push_back(size);
+        size += static_cast<std::size_t>(std::min(s.kc, k - k2) * std::min(s.mc, s.c1 - i2));
+      }
+    s.packed.resize(size);
+    std::size_t block = 0;
+    for (Index k2 = 0; k2 < k; k2 += s.kc)
+      for (Index i2 = s.c0; i2 < s.c1; i2 += s.mc, ++block) {
+        T* at = s.packed.data() + s.offset[block];
+        const Index akc = std::min(s.kc, k - k2), amc = std::min(s.mc, s.c1 - i2);
+        // op(B)^T [n, k]: B [k, n] row-major is it column-major (ld n); B stored [n, k] read
+        // transposed is it row-major (ld k).
+        if (tb) pack_left<T, Eigen::RowMajor>(at, b, k, i2, k2, akc, amc);
+        else pack_left<T, Eigen::ColMajor>(at, b, n, i2, k2, akc, amc);
+      }
+    shares_.push_back(std::move(s));
+  }
+}
+
+template <class T>
+PackedRhs<T>::~PackedRhs() = default;
+
+template <class T>
+void PackedRhs<T>::multiply(const T* a, T* c, bool accumulate) const {
+  using RhsMapper = Eigen::internal::const_blas_data_mapper<T, Index, Eigen::ColMajor>;
+  using ResMapper = Eigen::internal::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  auto run = [&](const Share& s) {
+    if (!accumulate)
+      Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>(c + s.c0, m_, s.c1 - s.c0, Eigen::OuterStride<>(n_)).setZero();
+    if (m_ == 0 || k_ == 0) return;
+    Eigen::internal::gemm_pack_rhs<T, Index, RhsMapper, Traits<T>::nr, Eigen::ColMajor> pack_rhs;
+    Eigen::internal::gebp_kernel<T, T, Index, ResMapper, Traits<T>::mr, Traits<T>::nr, false, false> gebp;
+    PackingBuffers<T>& buffers = thread_buffers<T>();
+    if (static_cast<Index>(buffers.b.size()) < s.kc * m_) buffers.b.resize(static_cast<std::size_t>(s.kc * m_));
+    const RhsMapper rhs(a, k_);  // A^T [k, m]: A [m, k] row-major is it column-major (ld k)
+    const ResMapper res(c, n_);  // C^T [n, m], likewise
+    std::size_t block = 0;
+    for (Index k2 = 0; k2 < k_; k2 += s.kc) {
+      const Index akc = std::min(s.kc, k_ - k2);
+      pack_rhs(buffers.b.data(), rhs.getSubMapper(k2, 0), akc, m_);
+      for (Index i2 = s.c0; i2 < s.c1; i2 += s.mc, ++block)
+        gebp(res.getSubMapper(i2, 0), s.packed.data() + s.offset[block], buffers.b.data(),
+             std::min(s.mc, s.c1 - i2), akc, m_, T(1));
+    }
+  };
+  if (shares_.size() == 1 || in_parallel_region()) {
+    apply_float_mode();
+    for (const Share& s : shares_) run(s);
+    return;
+  }
+  for_each_thread_share(static_cast<std::int64_t>(shares_.size()),
+                        [&](std::int64_t, std::int64_t, std::int64_t begin, std::int64_t end) {
+                          for (std::int64_t i = begin; i < end; ++i) run(shares_[static_cast<std::size_t>(i)]);
+                        });
+}
+
+template class PackedRhs<float>;
+template class PackedRhs<double>;
+
 template void gemm<float>(const float*, const float*, float*, std::int64_t, std::int64_t, std::int64_t, bool, bool,
                           bool);
 template void gemm<double>(const double*, const double*, double*, std::int64_t, std::int64_t, std::int64_t, bool,

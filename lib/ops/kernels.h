@@ -1,5 +1,7 @@
 #pragma once
 // Internal: the loops shared by the element-wise kernels (broadcasting, chunked OpenMP, Eigen maps).
+#include <vector>
+
 #include <Eigen/Core>
 #ifdef _OPENMP
 #include <omp.h>
@@ -35,6 +37,31 @@ extern template void gemm<float>(const float*, const float*, float*, std::int64_
                                  bool, bool, bool);
 extern template void gemm<double>(const double*, const double*, double*, std::int64_t, std::int64_t,
                                   std::int64_t, bool, bool, bool);
+
+/// op(B) [k, n] packed once for Eigen's GEMM kernel, for many products op(A)[m, k] · op(B) with
+/// the same B and m (an RNN's recurrent weight, multiplied at every time step): where gemm packs
+/// B again at each call, `multiply` packs only A. The columns are split between the threads at
+/// construction, each share packed on its own. Defined (for float and double) in gemm.cpp.
+template <class T>
+class PackedRhs {
+ public:
+  /// b is [k, n] row-major, or [n, k] read transposed when `tb`; m: the rows of the A's to come.
+  PackedRhs(const T* b, std::int64_t k, std::int64_t n, bool tb, std::int64_t m);
+  ~PackedRhs();
+  PackedRhs(const PackedRhs&) = delete;
+  PackedRhs& operator=(const PackedRhs&) = delete;
+
+  /// C[m, n] = A[m, k] · op(B) (row-major), or += with `accumulate`; A has the m rows given at
+  /// construction.
+  void multiply(const T* a, T* c, bool accumulate) const;
+
+ private:
+  struct Share;
+  std::int64_t k_, n_, m_;
+  std::vector<Share> shares_;
+};
+extern template class PackedRhs<float>;
+extern template class PackedRhs<double>;
 
 /// Each of the rows [begin, end) of out [rows, n] set to bias [n].
 template <class T>

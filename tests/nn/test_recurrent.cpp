@@ -1,5 +1,7 @@
 // LSTM and GRU (TensorFlow 1.x's cells): the fused steps' gradients, the layers against PyTorch
 // (tests/data/recurrent_reference.{py,txt}), the modules' errors, and graph mode's static_rnn.
+#include <array>
+
 #include "helpers.h"
 #include "tapeflow/graph.h"
 #include "tapeflow/nn.h"
@@ -44,36 +46,41 @@ BOOST_AUTO_TEST_CASE(fused_sequence_equals_the_steps_and_its_derivatives) {
   // Only the outputs h used: the final state's gradients arrive undefined and count as zeros.
   tft::check_grad([](std::span<const Tensor> in) { return nn::lstm_sequence(in[0], {in[1], in[2]}, in[3]).h; },
                   {tft::rand64({4, 2, 4}), tft::rand64({2, 1}), tft::rand64({2, 1}), tft::rand64({1, 4})});
-  // The same values and gradients as T lstm_step ops.
-  const Tensor xp = tft::wave({5, 3, 8}, 0.37, 0.1, 1.5), h0 = tft::wave({3, 2}, 0.2, 0.4, 1.0),
-               c0 = tft::wave({3, 2}, 0.3, 0.7, 1.0), w = tft::wave({2, 8}, 0.11, 0.5, 1.0);
-  std::vector<Tensor> seq_grads, step_grads;
-  for (bool fused : {true, false}) {
-    std::vector<Tensor> in{xp.clone().requires_grad_(), h0.clone().requires_grad_(), c0.clone().requires_grad_(),
-                           w.clone().requires_grad_()};
-    Tensor hs, c_last;
-    if (fused) {
-      nn::LSTMSequenceOutput r = nn::lstm_sequence(in[0], {in[1], in[2]}, in[3]);
-      hs = r.h;
-      c_last = r.state.c;
-      BOOST_TEST(r.state.h.to_vector<double>() == slice(hs, {4, 0, 0}, {1, 3, 2}).to_vector<double>(),
-                 boost::test_tools::per_element());
-    } else {
-      nn::LSTMState s{in[1], in[2]};
-      std::vector<Tensor> steps;
-      for (std::int64_t t = 0; t < 5; ++t) {
-        s = nn::lstm_step(reshape(slice(in[0], {t, 0, 0}, {1, 3, 8}), {3, 8}), s, in[3]);
-        steps.push_back(s.h);
+  // The same values and gradients as T lstm_step ops, which multiply by w_h with gemm where
+  // lstm_sequence packs it once (kernels.h's PackedRhs): 20 and 300 units split w_h's columns
+  // between threads at widths that are not multiples of a cache line, 300 in several depth blocks.
+  for (auto [T, B, H] : {std::array<std::int64_t, 3>{5, 3, 2}, {3, 2, 20}, {2, 3, 300}}) {
+    const Tensor xp = tft::wave({T, B, 4 * H}, 0.37, 0.1, 1.5), h0 = tft::wave({B, H}, 0.2, 0.4, 1.0),
+                 c0 = tft::wave({B, H}, 0.3, 0.7, 1.0), w = tft::wave({H, 4 * H}, 0.11, 0.5, 3.0 / static_cast<double>(H));
+    std::vector<Tensor> seq_grads, step_grads;
+    for (bool fused : {true, false}) {
+      std::vector<Tensor> in{xp.clone().requires_grad_(), h0.clone().requires_grad_(), c0.clone().requires_grad_(),
+                             w.clone().requires_grad_()};
+      Tensor hs, c_last;
+      if (fused) {
+        nn::LSTMSequenceOutput r = nn::lstm_sequence(in[0], {in[1], in[2]}, in[3]);
+        hs = r.h;
+        c_last = r.state.c;
+        BOOST_TEST(r.state.h.to_vector<double>() == slice(hs, {T - 1, 0, 0}, {1, B, H}).to_vector<double>(),
+                   boost::test_tools::per_element());
+      } else {
+        nn::LSTMState s{in[1], in[2]};
+        std::vector<Tensor> steps;
+        for (std::int64_t t = 0; t < T; ++t) {
+          s = nn::lstm_step(reshape(slice(in[0], {t, 0, 0}, {1, B, 4 * H}), {B, 4 * H}), s, in[3]);
+          steps.push_back(s.h);
+        }
+        hs = stack(steps, 0);
+        c_last = s.c;
       }
-      hs = stack(steps, 0);
-      c_last = s.c;
+      (reduce_sum(hs * tft::wave({T, B, H}, 0.23, 0.3, 1.0)) + reduce_sum(c_last)).backward();
+      std::vector<Tensor>& out = fused ? seq_grads : step_grads;
+      out.push_back(hs);
+      for (const Tensor& t : in) out.push_back(t.grad());
     }
-    (reduce_sum(hs * tft::wave({5, 3, 2}, 0.23, 0.3, 1.0)) + reduce_sum(c_last)).backward();
-    std::vector<Tensor>& out = fused ? seq_grads : step_grads;
-    out.push_back(hs);
-    for (const Tensor& t : in) out.push_back(t.grad());
+    for (std::size_t i = 0; i < seq_grads.size(); ++i)
+      tft::check_close(seq_grads[i], step_grads[i].to_vector<double>(), 1e-13);
   }
-  for (std::size_t i = 0; i < seq_grads.size(); ++i) tft::check_close(seq_grads[i], step_grads[i].to_vector<double>(), 1e-14);
   TF_CHECK_THROWS_WITH(nn::lstm_sequence(zeros({4, 2, 6}), {zeros({2, 2}), zeros({2, 2})}, zeros({2, 8})), ShapeError,
                        "lstm_sequence: x_proj must be [time, batch, 8] for 2 units and h [2,2], got [4,2,6]");
   TF_CHECK_THROWS_WITH(nn::lstm_sequence(zeros({0, 2, 8}), {zeros({2, 2}), zeros({2, 2})}, zeros({2, 8})), ValueError,
