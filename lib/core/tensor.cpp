@@ -22,7 +22,7 @@ namespace {
 // reused for a request of the same rounded size.
 constexpr std::size_t kClasses[] = {64, 128, 256, 512};
 constexpr std::size_t kCachePerClass = 64;
-constexpr std::size_t kLargeCacheBytes = std::size_t{64} << 20;
+constexpr std::size_t kLargeCacheBytes = std::size_t{256} << 20;
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kCacheBlocks = false;  // let AddressSanitizer see every free and reuse
 #else

@@ -344,15 +344,17 @@ Tensor transpose(const Tensor& x, const std::vector<int>& perm_in) {
       const std::int64_t n = out.numel();
       if (n == 0) return;
       const std::int64_t inner = r ? os[r - 1] : 1, inner_st = r ? src_st[static_cast<std::size_t>(r - 1)] : 1;
-      for (std::int64_t row = 0; row < n / inner; ++row) {
-        std::int64_t rem = row, off = 0;
-        for (int d = r - 2; d >= 0; --d) {
-          off += (rem % os[d]) * src_st[static_cast<std::size_t>(d)];
-          rem /= os[d];
+      detail::parallel_rows(n / inner, inner, [&](std::int64_t row0, std::int64_t row1) {
+        for (std::int64_t row = row0; row < row1; ++row) {
+          std::int64_t rem = row, off = 0;
+          for (int d = r - 2; d >= 0; --d) {
+            off += (rem % os[d]) * src_st[static_cast<std::size_t>(d)];
+            rem /= os[d];
+          }
+          T* dst = o + row * inner;
+          for (std::int64_t j = 0; j < inner; ++j) dst[j] = px[off + j * inner_st];
         }
-        T* dst = o + row * inner;
-        for (std::int64_t j = 0; j < inner; ++j) dst[j] = px[off + j * inner_st];
-      }
+      });
     });
     std::vector<int> inverse(static_cast<std::size_t>(r));
     for (int i = 0; i < r; ++i) inverse[static_cast<std::size_t>(perm[static_cast<std::size_t>(i)])] = i;
