@@ -22,11 +22,6 @@ using autograd::DTypes;
 
 namespace {
 
-template <class T>
-T logistic(T v) {
-  return T(1) / (T(1) + std::exp(-v));
-}
-
 /// The checks of a step's operands: each [B, width] with one B, `names` for the messages.
 void check_step(const char* op, Args in, const std::vector<std::int64_t>& widths, const char* const* names,
                 std::int64_t hidden) {
@@ -270,6 +265,60 @@ LSTMSequenceOutput lstm_sequence(const Tensor& x_proj, const LSTMState& state, c
 
 namespace {
 
+/// The GRU's gates on B rows: `ru` [B, 2H] holds their pre-activations and becomes r and u;
+/// rh = r * h.
+template <class T>
+void gru_gate_rows(T* ru, const T* h, T* rh, std::int64_t B, std::int64_t H) {
+  kd::parallel_rows(B, 4 * H, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      kd::ArrayMap<T> g(ru + b * 2 * H, 2 * H);
+      g = g.logistic();
+      kd::ArrayMap<T>(rh + b * H, H) = g.head(H) * kd::ConstArrayMap<T>(h + b * H, H);
+    }
+  });
+}
+
+/// Its output on B rows: `c` [B, H] holds the candidate's pre-activation and becomes tanh of it;
+/// h_next = u * h + (1 - u) * c.
+template <class T>
+void gru_output_rows(const T* ru, const T* h, T* c, T* h_next, std::int64_t B, std::int64_t H) {
+  kd::parallel_rows(B, 4 * H, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      kd::ArrayMap<T> cb(c + b * H, H);
+      cb = cb.tanh();
+      const kd::ConstArrayMap<T> u(ru + b * 2 * H + H, H);
+      kd::ArrayMap<T>(h_next + b * H, H) = u * kd::ConstArrayMap<T>(h + b * H, H) + (T(1) - u) * cb;
+    }
+  });
+}
+
+/// The gradient of the candidate's pre-activation on B rows: dcand = dh (1 - u)(1 - c²).
+template <class T>
+void gru_candidate_grad_rows(const T* ru, const T* c, const T* dh, T* dcand, std::int64_t B, std::int64_t H) {
+  kd::parallel_rows(B, 4 * H, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      const kd::ConstArrayMap<T> u(ru + b * 2 * H + H, H), cb(c + b * H, H);
+      kd::ArrayMap<T>(dcand + b * H, H) = kd::ConstArrayMap<T>(dh + b * H, H) * (T(1) - u) * (T(1) - cb.square());
+    }
+  });
+}
+
+/// Then, from drh = dcand · w_cᵀ, the gates' gradient dg [B, 2H] and the part of h's gradient that
+/// does not pass through w_g: dh_prev = dh u + drh r (the caller adds dg · w_gᵀ).
+template <class T>
+void gru_gates_grad_rows(const T* ru, const T* h, const T* c, const T* dh, const T* drh, T* dg, T* dh_prev,
+                         std::int64_t B, std::int64_t H) {
+  kd::parallel_rows(B, 6 * H, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      const kd::ConstArrayMap<T> r(ru + b * 2 * H, H), u(ru + b * 2 * H + H, H), hb(h + b * H, H), cb(c + b * H, H),
+          d(dh + b * H, H), dr(drh + b * H, H);
+      kd::ArrayMap<T>(dg + b * 2 * H, H) = dr * hb * r * (T(1) - r);
+      kd::ArrayMap<T>(dg + b * 2 * H + H, H) = d * (hb - cb) * u * (T(1) - u);
+      kd::ArrayMap<T>(dh_prev + b * H, H) = d * u + dr * r;
+    }
+  });
+}
+
 /// The GRU step's gradients in ops, recomputing the gates.
 Grads gru_grad_ops(const Tensor& dh_in, const Tensor& gx, const Tensor& cx, const Tensor& h, const Tensor& wg,
                    const Tensor& wc) {
@@ -310,25 +359,11 @@ Tensor gru_step(const Tensor& gates_x, const Tensor& candidate_x, const Tensor& 
           T* g = ru.data<T>();
           std::copy_n(gx.data<T>(), B * 2 * H, g);
           kd::gemm(h.data<T>(), wg.data<T>(), g, B, H, 2 * H, false, false, true);
-          const T* hp = h.data<T>();
-          T* rhp = rh.data<T>();
-          for (std::int64_t b = 0; b < B; ++b)
-            for (std::int64_t k = 0; k < H; ++k) {
-              T* row = g + b * 2 * H;
-              row[k] = logistic(row[k]);
-              row[H + k] = logistic(row[H + k]);
-              rhp[b * H + k] = row[k] * hp[b * H + k];
-            }
+          gru_gate_rows<T>(g, h.data<T>(), rh.data<T>(), B, H);
           T* cp = c.data<T>();
           std::copy_n(cx.data<T>(), B * H, cp);
-          kd::gemm(rhp, wc.data<T>(), cp, B, H, H, false, false, true);
-          T* out = h2.data<T>();
-          for (std::int64_t b = 0; b < B; ++b)
-            for (std::int64_t k = 0; k < H; ++k) {
-              const T u = g[b * 2 * H + H + k];
-              const T cv = cp[b * H + k] = std::tanh(cp[b * H + k]);
-              out[b * H + k] = u * hp[b * H + k] + (T(1) - u) * cv;
-            }
+          kd::gemm(rh.data<T>(), wc.data<T>(), cp, B, H, H, false, false, true);
+          gru_output_rows<T>(g, h.data<T>(), cp, h2.data<T>(), B, H);
         });
         return autograd::with_backward(
             h2, [ru, rh, c, gx = autograd::save(gx), cx = autograd::save(cx), h = autograd::save(h),
@@ -341,19 +376,9 @@ Tensor gru_step(const Tensor& gates_x, const Tensor& candidate_x, const Tensor& 
                 kd::visit_floating("GRUStepGrad", dh_in, [&]<class T>() {
                   const T *g = ru.data<T>(), *cv = c.data<T>(), *hp = h->data<T>(), *d = dh_in.data<T>();
                   T *dcp = dcand.data<T>(), *drp = drh.data<T>(), *dgp = dg.data<T>(), *dhp = dh.data<T>();
-                  for (std::int64_t b = 0; b < B; ++b)
-                    for (std::int64_t k = 0; k < H; ++k) {
-                      const T u = g[b * 2 * H + H + k], cc = cv[b * H + k];
-                      dcp[b * H + k] = d[b * H + k] * (T(1) - u) * (T(1) - cc * cc);
-                    }
+                  gru_candidate_grad_rows<T>(g, cv, d, dcp, B, H);
                   kd::gemm(dcp, wc->data<T>(), drp, B, H, H, false, true);  // d(r h) = dcand · w_cᵀ
-                  for (std::int64_t b = 0; b < B; ++b)
-                    for (std::int64_t k = 0; k < H; ++k) {
-                      const T r = g[b * 2 * H + k], u = g[b * 2 * H + H + k], hv = hp[b * H + k];
-                      dgp[b * 2 * H + k] = drp[b * H + k] * hv * r * (T(1) - r);
-                      dgp[b * 2 * H + H + k] = d[b * H + k] * (hv - cv[b * H + k]) * u * (T(1) - u);
-                      dhp[b * H + k] = d[b * H + k] * u + drp[b * H + k] * r;
-                    }
+                  gru_gates_grad_rows<T>(g, hp, cv, d, drp, dgp, dhp, B, H);
                   kd::gemm(dgp, wg->data<T>(), dhp, B, 2 * H, H, false, true, true);  // += dg · w_gᵀ
                   kd::gemm(hp, dgp, dwg.data<T>(), H, B, 2 * H, true, false);
                   kd::gemm(rh.data<T>(), dcp, dwc.data<T>(), H, B, H, true, false);
@@ -363,6 +388,125 @@ Tensor gru_step(const Tensor& gates_x, const Tensor& candidate_x, const Tensor& 
               return autograd::kernel_or_ops(kernel, [&] { return gru_grad_ops(dh_in, *gx, *cx, *h, *wg, *wc); });
             });
       });
+}
+
+namespace {
+
+/// gru_sequence's gradients in ops (what a create_graph backward records): the states again by
+/// gru_step, then the steps' gradients from the last back.
+Grads gru_sequence_grad_ops(std::span<const Tensor> grads, const Tensor& gx, const Tensor& cx, const Tensor& h0,
+                            const Tensor& wg, const Tensor& wc) {
+  const std::int64_t T = gx.dim(0);
+  std::vector<Tensor> prev{h0};
+  for (std::int64_t t = 0; t + 1 < T; ++t) prev.push_back(gru_step(step_of(gx, t), step_of(cx, t), prev.back(), wg, wc));
+  Tensor dh = grads[1].defined() ? grads[1] : zeros(h0.shape(), h0.dtype());
+  Tensor dwg, dwc;
+  std::vector<Tensor> dgs(static_cast<std::size_t>(T)), dcs(static_cast<std::size_t>(T));
+  for (std::int64_t t = T - 1; t >= 0; --t) {
+    if (grads[0].defined()) dh = dh + step_of(grads[0], t);
+    Grads g = gru_grad_ops(dh, step_of(gx, t), step_of(cx, t), prev[static_cast<std::size_t>(t)], wg, wc);
+    dgs[static_cast<std::size_t>(t)] = g[0];
+    dcs[static_cast<std::size_t>(t)] = g[1];
+    dh = g[2];
+    dwg = dwg.defined() ? dwg + g[3] : g[3];
+    dwc = dwc.defined() ? dwc + g[4] : g[4];
+  }
+  return {stack(dgs, 0), stack(dcs, 0), dh, dwg, dwc};
+}
+
+}  // namespace
+
+GRUSequenceOutput gru_sequence(const Tensor& gates_x, const Tensor& candidate_x, const Tensor& h, const Tensor& gates_h,
+                               const Tensor& candidate_h) {
+  std::vector<Tensor> out = autograd::apply(
+      {"GRUSequence", "gru_sequence", DTypes::Floating, "T", "gates_x,candidate_x,h,gates_h,candidate_h"},
+      {gates_x, candidate_x, h, gates_h, candidate_h}, {},
+      [](Args in) {
+        static const char* const kNames[] = {"h"};
+        const std::int64_t hidden = in[2].rank() == 2 ? in[2].dim(1) : Shape::kUnknown;
+        const std::int64_t batch = in[2].rank() == 2 ? in[2].dim(0) : Shape::kUnknown;
+        const std::int64_t two = hidden == Shape::kUnknown ? Shape::kUnknown : 2 * hidden;
+        const Shape &gs = in[0].shape(), &cs = in[1].shape();
+        const std::int64_t time = gs.rank() == 3 ? gs[0] : Shape::kUnknown;
+        auto fits = [&](const Shape& s, std::int64_t width) {
+          return s.rank() == 3 && kd::dims_match(s[0], time) && kd::dims_match(s[1], batch) &&
+                 kd::dims_match(s[2], width);
+        };
+        if (!fits(gs, two) || !fits(cs, hidden))
+          throw ShapeError(fmt::format(
+              "gru_sequence: gates_x must be [time, batch, 2 * units] and candidate_x [time, batch, units], with "
+              "h {}; got gates_x {}, candidate_x {}",
+              in[2].shape().str(), gs.str(), cs.str()));
+        if (time == 0)
+          throw ValueError(fmt::format("gru_sequence: gates_x {} has no time steps", gs.str()));
+        check_step("gru_sequence", in.subspan(2, 1), {hidden}, kNames, hidden);
+        check_square("gru_sequence", "gates_h", in[3], hidden, two);
+        check_square("gru_sequence", "candidate_h", in[4], hidden, hidden);
+        return std::vector<OutputSpec>{{Shape{time, batch, hidden}, in[2].dtype()}, {in[2].shape(), in[2].dtype()}};
+      },
+      [](Args in, const std::vector<OutputSpec>&) {
+        const Tensor &gx = in[0], &cx = in[1], &h0 = in[2], &wg = in[3], &wc = in[4];
+        const std::int64_t T = gx.dim(0), B = h0.dim(0), H = h0.dim(1);
+        // Kept for the backward, every step's: r and u, r * h, the candidate.
+        Tensor ru = Tensor::empty(gx.shape(), gx.dtype()), rh = Tensor::empty(Shape{T, B, H}, h0.dtype());
+        Tensor c = Tensor::empty(Shape{T, B, H}, h0.dtype()), hs = Tensor::empty(Shape{T, B, H}, h0.dtype());
+        Tensor h_last = Tensor::empty(h0.shape(), h0.dtype());
+        kd::visit_floating("gru_sequence", gx, [&]<class T_>() {
+          T_ *g = ru.data<T_>(), *rhp = rh.data<T_>(), *cp = c.data<T_>(), *hp = hs.data<T_>();
+          std::copy_n(gx.data<T_>(), T * B * 2 * H, g);
+          std::copy_n(cx.data<T_>(), T * B * H, cp);
+          const kd::PackedRhs<T_> wg_packed(wg.data<T_>(), H, 2 * H, false, B), wc_packed(wc.data<T_>(), H, H, false, B);
+          for (std::int64_t t = 0; t < T; ++t) {
+            const T_* h_prev = t == 0 ? h0.data<T_>() : hp + (t - 1) * B * H;
+            T_ *gt = g + t * B * 2 * H, *rht = rhp + t * B * H, *ct = cp + t * B * H;
+            wg_packed.multiply(h_prev, gt, /*accumulate=*/true);
+            gru_gate_rows<T_>(gt, h_prev, rht, B, H);
+            wc_packed.multiply(rht, ct, /*accumulate=*/true);
+            gru_output_rows<T_>(gt, h_prev, ct, hp + t * B * H, B, H);
+          }
+          std::copy_n(hp + (T - 1) * B * H, B * H, h_last.data<T_>());
+        });
+        return autograd::with_backward(
+            std::vector<Tensor>{hs, h_last},
+            [ru, rh, c, gx = autograd::save(gx), cx = autograd::save(cx), h0 = autograd::save(h0),
+             wg = autograd::save(wg), wc = autograd::save(wc), hs = autograd::save_output(hs)](std::span<const Tensor> grads) {
+              auto kernel = [&] {
+                const std::int64_t T = gx.shape()[0], B = h0.shape()[0], H = h0.shape()[1];
+                Tensor dg = Tensor::empty(gx.shape(), gx.dtype()), dcand = Tensor::empty(cx.shape(), cx.dtype());
+                Tensor dwg = Tensor::empty(wg.shape(), wg.dtype()), dwc = Tensor::empty(wc.shape(), wc.dtype());
+                Tensor dh = grads[1].defined() ? grads[1].clone() : zeros(h0.shape(), h0.dtype());
+                Tensor dh_step = Tensor::empty(h0.shape(), h0.dtype()), drh = Tensor::empty(h0.shape(), h0.dtype());
+                Tensor h_prev = Tensor::empty(Shape{T, B, H}, h0.dtype());  // h0, then hs but the last
+                kd::visit_floating("GRUSequenceGrad", dh, [&]<class T_>() {
+                  T_* hpp = h_prev.data<T_>();
+                  std::copy_n(h0->data<T_>(), B * H, hpp);
+                  std::copy_n(hs->data<T_>(), (T - 1) * B * H, hpp + B * H);
+                  const kd::PackedRhs<T_> wg_t(wg->data<T_>(), 2 * H, H, /*tb=*/true, B);  // w_gᵀ, packed once
+                  const kd::PackedRhs<T_> wc_t(wc->data<T_>(), H, H, /*tb=*/true, B);      // w_cᵀ
+                  const T_ *g = ru.data<T_>(), *cv = c.data<T_>();
+                  const T_* dhs = grads[0].defined() ? grads[0].data<T_>() : nullptr;
+                  T_ *dgp = dg.data<T_>(), *dcp = dcand.data<T_>(), *dhp = dh.data<T_>(), *dsp = dh_step.data<T_>(),
+                     *drp = drh.data<T_>();
+                  for (std::int64_t t = T - 1; t >= 0; --t) {
+                    if (dhs) kd::amap<T_>(dh) += kd::ConstArrayMap<T_>(dhs + t * B * H, B * H);
+                    const T_ *gt = g + t * B * 2 * H, *ct = cv + t * B * H, *ht = hpp + t * B * H;
+                    gru_candidate_grad_rows<T_>(gt, ct, dhp, dcp + t * B * H, B, H);
+                    wc_t.multiply(dcp + t * B * H, drp, /*accumulate=*/false);  // d(r h) = dcand · w_cᵀ
+                    gru_gates_grad_rows<T_>(gt, ht, ct, dhp, drp, dgp + t * B * 2 * H, dsp, B, H);
+                    wg_t.multiply(dgp + t * B * 2 * H, dsp, /*accumulate=*/true);  // += dg · w_gᵀ
+                    std::copy_n(dsp, B * H, dhp);
+                  }
+                  // Σ_t h_prevᵀ · dg and Σ_t (r h)ᵀ · dcand, each one product over all T·B rows.
+                  kd::gemm(hpp, dgp, dwg.data<T_>(), H, T * B, 2 * H, true, false);
+                  kd::gemm(rh.data<T_>(), dcp, dwc.data<T_>(), H, T * B, H, true, false);
+                });
+                return Grads{dg, dcand, dh, dwg, dwc};
+              };
+              return autograd::kernel_or_ops(kernel,
+                                             [&] { return gru_sequence_grad_ops(grads, *gx, *cx, *h0, *wg, *wc); });
+            });
+      });
+  return {out[0], out[1]};
 }
 
 // ------------------------------------------------------------------------------ the cells
@@ -496,14 +640,6 @@ void check_layers(const std::string& where, std::int64_t layers) {
   if (layers <= 0) throw ValueError(fmt::format("{}: num_layers must be positive, got {}", where, layers));
 }
 
-/// x [B, T, F] -> its T steps [B, F], time-major ([T, B, F] split along time).
-std::vector<Tensor> steps_of(const Tensor& time_major) {
-  const std::int64_t T = time_major.dim(0);
-  std::vector<Tensor> parts = split(time_major, static_cast<int>(T), 0);
-  for (Tensor& p : parts) p = reshape(p, Shape{time_major.dim(1), time_major.dim(2)});
-  return parts;
-}
-
 template <class Where>
 void check_sequence(const Where& where, const Tensor& x, std::int64_t features, std::size_t initial,
                     std::int64_t layers) {
@@ -579,17 +715,13 @@ GRUOutput GRU::forward(const Tensor& x, const std::vector<Tensor>& initial) {
     GRUCell& cell = *cells_[k];
     Tensor h = initial.empty() ? tapeflow::zeros({x.dim(0), hidden_}, options_.dtype) : initial[k];
     cell.check_input(h, "an initial h", hidden_);
-    auto [gx, cx] = cell.project(layer_input);
-    const std::vector<Tensor> gs = steps_of(gx), cs = steps_of(cx);
+    const std::pair<Tensor, Tensor> projected = cell.project(layer_input);  // gates_x, candidate_x
     const Tensor wg = rows_of(cell.gates_weight_, cell.input_, hidden_);
     const Tensor wc = rows_of(cell.candidate_weight_, cell.input_, hidden_);
-    std::vector<Tensor> hs;
-    for (std::size_t t = 0; t < gs.size(); ++t) {
-      h = named(where, [&] { return gru_step(gs[t], cs[t], h, wg, wc); });
-      hs.push_back(h);
-    }
-    result.states.push_back(h);
-    layer_input = stack(hs, 0);
+    GRUSequenceOutput run =
+        named(where, [&] { return gru_sequence(projected.first, projected.second, h, wg, wc); });
+    result.states.push_back(run.state);
+    layer_input = run.h;
   }
   result.output = transpose(layer_input, {1, 0, 2});
   return result;

@@ -1,6 +1,8 @@
 // LSTM and GRU (TensorFlow 1.x's cells): the fused steps' gradients, the layers against PyTorch
 // (tests/data/recurrent_reference.{py,txt}), the modules' errors, and graph mode's static_rnn.
 #include <array>
+#include <functional>
+#include <utility>
 
 #include "helpers.h"
 #include "tapeflow/graph.h"
@@ -32,7 +34,31 @@ BOOST_AUTO_TEST_CASE(fused_steps_first_and_second_derivatives) {
                        ShapeError, "gru_step: candidate_h must be [3, 3], got [3,4]");
 }
 
-BOOST_AUTO_TEST_CASE(fused_sequence_equals_the_steps_and_its_derivatives) {
+/// Step t of a time-major [T, B, W] tensor, as [B, W].
+Tensor step_at(const Tensor& x, std::int64_t t) {
+  return reshape(slice(x, {t, 0, 0}, {1, x.dim(1), x.dim(2)}), {x.dim(1), x.dim(2)});
+}
+
+/// A layer run both ways from the same inputs: fused (one lstm_sequence or gru_sequence) or step
+/// by step; returns h at every step [T, B, H] and the final state (LSTM: c, GRU: h).
+using LayerRun = std::function<std::pair<Tensor, Tensor>(const std::vector<Tensor>& in, bool fused)>;
+
+/// The values and every input's gradient of the fused layer against the steps (which multiply
+/// by the recurrent weights with gemm, where the fused ops pack them once: kernels.h's PackedRhs).
+void check_fused_equals_steps(const LayerRun& run, const std::vector<Tensor>& inputs) {
+  std::vector<Tensor> got[2];
+  for (bool fused : {true, false}) {
+    std::vector<Tensor> in;
+    for (const Tensor& x : inputs) in.push_back(x.clone().requires_grad_());
+    auto [hs, last] = run(in, fused);
+    (reduce_sum(hs * tft::wave(hs.shape(), 0.23, 0.3, 1.0)) + reduce_sum(last)).backward();
+    got[fused].push_back(hs);
+    for (const Tensor& t : in) got[fused].push_back(t.grad());
+  }
+  for (std::size_t i = 0; i < got[0].size(); ++i) tft::check_close(got[1][i], got[0][i].to_vector<double>(), 1e-13);
+}
+
+BOOST_AUTO_TEST_CASE(fused_sequences_equal_the_steps_and_their_derivatives) {
   for (std::int64_t time : {1, 3})
     for (std::int64_t batch : {1, 2}) {
       const Tensor mix = tft::rand64({time, batch, 2});
@@ -42,44 +68,54 @@ BOOST_AUTO_TEST_CASE(fused_sequence_equals_the_steps_and_its_derivatives) {
             return reduce_sum(r.h * mix) + reduce_sum(r.state.h) * 0.3 + reduce_sum(square(r.state.c));
           },
           {tft::rand64({time, batch, 8}), tft::rand64({batch, 2}), tft::rand64({batch, 2}), tft::rand64({2, 8})});
+      tft::check_grad(
+          [mix](std::span<const Tensor> in) {
+            nn::GRUSequenceOutput r = nn::gru_sequence(in[0], in[1], in[2], in[3], in[4]);
+            return reduce_sum(r.h * mix) + reduce_sum(square(r.state));
+          },
+          {tft::rand64({time, batch, 4}), tft::rand64({time, batch, 2}), tft::rand64({batch, 2}), tft::rand64({2, 4}),
+           tft::rand64({2, 2})});
     }
   // Only the outputs h used: the final state's gradients arrive undefined and count as zeros.
   tft::check_grad([](std::span<const Tensor> in) { return nn::lstm_sequence(in[0], {in[1], in[2]}, in[3]).h; },
                   {tft::rand64({4, 2, 4}), tft::rand64({2, 1}), tft::rand64({2, 1}), tft::rand64({1, 4})});
-  // The same values and gradients as T lstm_step ops, which multiply by w_h with gemm where
-  // lstm_sequence packs it once (kernels.h's PackedRhs): 20 and 300 units split w_h's columns
-  // between threads at widths that are not multiples of a cache line, 300 in several depth blocks.
+  tft::check_grad([](std::span<const Tensor> in) { return nn::gru_sequence(in[0], in[1], in[2], in[3], in[4]).h; },
+                  {tft::rand64({4, 2, 2}), tft::rand64({4, 2, 1}), tft::rand64({2, 1}), tft::rand64({1, 2}),
+                   tft::rand64({1, 1})});
+  // 20 and 300 units split the weights' columns between threads at widths that are not multiples
+  // of a cache line, 300 in several depth blocks.
   for (auto [T, B, H] : {std::array<std::int64_t, 3>{5, 3, 2}, {3, 2, 20}, {2, 3, 300}}) {
-    const Tensor xp = tft::wave({T, B, 4 * H}, 0.37, 0.1, 1.5), h0 = tft::wave({B, H}, 0.2, 0.4, 1.0),
-                 c0 = tft::wave({B, H}, 0.3, 0.7, 1.0), w = tft::wave({H, 4 * H}, 0.11, 0.5, 3.0 / static_cast<double>(H));
-    std::vector<Tensor> seq_grads, step_grads;
-    for (bool fused : {true, false}) {
-      std::vector<Tensor> in{xp.clone().requires_grad_(), h0.clone().requires_grad_(), c0.clone().requires_grad_(),
-                             w.clone().requires_grad_()};
-      Tensor hs, c_last;
-      if (fused) {
-        nn::LSTMSequenceOutput r = nn::lstm_sequence(in[0], {in[1], in[2]}, in[3]);
-        hs = r.h;
-        c_last = r.state.c;
-        BOOST_TEST(r.state.h.to_vector<double>() == slice(hs, {T - 1, 0, 0}, {1, B, H}).to_vector<double>(),
-                   boost::test_tools::per_element());
-      } else {
-        nn::LSTMState s{in[1], in[2]};
-        std::vector<Tensor> steps;
-        for (std::int64_t t = 0; t < T; ++t) {
-          s = nn::lstm_step(reshape(slice(in[0], {t, 0, 0}, {1, B, 4 * H}), {B, 4 * H}), s, in[3]);
-          steps.push_back(s.h);
-        }
-        hs = stack(steps, 0);
-        c_last = s.c;
-      }
-      (reduce_sum(hs * tft::wave({T, B, H}, 0.23, 0.3, 1.0)) + reduce_sum(c_last)).backward();
-      std::vector<Tensor>& out = fused ? seq_grads : step_grads;
-      out.push_back(hs);
-      for (const Tensor& t : in) out.push_back(t.grad());
-    }
-    for (std::size_t i = 0; i < seq_grads.size(); ++i)
-      tft::check_close(seq_grads[i], step_grads[i].to_vector<double>(), 1e-13);
+    const double w_scale = 3.0 / static_cast<double>(H);
+    check_fused_equals_steps(
+        [](const std::vector<Tensor>& in, bool fused) -> std::pair<Tensor, Tensor> {
+          if (fused) {
+            nn::LSTMSequenceOutput r = nn::lstm_sequence(in[0], {in[1], in[2]}, in[3]);
+            const std::int64_t last = r.h.dim(0) - 1;
+            BOOST_TEST(r.state.h.to_vector<double>() == step_at(r.h, last).to_vector<double>(),
+                       boost::test_tools::per_element());
+            return {r.h, r.state.c};
+          }
+          nn::LSTMState s{in[1], in[2]};
+          std::vector<Tensor> hs;
+          for (std::int64_t t = 0; t < in[0].dim(0); ++t) hs.push_back((s = nn::lstm_step(step_at(in[0], t), s, in[3])).h);
+          return {stack(hs, 0), s.c};
+        },
+        {tft::wave({T, B, 4 * H}, 0.37, 0.1, 1.5), tft::wave({B, H}, 0.2, 0.4, 1.0), tft::wave({B, H}, 0.3, 0.7, 1.0),
+         tft::wave({H, 4 * H}, 0.11, 0.5, w_scale)});
+    check_fused_equals_steps(
+        [](const std::vector<Tensor>& in, bool fused) -> std::pair<Tensor, Tensor> {
+          if (fused) {
+            nn::GRUSequenceOutput r = nn::gru_sequence(in[0], in[1], in[2], in[3], in[4]);
+            return {r.h, r.state};
+          }
+          Tensor h = in[2];
+          std::vector<Tensor> hs;
+          for (std::int64_t t = 0; t < in[0].dim(0); ++t)
+            hs.push_back(h = nn::gru_step(step_at(in[0], t), step_at(in[1], t), h, in[3], in[4]));
+          return {stack(hs, 0), h};
+        },
+        {tft::wave({T, B, 2 * H}, 0.37, 0.1, 1.5), tft::wave({T, B, H}, 0.29, 0.6, 1.5), tft::wave({B, H}, 0.2, 0.4, 1.0),
+         tft::wave({H, 2 * H}, 0.11, 0.5, w_scale), tft::wave({H, H}, 0.13, 0.2, w_scale)});
   }
   TF_CHECK_THROWS_WITH(nn::lstm_sequence(zeros({4, 2, 6}), {zeros({2, 2}), zeros({2, 2})}, zeros({2, 8})), ShapeError,
                        "lstm_sequence: x_proj must be [time, batch, 8] for 2 units and h [2,2], got [4,2,6]");
@@ -87,29 +123,58 @@ BOOST_AUTO_TEST_CASE(fused_sequence_equals_the_steps_and_its_derivatives) {
                        "lstm_sequence: x_proj [0,2,8] has no time steps");
   TF_CHECK_THROWS_WITH(nn::lstm_sequence(zeros({4, 2, 8}), {zeros({2, 2}), zeros({3, 2})}, zeros({2, 8})), ShapeError,
                        "lstm_sequence: c must be [batch, 2] for 2 units, got [3,2]");
+  TF_CHECK_THROWS_WITH(nn::gru_sequence(zeros({4, 2, 4}), zeros({3, 2, 2}), zeros({2, 2}), zeros({2, 4}), zeros({2, 2})),
+                       ShapeError,
+                       "gru_sequence: gates_x must be [time, batch, 2 * units] and candidate_x [time, batch, units], "
+                       "with h [2,2]; got gates_x [4,2,4], candidate_x [3,2,2]");
+  TF_CHECK_THROWS_WITH(nn::gru_sequence(zeros({4, 2, 4}), zeros({4, 2, 2}), zeros({2, 2}), zeros({2, 4}), zeros({2, 3})),
+                       ShapeError, "gru_sequence: candidate_h must be [2, 2], got [2,3]");
 }
 
-BOOST_AUTO_TEST_CASE(fused_sequence_in_graph_mode) {
-  Graph g;
-  auto scope = g.as_default();
-  Tensor xp = placeholder(float64, {-1, 2, 8}, "xp");  // time unknown until run
-  Tensor h0 = placeholder(float64, {2, 2}, "h0"), c0 = placeholder(float64, {2, 2}, "c0");
-  Tensor w = placeholder(float64, {2, 8}, "w");
-  nn::LSTMSequenceOutput r = nn::lstm_sequence(xp, {h0, c0}, w);
-  BOOST_TEST(r.h.shape().str() == "[?,2,2]");
-  BOOST_TEST(r.h.name() == "LSTMSequence:0");
-  BOOST_TEST(r.state.c.name() == "LSTMSequence:2");
-  std::vector<Tensor> grads = gradients({reduce_sum(r.h) + reduce_sum(r.state.c)}, {xp, w});
-  Session sess(g);
+BOOST_AUTO_TEST_CASE(fused_sequences_in_graph_mode) {
   const Tensor xv = tft::wave({3, 2, 8}, 0.37, 0.1, 1.5), hv = tft::wave({2, 2}, 0.2, 0.4, 1.0),
                cv = tft::wave({2, 2}, 0.3, 0.7, 1.0), wv = tft::wave({2, 8}, 0.11, 0.5, 1.0);
-  std::vector<Tensor> got = sess.run({r.h, grads[0], grads[1]}, {{xp, xv}, {h0, hv}, {c0, cv}, {w, wv}});
-  std::vector<Tensor> in{xv.clone().requires_grad_(), hv, cv, wv.clone().requires_grad_()};
-  nn::LSTMSequenceOutput e = nn::lstm_sequence(in[0], {in[1], in[2]}, in[3]);
-  (reduce_sum(e.h) + reduce_sum(e.state.c)).backward();
-  tft::check_close(got[0], e.h.to_vector<double>(), 0);
-  tft::check_close(got[1], in[0].grad().to_vector<double>(), 0);
-  tft::check_close(got[2], in[3].grad().to_vector<double>(), 0);
+  for (bool lstm : {true, false}) {
+    // LSTM: x_proj [T, 2, 8], h, c, w_h [2, 8]; GRU: gates_x [T, 2, 4], candidate_x [T, 2, 2], h,
+    // gates_h [2, 4], candidate_h [2, 2]: slices of the same values.
+    std::vector<Tensor> values;
+    if (lstm) values = {xv, hv, cv, wv};
+    else
+      values = {slice(xv, {0, 0, 0}, {3, 2, 4}), slice(xv, {0, 0, 4}, {3, 2, 2}), hv, slice(wv, {0, 0}, {2, 4}),
+                slice(wv, {0, 4}, {2, 2})};
+    auto run = [lstm](const std::vector<Tensor>& in) {
+      if (lstm) {
+        nn::LSTMSequenceOutput r = nn::lstm_sequence(in[0], {in[1], in[2]}, in[3]);
+        return std::pair{r.h, r.state.c};
+      }
+      nn::GRUSequenceOutput r = nn::gru_sequence(in[0], in[1], in[2], in[3], in[4]);
+      return std::pair{r.h, r.state};
+    };
+    Graph g;
+    auto scope = g.as_default();
+    std::vector<Tensor> feeds;
+    FeedDict feed;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      std::vector<std::int64_t> dims = values[i].shape().vec();
+      if (values[i].rank() == 3) dims[0] = -1;  // time unknown until run
+      feeds.push_back(placeholder(float64, Shape(dims), fmt::format("in{}", i)));
+      feed.push_back({feeds.back(), values[i]});
+    }
+    auto [hs, last] = run(feeds);
+    BOOST_TEST(hs.shape().str() == "[?,2,2]");
+    BOOST_TEST(hs.name() == (lstm ? "LSTMSequence:0" : "GRUSequence:0"));
+    BOOST_TEST(last.name() == (lstm ? "LSTMSequence:2" : "GRUSequence:1"));
+    std::vector<Tensor> grads = gradients({reduce_sum(hs) + reduce_sum(last)}, {feeds[0], feeds[lstm ? 3 : 4]});
+    Session sess(g);
+    std::vector<Tensor> got = sess.run({hs, grads[0], grads[1]}, feed);
+    std::vector<Tensor> in;
+    for (const Tensor& v : values) in.push_back(v.clone().requires_grad_());
+    auto [ehs, elast] = run(in);
+    (reduce_sum(ehs) + reduce_sum(elast)).backward();
+    tft::check_close(got[0], ehs.to_vector<double>(), 0);
+    tft::check_close(got[1], in[0].grad().to_vector<double>(), 0);
+    tft::check_close(got[2], in[lstm ? 3 : 4].grad().to_vector<double>(), 0);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(lstm_matches_pytorch) {

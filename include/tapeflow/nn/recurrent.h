@@ -54,6 +54,19 @@ LSTMSequenceOutput lstm_sequence(const Tensor& x_proj, const LSTMState& state, c
 Tensor gru_step(const Tensor& gates_x, const Tensor& candidate_x, const Tensor& h, const Tensor& gates_h,
                 const Tensor& candidate_h);
 
+/// What gru_sequence returns.
+struct GRUSequenceOutput {
+  Tensor h;      // [T, B, H]: h after every step
+  Tensor state;  // the final h
+};
+
+/// T steps of gru_step as one fused op (graph mode: a "GRUSequence" node with outputs h and the
+/// final h), the way GRU runs a layer: gates_x [T, B, 2H] and candidate_x [T, B, H] time-major
+/// (every step's projections with their biases), from h [B, H]; w_g and w_c packed once for all
+/// steps, their gradients each one product over all T·B rows. Differentiable to any order.
+GRUSequenceOutput gru_sequence(const Tensor& gates_x, const Tensor& candidate_x, const Tensor& h,
+                               const Tensor& gates_h, const Tensor& candidate_h);
+
 struct LSTMCellOptions {
   /// Added to the forget gate's pre-activation (BasicLSTMCell's default: forget little at first).
   double forget_bias = 1.0;
@@ -189,7 +202,8 @@ struct GRUOutput {
   std::vector<Tensor> states;  // one per layer, [B, hidden_size]
 };
 
-/// A (stacked) GRU over a sequence, batch first, as LSTM: submodules "cell_<k>" (GRUCell).
+/// A (stacked) GRU over a sequence, batch first, as LSTM: submodules "cell_<k>" (GRUCell), each
+/// layer one gru_sequence.
 class GRU : public Module {
  public:
   GRU(std::int64_t input_size, std::int64_t hidden_size, GRUOptions options = {});
