@@ -157,6 +157,17 @@ Tensor step_of(const Tensor& time_major, std::int64_t t) {
   return reshape(slice(time_major, {t, 0, 0}, {1, B, width}), Shape{B, width});
 }
 
+/// h at the start of every step, [T, B, H]: h0, then hs [T, B, H] but its last step (the rows
+/// whose products with the gates' gradients give the recurrent weights' gradients).
+template <class T>
+Tensor previous_states(const Tensor& h0, const Tensor& hs) {
+  const std::int64_t n = h0.numel();
+  Tensor out = Tensor::empty(hs.shape(), hs.dtype());
+  std::copy_n(h0.data<T>(), n, out.data<T>());
+  std::copy_n(hs.data<T>(), (hs.dim(0) - 1) * n, out.data<T>() + n);
+  return out;
+}
+
 /// lstm_sequence's gradients in ops (what a create_graph backward records): the states again by
 /// lstm_step, then the steps' gradients from the last back.
 Grads lstm_sequence_grad_ops(std::span<const Tensor> grads, const Tensor& xp, const Tensor& h0, const Tensor& c0,
@@ -234,7 +245,6 @@ LSTMSequenceOutput lstm_sequence(const Tensor& x_proj, const LSTMState& state, c
                 Tensor dgates = Tensor::empty(xp.shape(), xp.dtype()), dw = Tensor::empty(w.shape(), w.dtype());
                 Tensor dh = grads[1].defined() ? grads[1].clone() : zeros(h0.shape(), h0.dtype());
                 Tensor dc = grads[2].defined() ? grads[2].clone() : zeros(c0.shape(), c0.dtype());
-                Tensor h_prev = Tensor::empty(Shape{T, B, H}, h0.dtype());  // h0, then hs but the last
                 kd::visit_floating("LSTMSequenceGrad", dh, [&]<class T_>() {
                   const kd::PackedRhs<T_> w_t(w->data<T_>(), 4 * H, H, /*tb=*/true, B);  // w_hᵀ, packed once
                   const T_ *a = act.data<T_>(), *cp = cs.data<T_>();
@@ -247,10 +257,8 @@ LSTMSequenceOutput lstm_sequence(const Tensor& x_proj, const LSTMState& state, c
                     lstm_cell_grad_rows<T_>(a + t * B * 4 * H, c_prev, cp + t * B * H, dhp, dcp, dgt, dcp, B, H);
                     w_t.multiply(dgt, dhp, /*accumulate=*/false);  // dh_prev = dgates · w_hᵀ
                   }
-                  T_* hpp = h_prev.data<T_>();
-                  std::copy_n(h0->data<T_>(), B * H, hpp);
-                  std::copy_n(hs->data<T_>(), (T - 1) * B * H, hpp + B * H);
-                  kd::gemm(hpp, dg, dw.data<T_>(), H, T * B, 4 * H, true, false);  // Σ_t h_prevᵀ · dgates
+                  const Tensor h_prev = previous_states<T_>(*h0, *hs);
+                  kd::gemm(h_prev.data<T_>(), dg, dw.data<T_>(), H, T * B, 4 * H, true, false);  // Σ_t h_prevᵀ · dgates
                 });
                 return Grads{dgates, dh, dc, dw};
               };
@@ -476,11 +484,9 @@ GRUSequenceOutput gru_sequence(const Tensor& gates_x, const Tensor& candidate_x,
                 Tensor dwg = Tensor::empty(wg.shape(), wg.dtype()), dwc = Tensor::empty(wc.shape(), wc.dtype());
                 Tensor dh = grads[1].defined() ? grads[1].clone() : zeros(h0.shape(), h0.dtype());
                 Tensor dh_step = Tensor::empty(h0.shape(), h0.dtype()), drh = Tensor::empty(h0.shape(), h0.dtype());
-                Tensor h_prev = Tensor::empty(Shape{T, B, H}, h0.dtype());  // h0, then hs but the last
                 kd::visit_floating("GRUSequenceGrad", dh, [&]<class T_>() {
-                  T_* hpp = h_prev.data<T_>();
-                  std::copy_n(h0->data<T_>(), B * H, hpp);
-                  std::copy_n(hs->data<T_>(), (T - 1) * B * H, hpp + B * H);
+                  const Tensor h_prev = previous_states<T_>(*h0, *hs);
+                  const T_* hpp = h_prev.data<T_>();
                   const kd::PackedRhs<T_> wg_t(wg->data<T_>(), 2 * H, H, /*tb=*/true, B);  // w_gᵀ, packed once
                   const kd::PackedRhs<T_> wc_t(wc->data<T_>(), H, H, /*tb=*/true, B);      // w_cᵀ
                   const T_ *g = ru.data<T_>(), *cv = c.data<T_>();

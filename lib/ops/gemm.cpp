@@ -82,6 +82,11 @@ void gemm_serial(Operand<T> a, Operand<T> b, T* c, Index ldc, Index m, Index k, 
   else run.template operator()<Eigen::ColMajor, Eigen::ColMajor>();
 }
 
+/// Elements of T in a 64-byte cache line: the threads' column blocks of C start on one, so that
+/// no two threads write one line.
+template <class T>
+constexpr std::int64_t kLine = 64 / static_cast<std::int64_t>(sizeof(T));
+
 /// Multiply-adds below which a product runs on one thread: splitting costs an OpenMP team
 /// (about a microsecond) and a second packing of one operand.
 constexpr std::int64_t kParallelGemmWork = 1 << 17;
@@ -101,8 +106,7 @@ void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int
   // (every thread then packs all of B), else columns (every thread packs all of A): the operand
   // packed twice is the smaller one.
   const bool by_rows = n <= m;
-  // Column blocks start on a 64-byte boundary, so that no two threads write one cache line.
-  const std::int64_t unit = by_rows ? 1 : std::max<std::int64_t>(1, 64 / static_cast<std::int64_t>(sizeof(T)));
+  const std::int64_t unit = by_rows ? 1 : kLine<T>;
   const std::int64_t units = by_rows ? m : (n + unit - 1) / unit;
   for_each_thread_share(units, [&](std::int64_t, std::int64_t, std::int64_t begin, std::int64_t end) {
     if (by_rows) {
@@ -154,14 +158,14 @@ void pack_left(T* block, const T* b, Index ld, Index i, Index k, Index kc, Index
 template <class T>
 PackedRhs<T>::PackedRhs(const T* b, std::int64_t k, std::int64_t n, bool tb, std::int64_t m)
     : k_(k), n_(n), m_(m) {
-  // Shares of whole 64-byte lines, as gemm's column blocks.
-  const std::int64_t unit = std::max<std::int64_t>(1, 64 / static_cast<std::int64_t>(sizeof(T)));
-  const std::int64_t units = (n + unit - 1) / unit, threads = std::min<std::int64_t>(max_threads(), units);
-  for (std::int64_t t = 0; t < std::max<std::int64_t>(threads, 1); ++t) {
+  // One share per thread, of whole cache lines, as gemm's column blocks.
+  const std::int64_t lines = (n + kLine<T> - 1) / kLine<T>;
+  const std::int64_t threads = std::max<std::int64_t>(1, std::min<std::int64_t>(max_threads(), lines));
+  const std::int64_t chunk = (lines + threads - 1) / threads * kLine<T>;
+  for (std::int64_t t = 0; t < threads; ++t) {
     Share s;
-    const std::int64_t chunk = (units + threads - 1) / std::max<std::int64_t>(threads, 1);
-    s.c0 = std::min(n, t * chunk * unit);
-    s.c1 = std::min(n, (t + 1) * chunk * unit);
+    s.c0 = std::min(n, t * chunk);
+    s.c1 = std::min(n, (t + 1) * chunk);
     if (s.c1 <= s.c0) continue;
     Index kc = k, mc = s.c1 - s.c0, nc = m;
     Eigen::internal::computeProductBlockingSizes<T, T, 1>(kc, mc, nc, Index{1});
@@ -214,7 +218,7 @@ void PackedRhs<T>::multiply(const T* a, T* c, bool accumulate) const {
              std::min(s.mc, s.c1 - i2), akc, m_, T(1));
     }
   };
-  if (shares_.size() == 1 || in_parallel_region()) {
+  if (shares_.size() <= 1 || in_parallel_region()) {
     apply_float_mode();
     for (const Share& s : shares_) run(s);
     return;
