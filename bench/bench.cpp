@@ -271,37 +271,31 @@ Result bench_fcf_eager(const Context& ctx) {
   return training_result(ctx, kFcfBatch, kFcfSteps, rate, kFcfFlops);
 }
 
-// The language models of samples/char_transformer and samples/char_lstm.
-constexpr std::int64_t kWindows = 32, kContext = 128;
-constexpr int kTokenSteps = 4;
-
 /// Tokens/s of char_model::train_step (AdamW at `lr`, weight decay 0.01) of `model`, whose
 /// forward makes `macs_per_token` multiply-adds per token, on one fixed random batch.
 Result language_model(const Context& ctx, nn::Module& model, double lr, double macs_per_token) {
+  using namespace bench::lm;
   tf::optim::AdamW opt(char_model::parameter_groups(model), {.lr = lr, .weight_decay = 0.01});
   const std::vector<tf::Tensor> params = model.parameters();
   const tf::Tensor window = tf::cast(tf::random_uniform({kWindows, kContext + 1}, 0, 256), tf::int64);
   const char_model::Logits logits = [&](const tf::Tensor& ids) { return model(ids); };
   const double rate =
-      training_rate(kWindows * kContext, kTokenSteps, [&] { char_model::train_step(opt, params, logits, window, 1.0); });
-  return bench::token_training_result(ctx, kWindows, kContext, kTokenSteps, rate, training_flops(0, macs_per_token));
+      training_rate(kWindows * kContext, kSteps, [&] { char_model::train_step(opt, params, logits, window, 1.0); });
+  return token_training_result(ctx, rate, macs_per_token);
 }
 
 Result bench_transformer(const Context& ctx) {
-  constexpr std::int64_t kWidth = 128, kBlocks = 4;
+  using namespace bench::lm;
   tf::manual_seed(1);
-  char_transformer::CharTransformer model(kContext, kWidth, kBlocks, 4, 0.0);
-  // Per block: q, k, v and the output projection, the MLP's two products, attention's two.
-  const double block = 4.0 * kWidth * kWidth + 2.0 * kWidth * 4 * kWidth + 2.0 * kContext * kWidth;
-  return language_model(ctx, model, 1e-3, kBlocks * block + kWidth * 256.0);
+  char_transformer::CharTransformer model(kContext, kWidth, kBlocks, kHeads, 0.0);
+  return language_model(ctx, model, 1e-3, transformer_macs());
 }
 
 Result bench_lstm(const Context& ctx) {
-  constexpr std::int64_t kHidden = 256;
+  using namespace bench::lm;
   tf::manual_seed(1);
-  char_lstm::CharLSTM model(256, kHidden, 2);
-  // Per layer: the input's and the state's products with the 4 gates; the head.
-  return language_model(ctx, model, 3e-3, 2 * (2.0 * kHidden * 4 * kHidden) + kHidden * 256.0);
+  char_lstm::CharLSTM model(kHidden, kHidden, kLayers);
+  return language_model(ctx, model, 3e-3, lstm_macs());
 }
 
 }  // namespace

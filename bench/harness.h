@@ -88,16 +88,36 @@ inline Result training_result(const Context& ctx, std::int64_t batch, int steps,
   return {details, rate, 0, "samples/s"};
 }
 
-/// The line of a language model's training workload: `batch` windows of `context` tokens per
-/// step, the figure in tokens/s.
-inline Result token_training_result(const Context& ctx, std::int64_t batch, std::int64_t context, int steps,
-                                    double tokens_per_s, double flops_per_token) {
-  Result r = training_result(ctx, batch * context, steps, tokens_per_s, flops_per_token);
-  r.details = format("batch=%lldx%lld", static_cast<long long>(batch), static_cast<long long>(context)) +
+/// The language-model workloads (`transformer`, `lstm`: samples/char_transformer and
+/// samples/char_lstm), the same in both programs: their sizes, steps per timing and FLOPs.
+namespace lm {
+
+constexpr std::int64_t kWindows = 32, kContext = 128;  // a step's batch: 32 windows of 128 bytes
+constexpr int kSteps = 4;
+constexpr std::int64_t kWidth = 128, kBlocks = 4, kHeads = 4;  // the transformer
+constexpr std::int64_t kHidden = 256, kLayers = 2;             // the LSTM (embedding of 256 too)
+
+/// The transformer's forward multiply-adds per token. Per block: q, k, v and the output
+/// projection, the MLP's two products, attention's two (counted as if unmasked); the head.
+constexpr double transformer_macs() {
+  const double block = 4.0 * kWidth * kWidth + 2.0 * kWidth * 4 * kWidth + 2.0 * kContext * kWidth;
+  return kBlocks * block + kWidth * 256.0;
+}
+
+/// The LSTM's: per layer the input's and the state's products with the 4 gates; the head.
+constexpr double lstm_macs() { return kLayers * (2.0 * kHidden * 4 * kHidden) + kHidden * 256.0; }
+
+/// The line of one of them: the figure in tokens/s, FLOPs 3 times the forward's (every product's
+/// input needs its gradient, the first one's for the embeddings).
+inline Result token_training_result(const Context& ctx, double tokens_per_s, double macs_per_token) {
+  Result r = training_result(ctx, kWindows * kContext, kSteps, tokens_per_s, training_flops(0, macs_per_token));
+  r.details = format("batch=%lldx%lld", static_cast<long long>(kWindows), static_cast<long long>(kContext)) +
               r.details.substr(r.details.find(' '));
   r.unit = "tokens/s";
   return r;
 }
+
+}  // namespace lm
 
 namespace detail {
 

@@ -141,9 +141,8 @@ Result bench_fcf_eager(const Context& ctx) {
 
 // ---------------------------------------------------------------- language models
 // tapeflow's `transformer` and `lstm` (samples/char_transformer, samples/char_lstm): the same
-// models, batch, loss, clipping and AdamW groups.
-const int64_t kWindows = 32, kContext = 128;
-const int kTokenSteps = 4;
+// models, batch, loss, clipping and AdamW groups (sizes and FLOPs: harness.h's bench::lm).
+using namespace bench::lm;
 
 // Tokens/s of AdamW training steps (matrices decayed by 0.01, the rest not; gradients clipped to
 // norm 1) of `logits_of` (ids [B, T] -> logits [B, T, 256]) on one fixed random batch.
@@ -157,14 +156,14 @@ Result language_model(const Context& ctx, nn::Module& model, double lr, double m
   const std::vector<torch::Tensor> params = model.parameters();
   const torch::Tensor window = torch::randint(0, 256, {kWindows, kContext + 1}, torch::kLong);
   const torch::Tensor inputs = window.slice(1, 0, kContext), targets = window.slice(1, 1, kContext + 1);
-  const double rate = training_rate(kWindows * kContext, kTokenSteps, [&] {
+  const double rate = training_rate(kWindows * kContext, kSteps, [&] {
     torch::Tensor loss = nn::functional::cross_entropy(logits_of(inputs).reshape({-1, 256}), targets.reshape({-1}));
     opt.zero_grad();
     loss.backward();
     nn::utils::clip_grad_norm_(params, 1.0);
     opt.step();
   });
-  return bench::token_training_result(ctx, kWindows, kContext, kTokenSteps, rate, training_flops(0, macs_per_token));
+  return token_training_result(ctx, rate, macs_per_token);
 }
 
 // A pre-norm block, as PyTorch's TransformerEncoderLayer(norm_first=True, activation="gelu"),
@@ -210,19 +209,17 @@ struct CharTransformerImpl : nn::Module {
 TORCH_MODULE(CharTransformer);
 
 Result bench_transformer(const Context& ctx) {
-  const int64_t kWidth = 128, kBlocks = 4;
   torch::manual_seed(1);
-  CharTransformer model(kContext, kWidth, kBlocks, 4);
-  const double block = 4.0 * kWidth * kWidth + 2.0 * kWidth * 4 * kWidth + 2.0 * kContext * kWidth;
-  return language_model(ctx, *model, 1e-3, kBlocks * block + kWidth * 256.0,
+  CharTransformer model(kContext, kWidth, kBlocks, kHeads);
+  return language_model(ctx, *model, 1e-3, transformer_macs(),
                         [&](const torch::Tensor& ids) { return model->forward(ids); });
 }
 
 struct CharLSTMImpl : nn::Module {
   CharLSTMImpl()
-      : embed(register_module("embed", nn::Embedding(256, 256))),
-        lstm(register_module("lstm", nn::LSTM(nn::LSTMOptions(256, 256).num_layers(2).batch_first(true)))),
-        head(register_module("head", nn::Linear(256, 256))) {}
+      : embed(register_module("embed", nn::Embedding(256, kHidden))),
+        lstm(register_module("lstm", nn::LSTM(nn::LSTMOptions(kHidden, kHidden).num_layers(kLayers).batch_first(true)))),
+        head(register_module("head", nn::Linear(kHidden, 256))) {}
   torch::Tensor forward(const torch::Tensor& ids) { return head(std::get<0>(lstm(embed(ids)))); }
   nn::Embedding embed;
   nn::LSTM lstm;
@@ -231,10 +228,9 @@ struct CharLSTMImpl : nn::Module {
 TORCH_MODULE(CharLSTM);
 
 Result bench_lstm(const Context& ctx) {
-  const int64_t kHidden = 256;
   torch::manual_seed(1);
   CharLSTM model;
-  return language_model(ctx, *model, 3e-3, 2 * (2.0 * kHidden * 4 * kHidden) + kHidden * 256.0,
+  return language_model(ctx, *model, 3e-3, lstm_macs(),
                         [&](const torch::Tensor& ids) { return model->forward(ids); });
 }
 
