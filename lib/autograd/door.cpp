@@ -63,6 +63,8 @@ std::string describe(const Tensor& t) { return fmt::format("{} {}", dtype_name(t
 
 void install_graph_builder(GraphBuilder b) { builder = b; }
 
+thread_local constinit Tracer* active_tracer = nullptr;
+
 namespace door {
 
 void check_inputs(const OpDef& def, Args in) {

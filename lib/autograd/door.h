@@ -36,6 +36,8 @@
 // - runs the rule;
 // - eager (no input is a graph tensor): runs the forward and, when grad mode is on and an input
 //   requires grad, records the backward on the tape;
+//   With a Tracer installed on the thread (an ONNX export), it also tells the tracer the op's type,
+//   inputs, attributes and outputs;
 // - graph (an input is a graph tensor): computes nothing and builds a node named as TensorFlow
 //   names it, with the attributes, through the builder that lib/graph installs; a failing check or
 //   rule then names the node being built and every input.
@@ -183,6 +185,40 @@ struct GraphBuilder {
 /// Installs the graph builder (Graph's constructor does).
 void install_graph_builder(GraphBuilder builder);
 
+// ------------------------------------------------------------------------- tracing
+
+/// Sees every op applied eagerly on its thread while it is installed (`TraceScope`): what an
+/// exporter reads (lib/io/onnx.cpp). An op whose forward applies other ops (a composite) is
+/// entered before them and left after them, so a tracer sees the nesting.
+class Tracer {
+ public:
+  virtual ~Tracer() = default;
+  /// An op starts (the ops its forward applies nest inside it).
+  virtual void enter() = 0;
+  /// The op that entered last finished with `outputs` (an output may be an input, unchanged).
+  virtual void leave(const OpDef& def, Args inputs, std::initializer_list<Attr> attrs, Args outputs) = 0;
+  /// The op that entered last threw.
+  virtual void abandon() = 0;
+  /// A module's forward starts (nn::Module::operator()) and ends: for names and messages.
+  virtual void enter_module(const void* /*module*/) {}
+  virtual void leave_module() {}
+};
+
+/// The tracer of this thread, or nullptr (the door reads it for every eager op).
+extern thread_local constinit Tracer* active_tracer;
+
+/// RAII: installs a tracer on this thread while it lives (the previous one comes back after).
+class TraceScope {
+ public:
+  explicit TraceScope(Tracer& tracer) : previous_(active_tracer) { active_tracer = &tracer; }
+  ~TraceScope() { active_tracer = previous_; }
+  TraceScope(const TraceScope&) = delete;
+  TraceScope& operator=(const TraceScope&) = delete;
+
+ private:
+  Tracer* previous_;
+};
+
 // ------------------------------------------------------------------------- the door
 
 namespace door {
@@ -251,6 +287,22 @@ std::vector<Tensor> as_vector(Out&& out) {
   else return std::forward<Out>(out);
 }
 
+/// door::run under the tracer: the op's inner ops nest between enter and leave.
+template <class Rule, class Forward>
+auto traced_run(Tracer& tracer, const OpDef& def, Args in, std::initializer_list<Attr> attrs, Rule& rule,
+                Forward& forward) {
+  tracer.enter();
+  try {
+    auto out = run(def, in, rule, forward);
+    if constexpr (std::is_same_v<std::decay_t<decltype(out)>, Tensor>) tracer.leave(def, in, attrs, Args(&out, 1));
+    else tracer.leave(def, in, attrs, Args(out));
+    return out;
+  } catch (...) {
+    tracer.abandon();
+    throw;
+  }
+}
+
 }  // namespace door
 
 /// Applies an op (see the top of this file).
@@ -258,8 +310,11 @@ template <class Rule, class Forward>
 auto apply(const OpDef& def, Inputs inputs, std::initializer_list<Attr> attrs, Rule rule, Forward forward) {
   using R = std::decay_t<std::invoke_result_t<Rule&, Args>>;
   const Args in = inputs.span();
-  if (!door::any_symbolic(in)) [[likely]]
+  if (!door::any_symbolic(in)) [[likely]] {
+    if (active_tracer) [[unlikely]]
+      return door::traced_run(*active_tracer, def, in, attrs, rule, forward);
     return door::run(def, in, rule, forward);
+  }
 
   std::vector<OutputSpec> specs;
   try {

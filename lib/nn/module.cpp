@@ -8,6 +8,7 @@
 
 #include <fmt/ranges.h>
 
+#include "autograd/door.h"
 #include "tapeflow/autograd.h"
 #include "tapeflow/ops/elementwise.h"
 
@@ -18,6 +19,21 @@
 namespace tapeflow::nn {
 
 Module::~Module() = default;
+
+Tensor Module::operator()(const Tensor& input) {
+  autograd::Tracer* tracer = autograd::active_tracer;
+  if (!tracer) [[likely]]
+    return forward(input);
+  tracer->enter_module(this);
+  try {
+    Tensor out = forward(input);
+    tracer->leave_module();
+    return out;
+  } catch (...) {
+    tracer->leave_module();
+    throw;
+  }
+}
 
 void Module::check_new_name(const char* what, const std::string& name) const {
   if (name.empty())
@@ -198,8 +214,8 @@ std::shared_ptr<Module> Sequential::ptr(std::size_t i) const {
 Tensor Sequential::forward(const Tensor& input) {
   if (modules_.empty())
     throw ValueError("Sequential::forward: the Sequential is empty; push_back() modules into it first");
-  Tensor x = modules_.front()->forward(input);
-  for (std::size_t i = 1; i < modules_.size(); ++i) x = modules_[i]->forward(x);
+  Tensor x = (*modules_.front())(input);
+  for (std::size_t i = 1; i < modules_.size(); ++i) x = (*modules_[i])(x);
   return x;
 }
 

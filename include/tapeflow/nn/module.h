@@ -54,8 +54,8 @@ class Module {
 
   /// The computation: input -> output (shapes are documented by each module).
   virtual Tensor forward(const Tensor& input) = 0;
-  /// Same as forward(input).
-  Tensor operator()(const Tensor& input) { return forward(input); }
+  /// Same as forward(input) (an exporter's trace also learns which module ran the ops).
+  Tensor operator()(const Tensor& input);
 
   // ---- registration (call from the constructor). Names are non-empty, contain no '/', and are
   // unique among this module's parameters, buffers and submodules; otherwise ValueError.
