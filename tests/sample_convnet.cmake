@@ -1,6 +1,7 @@
 # Smoke test of samples/convnet (see tests/samples/run_sample.cmake and the notes in tests/CMakeLists.txt):
 # one epoch of 10 steps on 1000 examples, with the seed's summaries and checkpoint. Checks the progress
-# lines, the saved model restoring to the last epoch's test accuracy, and the tags of the train and
+# lines, the saved model restoring to the last epoch's test accuracy, the model exported to ONNX
+# giving that accuracy in ONNX Runtime, and the tags of the train and
 # test event files. The scalars "loss", "accuracy" and "global_step" are tagged "loss_1",
 # "accuracy_1" and "global_step_1", as in TensorFlow: the name scopes "loss" and "accuracy" and the
 # variable "global_step" already hold those names.
@@ -27,10 +28,11 @@ if(TAPEFLOW_BUILD_SAMPLES)
                      "@@${test}scalar loss_1 ${per_epoch}@@${test}scalar accuracy_1 ${per_epoch}")
   add_test(NAME samples.convnet
            COMMAND ${CMAKE_COMMAND} -DPROGRAM=$<TARGET_FILE:convnet>
-                   "-DARGS=--max_examples 1000 --batch_size 100 --threads 1 --train_dir ${dir}/train_logs --checkpoint_dir ${dir}/checkpoints"
+                   "-DARGS=--max_examples 1000 --batch_size 100 --threads 1 --train_dir ${dir}/train_logs --checkpoint_dir ${dir}/checkpoints --export_onnx ${dir}/convnet.onnx"
                    "-DFINAL_LINE=^final: test_accuracy=[01]\\.[0-9][0-9][0-9][0-9] steps=10 seconds=[0-9]+\\.[0-9]$"
                    "-DEXPECT=Epoch 1 step 10/10 loss [0-9]+\\.[0-9]+ [0-9]+ samples/s 0:00 left\nEpoch 1, Testing Accuracy= [01]\\.[0-9][0-9][0-9][0-9][0-9]\nModel saved in file: [^\n]*/checkpoints/model\nModel restored\\.\\.\\.\nFinal Test Accuracy is % [0-9]+\\.[0-9][0-9]\n"
-                   "-DSAME=Epoch 1, Testing Accuracy= ([01]\\.[0-9][0-9][0-9][0-9])@@final: test_accuracy=([01]\\.[0-9][0-9][0-9][0-9])"
+                   "-DSAME=Epoch 1, Testing Accuracy= ([01]\\.[0-9][0-9][0-9][0-9])@@final: test_accuracy=([01]\\.[0-9][0-9][0-9][0-9])@@onnx_runtime: test_accuracy=([01]\\.[0-9]+) examples=1000"
+                   "-DONNX_ACCURACY=${dir}/convnet.onnx 1000 28,28,1" -DNODE_PATH=${CMAKE_SOURCE_DIR}/build/tools/node_modules
                    -DLOGDIR=${dir} -DDUMP=$<TARGET_FILE:event_dump> "-DEXPECT_TAGS=${tags}"
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/samples/run_sample.cmake)
   set_tests_properties(samples.convnet PROPERTIES TIMEOUT 120)

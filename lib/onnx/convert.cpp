@@ -37,6 +37,12 @@ class Ctx {
     if (i >= op.inputs.size() || op.inputs[i].empty()) fail(fmt::format("input {} is missing", i));
     return op.inputs[i];
   }
+  /// Every input's name (all present).
+  Names inputs() const {
+    Names names;
+    for (std::size_t i = 0; i < op.inputs.size(); ++i) names.push_back(in(i));
+    return names;
+  }
   bool has_in(std::size_t i) const { return i < op.inputs.size() && !op.inputs[i].empty(); }
   const OutputSpec& spec(std::size_t i) const { return e.spec(in(i)); }
   const Shape& shape(std::size_t i) const { return spec(i).shape; }
@@ -163,9 +169,7 @@ OutputSpec like(const Ctx& c, std::size_t i) { return c.spec(i); }
 
 Converter same_name(const char* onnx_type) {
   return [onnx_type](Ctx& c) {
-    Names inputs;
-    for (std::size_t k = 0; k < c.op.inputs.size(); ++k) inputs.push_back(c.in(k));
-    c.node(onnx_type, inputs, {c.out(0)});
+    c.node(onnx_type, c.inputs(), {c.out(0)});
     c.declare_out(0, like(c, 0));
   };
 }
@@ -277,13 +281,17 @@ void squeeze(Ctx& c) {
   c.declare_out(0, {Shape(dims), c.dtype(0)});
 }
 
-void expand_dims(Ctx& c) {
-  const Shape& s = c.shape(0);
-  const std::int64_t axis = positive_axis(c, c.i("dim"), s.rank() + 1);
+/// s with a dimension of 1 inserted at `axis` (an axis of the result).
+Shape with_unit_axis(const Shape& s, std::int64_t axis) {
   std::vector<std::int64_t> dims(s.begin(), s.end());
   dims.insert(dims.begin() + axis, 1);
+  return Shape(dims);
+}
+
+void expand_dims(Ctx& c) {
+  const std::int64_t axis = positive_axis(c, c.i("dim"), c.shape(0).rank() + 1);
   c.node("Unsqueeze", {c.in(0), c.int64s({axis})}, {c.out(0)});
-  c.declare_out(0, {Shape(dims), c.dtype(0)});
+  c.declare_out(0, {with_unit_axis(c.shape(0), axis), c.dtype(0)});
 }
 
 void transpose(Ctx& c) {
@@ -309,8 +317,7 @@ void slice(Ctx& c) {
 }
 
 void concat(Ctx& c) {
-  Names inputs;
-  for (std::size_t k = 0; k < c.op.inputs.size(); ++k) inputs.push_back(c.in(k));
+  const Names inputs = c.inputs();
   const Shape& s = c.shape(0);
   const std::int64_t axis = positive_axis(c, c.i("axis"), s.rank());
   std::vector<std::int64_t> dims(s.begin(), s.end());
@@ -324,18 +331,16 @@ void concat(Ctx& c) {
   c.declare_out(0, {Shape(dims), c.dtype(0)});
 }
 
+/// stack: each input with a unit axis, concatenated along it.
 void pack(Ctx& c) {
-  const Shape& s = c.shape(0);
-  const std::int64_t axis = positive_axis(c, c.i("axis"), s.rank() + 1);
-  std::vector<std::int64_t> one(s.begin(), s.end());
-  one.insert(one.begin() + axis, 1);
+  const std::int64_t axis = positive_axis(c, c.i("axis"), c.shape(0).rank() + 1);
+  const Shape one = with_unit_axis(c.shape(0), axis);
   Names parts;
-  for (std::size_t k = 0; k < c.op.inputs.size(); ++k)
-    parts.push_back(c.unary("Unsqueeze", {c.in(k), c.int64s({axis})}, {Shape(one), c.dtype(0)}));
-  std::vector<std::int64_t> dims(one);
-  dims[static_cast<std::size_t>(axis)] = static_cast<std::int64_t>(parts.size());
+  for (const std::string& x : c.inputs()) parts.push_back(c.unary("Unsqueeze", {x, c.int64s({axis})}, {one, c.dtype(0)}));
+  Shape stacked = one;
+  stacked[static_cast<int>(axis)] = static_cast<std::int64_t>(parts.size());
   Ctx::set(c.node("Concat", parts, {c.out(0)}), "axis", axis);
-  c.declare_out(0, {Shape(dims), c.dtype(0)});
+  c.declare_out(0, {stacked, c.dtype(0)});
 }
 
 void split(Ctx& c) {

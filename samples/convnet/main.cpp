@@ -15,7 +15,8 @@
 // (after each epoch: three training images and a histogram of each layer's output) and `test`
 // (after each epoch, on the test set: loss, accuracy, sparsity), to <train_dir>/summaries/train and
 // <train_dir>/summaries/test; it saves the model to <checkpoint_dir>/model at the end (--fine_tuning
-// starts from it), then restores it and evaluates it on the test set ("Final Test Accuracy is % X").
+// starts from it), then restores it and evaluates it on the test set ("Final Test Accuracy is % X");
+// --export_onnx convnet.onnx then writes the model for ONNX Runtime (README, "Deploy with ONNX").
 //
 // Defaults. The seed's run is one epoch of batches of 512 with Adam at 1e-3, decayed by 0.95 per
 // epoch, and dropout keeping 0.5, written for MNIST; on Fashion-MNIST its one epoch (107 steps)
@@ -44,6 +45,7 @@
 #include "tapeflow/data/mnist.h"
 #include "tapeflow/graph.h"
 #include "tapeflow/graph/saver.h"
+#include "tapeflow/io/onnx.h"
 #include "tapeflow/io/progress.h"
 #include "tapeflow/summary.h"
 #include "tapeflow/tapeflow.h"
@@ -333,7 +335,7 @@ double evaluation(tf::Session& sess, tf::train::Saver& saver, const Tensors& ten
 int main(int argc, char** argv) try {
   CLI::App app{"Trains the fully-convolutional network of the seed tutorial on Fashion-MNIST with tapeflow's graph "
                "mode"};
-  std::string data_dir, train_dir = "train_logs", checkpoint_dir = "checkpoints";
+  std::string data_dir, train_dir = "train_logs", checkpoint_dir = "checkpoints", onnx_path;
   std::int64_t num_classes = 10, batch_size = 16, max_examples = 0;
   int num_epochs = 1, threads = 0, max_num_checkpoint = 10;
   bool fine_tuning = false;
@@ -379,6 +381,9 @@ int main(int argc, char** argv) try {
                  "Decay of batch norm's moving mean and variance per step (what testing uses).")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  app.add_option("--export_onnx", onnx_path,
+                 "write the trained model here as an ONNX model (input image [batch,28,28,1], output the logits "
+                 "[batch,num_classes]; batch norm and dropout in inference form), for ONNX Runtime and the like");
   app.add_flag("--fine_tuning", fine_tuning,
                "Fine tuning: start from the model saved in --checkpoint_dir instead of random initial weights.");
   app.add_option("--max_examples", max_examples,
@@ -518,6 +523,15 @@ int main(int argc, char** argv) try {
   // Test at the end of the experiment, on the model restored from its checkpoint.
   const double test_accuracy = evaluation(sess, saver, tensors, data, checkpoint_dir, batch_size);
   const auto steps = sess.run(tensors.global_step).item<std::int64_t>();
+  if (!onnx_path.empty()) {
+    // The graph from the image placeholder to the logits, its variables frozen; the phase and the
+    // dropout probability are frozen at their test values.
+    tf::onnx::export_graph(sess, {tensors.image_place}, {model.logits}, onnx_path,
+                           {.output_names = {"logits"},
+                            .frozen = {{tensors.is_training, tf::scalar(0, tf::bool_)},
+                                       {tensors.dropout_param, tf::scalar(1.0)}}});
+    fmt::print("ONNX model written to {}\n", onnx_path);
+  }
   fmt::print("final: test_accuracy={:.4f} steps={} seconds={:.1f}\n", test_accuracy, steps, seconds);
   return 0;
 } catch (const tf::Error& e) {

@@ -7,7 +7,8 @@
 //
 // Its last line reads `final: test_accuracy=<accuracy> steps=<steps> seconds=<seconds>`.
 // --log_dir writes TensorBoard logs; --checkpoint_dir saves the weights after every epoch (and
-// checks at the end that they restore to the same accuracy); --fine_tuning starts from them.
+// checks at the end that they restore to the same accuracy); --fine_tuning starts from them;
+// --export_onnx lenet.onnx writes the trained network for ONNX Runtime (README, "Deploy with ONNX").
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include "lenet.h"
 #include "tapeflow/data/mnist.h"
 #include "tapeflow/io/checkpoint.h"
+#include "tapeflow/io/onnx.h"
 #include "tapeflow/io/progress.h"
 #include "tapeflow/summary/writer.h"
 #include "tapeflow/tapeflow.h"
@@ -65,7 +67,7 @@ int main(int argc, char** argv) try {
   double learning_rate = 0, decay = lenet::kDecayPerEpoch, keep_prob = lenet::kKeepProb, l1_coeff = lenet::kL1,
          l2_coeff = lenet::kL2;
   std::uint64_t seed = 1;
-  std::string log_dir, checkpoint_dir;
+  std::string log_dir, checkpoint_dir, onnx_path;
   bool fine_tuning = false;
   std::int64_t max_examples = 0;
   app.add_option("--data_dir", data_dir, "directory of the MNIST IDX files (default: $TAPEFLOW_DATA_DIR, else "
@@ -99,6 +101,8 @@ int main(int argc, char** argv) try {
   app.add_option("--checkpoint_dir", checkpoint_dir,
                  "save the weights (a state dict, model.safetensors) here after every epoch");
   app.add_flag("--fine_tuning", fine_tuning, "start from the weights saved in --checkpoint_dir");
+  app.add_option("--export_onnx", onnx_path, "write the trained network here as an ONNX model (input [batch,784], "
+                                             "output the logits [batch,10]), for ONNX Runtime and the like");
   app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
       ->check(flags::positive);
   CLI11_PARSE(app, argc, argv);
@@ -177,6 +181,12 @@ int main(int argc, char** argv) try {
     LeNet restored(keep_prob);
     restored.load_state_dict(tf::io::load(checkpoint));
     fmt::print("Model saved in {} and restored: test_accuracy={:.4f}\n", checkpoint, accuracy(restored, data.test));
+  }
+  if (!onnx_path.empty()) {
+    // Traced on two test images; the batch dimension stays free. (The exporter recognises the
+    // batch by its size, so not 1, a size other dimensions have.)
+    tf::onnx::export_module(net, {tf::slice(data.test.images(), {0, 0}, {2, -1})}, onnx_path);
+    fmt::print("ONNX model written to {}\n", onnx_path);
   }
   fmt::print("final: test_accuracy={:.4f} steps={} seconds={:.1f}\n", test_accuracy, step, seconds);
   return 0;

@@ -14,6 +14,7 @@
 #include "tapeflow/data/mnist.h"
 #include "tapeflow/nn.h"
 #include "tapeflow/optim.h"
+#include "tapeflow/io/onnx.h"
 #include "tapeflow/tapeflow.h"
 
 namespace tf = tapeflow;
@@ -48,7 +49,7 @@ double accuracy(tf::nn::Module& net, const tf::data::DataSet& set) {
 
 int main(int argc, char** argv) try {
   CLI::App app{"Trains a 784-128-32-10 MLP on Fashion-MNIST with tapeflow's eager API"};
-  std::string data_dir, optimizer = "adam";
+  std::string data_dir, optimizer = "adam", onnx_path;
   int steps = 3000, batch_size = 100, threads = 0;
   double learning_rate = 0;
   std::uint64_t seed = 1;
@@ -65,6 +66,7 @@ int main(int argc, char** argv) try {
   app.add_option("--seed", seed, "seed of the initial weights and of the shuffling")->capture_default_str();
   app.add_option("--threads", threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
       ->check(flags::positive);
+  app.add_option("--export_onnx", onnx_path, "write the trained network here as an ONNX model (input [batch,784])");
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) tf::set_num_threads(threads);
   if (learning_rate == 0) learning_rate = default_learning_rate(optimizer);
@@ -103,6 +105,10 @@ int main(int argc, char** argv) try {
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print("validation_accuracy={:.4f}\n", accuracy(net, data.validation));
+  if (!onnx_path.empty()) {  // traced on two test images; the batch stays free
+    tf::onnx::export_module(net, {tf::slice(data.test.images(), {0, 0}, {2, -1})}, onnx_path);
+    fmt::print("ONNX model written to {}\n", onnx_path);
+  }
   fmt::print("final: test_accuracy={:.4f} steps={} seconds={:.1f}\n", accuracy(net, data.test), steps, seconds);
   return 0;
 } catch (const tf::Error& e) {

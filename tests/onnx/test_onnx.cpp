@@ -225,6 +225,8 @@ BOOST_AUTO_TEST_CASE(recurrent_layers_run_as_a_scan_over_time, *boost::unit_test
 }
 
 BOOST_AUTO_TEST_CASE(the_samples_networks_run_in_onnx_runtime, *boost::unit_test::precondition(tft::ort::available)) {
+  nn::Sequential mlp(nn::Linear(784, 128), nn::ReLU(), nn::Linear(128, 32), nn::ReLU(), nn::Linear(32, 10));  // mnist_mlp's
+  check_in_runtime(mlp, tf::random_uniform({2, 784}), tf::random_uniform({5, 784}), "mnist_mlp");
   lenet::LeNet lenet(0.5);
   check_in_runtime(lenet, tf::random_uniform({2, 784}), tf::random_uniform({5, 784}), "lenet");
   char_transformer::CharTransformer transformer(16, 32, 2, 4, 0.1);
@@ -276,7 +278,19 @@ BOOST_AUTO_TEST_CASE(a_graph_exports_between_placeholders_and_fetches, *boost::u
   feeds.push_back({x, batch});
   const tf::Tensor expected = sess.run(net, feeds);
   const std::vector<tf::Tensor> got = tft::ort::run(path, {{"images", batch}});
-  BOOST_CHECK_LE(max_abs_diff(got[0], expected), 1e-4);
+  const double diff = max_abs_diff(got[0], expected);
+  BOOST_TEST_MESSAGE("graph: max |ORT - tapeflow| = " << diff);
+  BOOST_CHECK_LE(diff, 1e-4);
+
+  // A node with no ONNX form is named; nothing is written.
+  fs::remove(path);
+  tf::Tensor summed = tf::cumsum(net, 1);
+  TF_CHECK_THROWS_WITH(tf::onnx::export_graph(sess, {x}, {summed}, path, {.frozen = frozen}), tf::ValueError,
+                       "onnx export: node 'Cumsum' (Cumsum): tapeflow has no ONNX form for Cumsum ops");
+  BOOST_TEST(!fs::exists(path));
+  // With dynamic_batch = false, the batch is the placeholder's: unknown stays free, known is fixed.
+  tf::onnx::export_graph(sess, {x}, {net}, path, {.dynamic_batch = false, .frozen = frozen});
+  BOOST_TEST(read_model(path).graph().input(0).type().tensor_type().shape().dim(1).dim_value() == 8);
   fs::remove(path);
 }
 

@@ -6,7 +6,11 @@
 #   must be the same text (e.g. an accuracy before saving and after restoring);
 #   -DLOGDIR=<dir> removed before the run (the sample writes its logs there), with
 #   -DDUMP=<event_dump program> and -DEXPECT_TAGS=<regex@@regex@@...>: event_dump's listing of
-#   LOGDIR must match each regex (one per tag or file that must be there).
+#   LOGDIR must match each regex (one per tag or file that must be there);
+#   -DONNX_ACCURACY="<model> <examples> <image shape>": after the run, the exported model's test
+#   accuracy on the sample's data set ($TAPEFLOW_DATA_DIR, else Fashion-MNIST) in ONNX Runtime (tests/onnx/ort_accuracy.js, with -DNODE_PATH=<its node_modules>)
+#   is appended to the output, for SAME to compare with the sample's own; where ONNX Runtime is not
+#   installed (and TAPEFLOW_REQUIRE_ONNXRUNTIME is not 1), that check is skipped, saying so.
 separate_arguments(args UNIX_COMMAND "${ARGS}")
 if(DEFINED LOGDIR)
   file(REMOVE_RECURSE "${LOGDIR}")
@@ -18,6 +22,30 @@ if(NOT result EQUAL 0)
 endif()
 string(STRIP "${out}" out)
 string(REGEX MATCH "[^\n]*$" last_line "${out}")
+if(DEFINED ONNX_ACCURACY)
+  if(NOT EXISTS "${NODE_PATH}/onnxruntime-node/package.json" AND NOT "$ENV{TAPEFLOW_REQUIRE_ONNXRUNTIME}" STREQUAL "1")
+    message("ONNX Runtime is not installed (onnxruntime-node in ${NODE_PATH}): the exported model's accuracy is not "
+            "checked; run cmake/install-deps.sh to check it")
+    string(REGEX REPLACE "@@onnx_runtime[^@]*" "" SAME "${SAME}")
+  else()
+    separate_arguments(onnx_args UNIX_COMMAND "${ONNX_ACCURACY}")
+    list(GET onnx_args 0 model)
+    list(GET onnx_args 1 examples)
+    list(GET onnx_args 2 shape)
+    set(data_dir "$ENV{TAPEFLOW_DATA_DIR}")
+    if(data_dir STREQUAL "")
+      set(data_dir /usr/share/datasets/fashion-mnist)
+    endif()
+    execute_process(COMMAND ${CMAKE_COMMAND} -E env NODE_PATH=${NODE_PATH} node ${CMAKE_CURRENT_LIST_DIR}/../onnx/ort_accuracy.js
+                            ${model} ${data_dir} ${examples} ${shape}
+                    RESULT_VARIABLE result OUTPUT_VARIABLE onnx_out ERROR_VARIABLE err)
+    message("${onnx_out}")
+    if(NOT result EQUAL 0)
+      message(FATAL_ERROR "ONNX Runtime failed on the exported model:\n${err}")
+    endif()
+    string(APPEND out "\n${onnx_out}")
+  endif()
+endif()
 if(NOT last_line MATCHES "${FINAL_LINE}")
   message(FATAL_ERROR "the last line of ${PROGRAM} is\n  ${last_line}\nwhich does not match\n  ${FINAL_LINE}")
 endif()
