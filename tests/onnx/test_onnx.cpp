@@ -6,6 +6,7 @@
 #include <memory>
 
 #include <boost/test/unit_test.hpp>
+#include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
 #include "../samples/char_lstm/model.h"
@@ -47,10 +48,12 @@ std::string temp_model(const std::string& name) {
   return (fs::temp_directory_path() / fmt::format("tapeflow_onnx_{}_{}.onnx", ::getpid(), name)).string();
 }
 
+/// The file as ONNX's messages, checked again here by libonnx's checker (as a runtime would).
 ::onnx::ModelProto read_model(const std::string& path) {
   ::onnx::ModelProto m;
   std::ifstream in(path, std::ios::binary);
   BOOST_REQUIRE(m.ParseFromIstream(&in));
+  BOOST_CHECK_NO_THROW(::onnx::checker::check_model(m));
   return m;
 }
 
@@ -65,6 +68,7 @@ std::string check_in_runtime(nn::Module& m, const tf::Tensor& example, const tf:
                              double atol = 1e-4) {
   const std::string path = temp_model(name);
   tf::onnx::export_module(m, {example}, path);
+  read_model(path);
   tf::Tensor expected;
   {
     tf::NoGradGuard no_grad;
