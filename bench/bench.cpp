@@ -49,6 +49,10 @@
 //       Horovod's and DistributedDataParallel's benchmarks do). With --no_allreduce, the same processes
 //       step with plain Adam on their own gradients (allreduces_per_step=0): what the job would
 //       reach if communication cost nothing (the line reads `lenet_no_allreduce`).
+//   bench: <training>_contended ... and <training>_contended_1t ...
+//       with --contended N: each training workload (and language model) again beside N
+//       CPU-bound processes that the bench starts before and kills after (a busy neighbour), at
+//       --threads and at one thread; the same fields as its quiet line.
 //
 // bench/compare.sh runs the same workloads in libtorch (bench/torch) and prints both side by side;
 // bench/harness.h is what the two programs share (timing, the training line, the child processes).
@@ -324,6 +328,10 @@ int main(int argc, char** argv) {
   }()));
   app.add_option("--threads", ctx.threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
       ->check(flags::positive);
+  app.add_option("--contended", ctx.competitors,
+                 "also run each training workload beside this many CPU-bound processes that the bench starts "
+                 "and stops (<name>_contended at --threads, <name>_contended_1t at one thread)")
+      ->check(CLI::NonNegativeNumber);
   bool distributed = false, no_allreduce = false;
   std::int64_t batch = 100;
   app.add_flag("--distributed", distributed,

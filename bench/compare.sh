@@ -11,10 +11,13 @@
 # peak MB is the workload's own peak resident memory (each runs in a child process). Last, the
 # graph-mode cost: fully_connected_feed's samples/s over fcf_eager's (same network, eager).
 #
-#   bash bench/compare.sh [--threads N] [--runs N] [--build-dir DIR] [workloads...]
+#   bash bench/compare.sh [--threads N] [--runs N] [--contended N] [--build-dir DIR] [workloads...]
 #
 #   --threads N      threads for both libraries (default 2: TAPEFLOW_NUM_THREADS, torch::set_num_threads)
 #   --runs N         runs per workload and library; the table shows medians (default 3)
+#   --contended N    also run each training workload beside N CPU-bound processes that the bench
+#                    starts and stops: rows <name>_contended (at --threads) and <name>_contended_1t
+#                    (at one thread), with the share of the quiet figure each keeps
 #   --build-dir DIR  tapeflow's build directory, configured if needed (default build/release);
 #                    libtorch's side is built in DIR/bench-torch
 #   workloads        overhead gemm mlp lenet lenet500 convnet fully_connected_feed fcf_eager
@@ -26,13 +29,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-threads=2 runs=3 build=build/release
+threads=2 runs=3 build=build/release contended=0
 all=(overhead gemm mlp lenet lenet500 convnet fully_connected_feed fcf_eager transformer lstm)
 names=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
+    --contended) contended=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "compare: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -76,13 +80,17 @@ declare -A results
 run() {
   local lib=$1 name=$2 bin prefix line
   if [ "$lib" = tapeflow ]; then bin=$ours_bin prefix=bench; else bin=$theirs_bin prefix=libtorch; fi
-  if ! line=$("$bin" --threads "$threads" "$name" | awk -v n="$name" '$2 == n'); then
+  local lines
+  if ! lines=$("$bin" --threads "$threads" --contended "$contended" "$name" |
+               awk -v n="$name" '$2 == n || $2 == n "_contended" || $2 == n "_contended_1t"'); then
     echo "compare: $lib $name failed" >&2
     return
   fi
-  [ -n "$line" ] || return
-  echo "$line" | sed "s/^bench:/$prefix:/"
-  results[$lib:$name]+="$line"$'\n'
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    echo "$line" | sed "s/^bench:/$prefix:/"
+    results[$lib:$(echo "$line" | awk '{print $2}')]+="$line"$'\n'
+  done <<< "$lines"
 }
 for name in "${names[@]}"; do
   for ((r = 0; r < runs; ++r)); do
@@ -105,7 +113,9 @@ percent() { [ -n "$1" ] && awk -v f="$1" 'BEGIN { printf "%.0f%%", 100 * f }' ||
 
 echo
 printf '%-21s %18s %18s %7s %9s %9s %8s %8s\n' workload tapeflow libtorch ratio '%gemm tf' '%gemm lt' 'MB tf' 'MB lt'
-for name in "${names[@]}"; do
+rows=()
+for name in "${names[@]}"; do rows+=("$name" "${name}_contended" "${name}_contended_1t"); done
+for name in "${rows[@]}"; do
   ov=$(median tapeflow "$name" figure)
   [ -n "$ov" ] || continue
   unit=$(unit_of tapeflow "$name")
@@ -122,6 +132,22 @@ for name in "${names[@]}"; do
     "$(percent "$(median tapeflow "$name" gemm_fraction)")" "$(percent "$(median libtorch "$name" gemm_fraction)")" \
     "$(median tapeflow "$name" peak_mb)" "${their_mb:--}"
 done
+
+# The share of its quiet figure each library keeps beside the competitors.
+if [ "$contended" -gt 0 ]; then
+  echo
+  echo "beside $contended busy process(es): the share of the quiet figure kept (tapeflow, libtorch)"
+  for name in "${names[@]}"; do
+    for variant in contended contended_1t; do
+      ours=$(median tapeflow "${name}_$variant" figure)
+      [ -n "$ours" ] || continue
+      theirs=$(median libtorch "${name}_$variant" figure)
+      printf '%-27s %8s %8s\n' "${name}_$variant" \
+        "$(awk -v c="$ours" -v q="$(median tapeflow "$name" figure)" 'BEGIN { printf "%.0f%%", 100 * c / q }')" \
+        "$( [ -n "$theirs" ] && awk -v c="$theirs" -v q="$(median libtorch "$name" figure)" 'BEGIN { printf "%.0f%%", 100 * c / q }' || echo -)"
+    done
+  done
+fi
 
 graph=$(median tapeflow fully_connected_feed figure) eager=$(median tapeflow fcf_eager figure)
 if [ -n "$graph" ] && [ -n "$eager" ]; then

@@ -3,6 +3,7 @@
 // FLOP count and line of a training workload, and running each workload in a child process of its
 // own (for its peak resident memory), the gemm figure first. Plain C++17 and POSIX, no fmt, so
 // that the libtorch project (C++17, its own CMake project) compiles it too.
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +26,9 @@ using Clock = std::chrono::steady_clock;
 struct Context {
   int threads = 0;
   double gemm_gflops = 0;
+  /// With competitors > 0, each training workload runs again beside that many CPU-bound processes
+  /// (`<name>_contended` at `threads`, `<name>_contended_1t` at one thread).
+  int competitors = 0;
 };
 
 /// What a workload measured: `details` go before peak_mb, `figure` and `unit` end the line.
@@ -119,6 +123,36 @@ inline Result token_training_result(const Context& ctx, double tokens_per_s, dou
 
 }  // namespace lm
 
+/// CPU-bound competitors while it lives: `n` child processes that spin (a busy neighbour: another
+/// job, a build), killed by the destructor. A quarter of a second passes before the measurement,
+/// so that the scheduler has spread them.
+class Competitors {
+ public:
+  explicit Competitors(int n) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    for (int i = 0; i < n; ++i) {
+      const pid_t pid = ::fork();
+      if (pid < 0) throw std::runtime_error("bench: fork() failed");
+      if (pid == 0) {
+        volatile double x = 1;
+        for (;;) x = x * 1.0000001 + 1e-9;
+      }
+      pids_.push_back(pid);
+    }
+    ::usleep(250000);
+  }
+  ~Competitors() {
+    for (pid_t pid : pids_) ::kill(pid, SIGKILL);
+    for (pid_t pid : pids_) ::waitpid(pid, nullptr, 0);
+  }
+  Competitors(const Competitors&) = delete;
+  Competitors& operator=(const Competitors&) = delete;
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
 namespace detail {
 
 inline void write_all(int fd, const std::string& text) {
@@ -140,7 +174,7 @@ inline std::string read_all(int fd) {
 /// that the parent never starts a thread pool) and prints its `bench:` line with the child's peak
 /// resident memory. Returns the figure, or a negative number when the workload failed (its error
 /// is on stderr).
-inline double run_in_child(const Workload& w, const Context& ctx, void (*set_threads)(int)) {
+inline double run_in_child(const Workload& w, const Context& ctx, void (*set_threads)(int), const char* suffix = "") {
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error("bench: pipe() failed");
   std::fflush(stdout);
@@ -175,8 +209,8 @@ inline double run_in_child(const Workload& w, const Context& ctx, void (*set_thr
   const auto first = text.find('\n'), second = text.find('\n', first + 1);
   const std::string figure = text.substr(0, first), unit = text.substr(first + 1, second - first - 1);
   const double peak_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB
-  std::printf("bench: %s %s peak_mb=%.0f %s %s\n", w.name.c_str(), text.substr(second + 1).c_str(), peak_mb,
-              figure.c_str(), unit.c_str());
+  std::printf("bench: %s%s %s peak_mb=%.0f %s %s\n", w.name.c_str(), suffix, text.substr(second + 1).c_str(),
+              peak_mb, figure.c_str(), unit.c_str());
   std::fflush(stdout);
   return std::stod(figure);
 }
@@ -200,8 +234,17 @@ inline int run_workloads(const std::vector<Workload>& all, const std::vector<std
     failed = figure < 0;
     ctx.gemm_gflops = std::max(figure, 0.0);
   }
-  for (const auto& w : all)
-    if (wanted(w) && w.name != "gemm") failed = detail::run_in_child(w, ctx, set_threads) < 0 || failed;
+  for (const auto& w : all) {
+    if (!wanted(w) || w.name == "gemm") continue;
+    failed = detail::run_in_child(w, ctx, set_threads) < 0 || failed;
+    if (ctx.competitors > 0 && w.training) {
+      Competitors busy(ctx.competitors);
+      failed = detail::run_in_child(w, ctx, set_threads, "_contended") < 0 || failed;
+      Context one = ctx;
+      one.threads = 1;
+      failed = detail::run_in_child(w, one, set_threads, "_contended_1t") < 0 || failed;
+    }
+  }
   return failed ? 1 : 0;
 }
 

@@ -4,7 +4,7 @@
 // Images are in libtorch's own layout (NCHW). gemm_fraction is over libtorch's own gemm figure
 // (torch::mm, i.e. its BLAS). fully_connected_feed (tapeflow's graph mode) has no counterpart.
 //
-//   bench_torch [--threads N] [names...]
+//   bench_torch [--threads N] [--contended N] [names...]
 #include <torch/torch.h>
 
 #include "harness.h"
@@ -253,6 +253,12 @@ int main(int argc, char** argv) {
       ctx.threads = std::atoi(argv[++i]);
       if (ctx.threads < 1) {
         std::fprintf(stderr, "bench_torch: --threads must be a positive number, got '%s'\n", argv[i]);
+        return 2;
+      }
+    } else if (arg == "--contended" && i + 1 < argc) {
+      ctx.competitors = std::atoi(argv[++i]);
+      if (ctx.competitors < 0) {
+        std::fprintf(stderr, "bench_torch: --contended must be >= 0, got '%s'\n", argv[i]);
         return 2;
       }
     } else if (std::any_of(all.begin(), all.end(), [&](const bench::Workload& w) { return w.name == arg; })) {
