@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <utility>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -333,8 +334,10 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* f, const T* bias, 
   }
 }
 
-/// d_filter [depth, oc] = patches(x)ᵀ · dout [rows, oc], the patches recomputed chunk by chunk;
-/// each thread sums its chunks, then the threads' sums are added in thread order (deterministic).
+/// d_filter [depth, oc] = patches(x)ᵀ · dout [rows, oc], the patches recomputed chunk by chunk.
+/// The chunks are cut into a fixed number of runs (the machine's cores, never the threads in use),
+/// each summed in chunk order into its own partial, and the partials added in run order: the
+/// result does not depend on how many threads run (deterministic, whatever the load).
 template <class T>
 void conv_filter_grad(const ConvGeometry& g, const T* x, const T* dout, T* df) {
   const std::int64_t depth = g.depth(), size = depth * g.oc;
@@ -345,25 +348,28 @@ void conv_filter_grad(const ConvGeometry& g, const T* x, const T* dout, T* df) {
   const Chunks ch = plan_chunks(g, sizeof(T));
   const std::int64_t count = ch.count();
   const bool parallel = spread(count, g);
-  const int threads = parallel ? tapeflow::detail::max_threads() : 1;
-  std::vector<T> partial(static_cast<std::size_t>(threads * size), T(0));
+  static const std::int64_t cores = std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+  const std::int64_t runs = std::max<std::int64_t>(1, std::min(count, cores)), per_run = (count + runs - 1) / runs;
+  std::vector<T> partial(static_cast<std::size_t>(runs * size), T(0));
   Buffers<T> buffers(parallel, ch.rows_per_chunk * depth);
 #pragma omp parallel if (parallel)
   {
     T* buf = buffers.mine();
-    T* acc = partial.data() + tapeflow::detail::thread_index() * size;
 #pragma omp for schedule(static)
-    for (std::int64_t k = 0; k < count; ++k) {
-      auto [p0, p1] = ch.rows(g, k);
-      // acc [depth, oc] += patchesᵀ · dout rows; the patches are [depth, rows] when transposed.
-      if (g.transposed_patches()) im2col_t<T>(g, x, p0, p1, buf);
-      else im2col<T>(g, x, p0, p1, buf);
-      gemm<T>(buf, dout + p0 * g.oc, acc, depth, p1 - p0, g.oc, !g.transposed_patches(), false, /*accumulate=*/true);
+    for (std::int64_t r = 0; r < runs; ++r) {
+      T* acc = partial.data() + r * size;
+      for (std::int64_t k = r * per_run; k < std::min(count, (r + 1) * per_run); ++k) {
+        auto [p0, p1] = ch.rows(g, k);
+        // acc [depth, oc] += patchesᵀ · dout rows; the patches are [depth, rows] when transposed.
+        if (g.transposed_patches()) im2col_t<T>(g, x, p0, p1, buf);
+        else im2col<T>(g, x, p0, p1, buf);
+        gemm<T>(buf, dout + p0 * g.oc, acc, depth, p1 - p0, g.oc, !g.transposed_patches(), false, /*accumulate=*/true);
+      }
     }
   }
   std::copy_n(partial.data(), size, df);
-  for (int t = 1; t < threads; ++t)
-    for (std::int64_t e = 0; e < size; ++e) df[e] += partial[static_cast<std::size_t>(t * size + e)];
+  for (std::int64_t r = 1; r < runs; ++r)
+    for (std::int64_t e = 0; e < size; ++e) df[e] += partial[static_cast<std::size_t>(r * size + e)];
 }
 
 /// d_input = col2im(dout [rows, oc] · filterᵀ [oc, depth]), chunk by chunk; dx must be zero.

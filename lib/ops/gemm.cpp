@@ -9,7 +9,9 @@
 // 100 rows) two threads ran barely faster than one (165 against 136 GFLOP/s on that product),
 // where two independent halves of C, each on its own thread, run at 229.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <numeric>
 #include <vector>
 
 #include <Eigen/Core>
@@ -20,6 +22,9 @@ namespace tapeflow::detail {
 namespace {
 
 using Index = Eigen::Index;
+
+template <class T>
+using Traits = Eigen::internal::gebp_traits<T, T>;
 
 /// The packing buffers of one thread, grown to the largest blocks it has needed and kept.
 template <class T>
@@ -33,14 +38,26 @@ PackingBuffers<T>& thread_buffers() {
   return buffers;
 }
 
+/// The depth of Eigen's blocks for a whole product of `rows` x `cols` with inner dimension
+/// `depth` (Eigen's column-major view). Each element of C is summed block by block, so this, and
+/// only this, fixes the order of its sum: taken from the whole product, never from one thread's
+/// share of it, it makes every result independent of the number of threads.
+template <class T>
+Index depth_block(Index rows, Index cols, Index depth) {
+  Index kc = depth, mc = rows, nc = cols;
+  Eigen::internal::computeProductBlockingSizes<T, T, 1>(kc, mc, nc, Index{1});
+  return std::max<Index>(kc, 1);
+}
+
 /// Eigen's cache blocking for one product, pointing at this thread's buffers.
 template <class T>
 class Blocking : public Eigen::internal::level3_blocking<T, T> {
  public:
-  /// For Eigen's column-major problem of `rows` x `cols` with inner dimension `depth`.
-  Blocking(Index rows, Index cols, Index depth) {
-    Index kc = depth, mc = rows, nc = cols;
-    Eigen::internal::computeProductBlockingSizes<T, T, 1>(kc, mc, nc, Index{1});
+  /// For Eigen's column-major problem of `rows` x `cols` with inner dimension `depth`, in depth
+  /// blocks of `kc` (depth_block of the whole product).
+  Blocking(Index rows, Index cols, Index depth, Index kc) {
+    Index ignored = depth, mc = rows, nc = cols;
+    Eigen::internal::computeProductBlockingSizes<T, T, 1>(ignored, mc, nc, Index{1});
     this->m_kc = kc;
     this->m_mc = mc;
     this->m_nc = nc;
@@ -60,9 +77,10 @@ struct Operand {
   bool t;
 };
 
-/// C[m,n] (row-major, leading dimension ldc) = or += op(A)[m,k]·op(B)[k,n], on this thread.
+/// C[m,n] (row-major, leading dimension ldc) = or += op(A)[m,k]·op(B)[k,n], on this thread, in
+/// depth blocks of kc.
 template <class T>
-void gemm_serial(Operand<T> a, Operand<T> b, T* c, Index ldc, Index m, Index k, Index n, bool accumulate) {
+void gemm_serial(Operand<T> a, Operand<T> b, T* c, Index ldc, Index m, Index k, Index n, bool accumulate, Index kc) {
   if (m == 0 || n == 0) return;
   if (!accumulate) {
     Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>(c, m, n, Eigen::OuterStride<>(ldc)).setZero();
@@ -70,7 +88,7 @@ void gemm_serial(Operand<T> a, Operand<T> b, T* c, Index ldc, Index m, Index k, 
   if (k == 0) return;
   // Eigen computes a row-major product as the column-major product of the transposes: a problem
   // of n rows and m columns.
-  Blocking<T> blocking(n, m, k);
+  Blocking<T> blocking(n, m, k, kc);
   auto run = [&]<int LhsOrder, int RhsOrder>() {
     Eigen::internal::general_matrix_matrix_product<Index, T, LhsOrder, false, T, RhsOrder, false, Eigen::RowMajor, 1>::run(
         m, n, k, a.data, a.ld, b.data, b.ld, c, 1, ldc, T(1), blocking, nullptr);
@@ -87,6 +105,33 @@ void gemm_serial(Operand<T> a, Operand<T> b, T* c, Index ldc, Index m, Index k, 
 template <class T>
 constexpr std::int64_t kLine = 64 / static_cast<std::int64_t>(sizeof(T));
 
+/// The threads' shares of C start where the serial product's micro-panels start, so that every
+/// element is computed by the same kernel path whatever the number of threads (Eigen's kernel
+/// sums a panel's remainder rows differently): columns of C (Eigen's rows) in multiples of its
+/// panel height mr and of a cache line, rows of C (Eigen's columns) in multiples of its panel
+/// width nr.
+template <class T>
+constexpr std::int64_t kColumnUnit = std::lcm(kLine<T>, static_cast<std::int64_t>(Traits<T>::mr));
+template <class T>
+constexpr std::int64_t kRowUnit = Traits<T>::nr;
+
+/// Where share t of nt ends, over `extent` rows or columns cut in multiples of `unit`: the unit
+/// boundary nearest to t equal parts (the last unit may be partial, so equal numbers of units
+/// would not be equal work).
+std::int64_t share_boundary(std::int64_t extent, std::int64_t unit, std::int64_t t, std::int64_t nt) {
+  if (t >= nt) return extent;
+  const double even = static_cast<double>(extent) * static_cast<double>(t) / static_cast<double>(nt);
+  return std::min(extent, static_cast<std::int64_t>(std::llround(even / static_cast<double>(unit))) * unit);
+}
+
+/// The largest of nt shares over the mean share (1: perfectly balanced).
+double share_imbalance(std::int64_t extent, std::int64_t unit, std::int64_t nt) {
+  std::int64_t largest = 0;
+  for (std::int64_t t = 0; t < nt; ++t)
+    largest = std::max(largest, share_boundary(extent, unit, t + 1, nt) - share_boundary(extent, unit, t, nt));
+  return static_cast<double>(largest) * static_cast<double>(nt) / static_cast<double>(extent);
+}
+
 /// Multiply-adds below which a product runs on one thread: splitting costs an OpenMP team
 /// (about a microsecond) and a second packing of one operand.
 constexpr std::int64_t kParallelGemmWork = 1 << 17;
@@ -97,29 +142,37 @@ template <class T>
 void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool tb,
           bool accumulate) {
   const Operand<T> A{a, ta ? m : k, ta}, B{b, tb ? k : n, tb};
+  const Index kc = depth_block<T>(n, m, k);
   if (max_threads() == 1 || m * n * k < kParallelGemmWork || in_parallel_region()) {
     apply_float_mode();
-    gemm_serial(A, B, c, n, m, k, n, accumulate);
+    gemm_serial(A, B, c, n, m, k, n, accumulate, kc);
     return;
   }
   // Each thread computes its own block of C, rows when C is at least as tall as it is wide
   // (every thread then packs all of B), else columns (every thread packs all of A): the operand
-  // packed twice is the smaller one.
-  const bool by_rows = n <= m;
-  const std::int64_t unit = by_rows ? 1 : kLine<T>;
-  const std::int64_t units = by_rows ? m : (n + unit - 1) / unit;
-  for_each_thread_share(units, [&](std::int64_t, std::int64_t, std::int64_t begin, std::int64_t end) {
+  // packed twice is the smaller one; unless the shares of that way would be uneven (a few wide
+  // column units) and the other way's are more even.
+  const std::int64_t threads = max_threads();
+  const double row_imbalance = share_imbalance(m, kRowUnit<T>, threads),
+               column_imbalance = share_imbalance(n, kColumnUnit<T>, threads);
+  bool by_rows = n <= m;
+  if (by_rows && row_imbalance > 1.1 && column_imbalance < row_imbalance) by_rows = false;
+  else if (!by_rows && column_imbalance > 1.1 && row_imbalance < column_imbalance) by_rows = true;
+  const std::int64_t unit = by_rows ? kRowUnit<T> : kColumnUnit<T>, extent = by_rows ? m : n;
+  for_each_thread_share(extent, [&](std::int64_t t, std::int64_t nt, std::int64_t, std::int64_t) {
+    const std::int64_t begin = share_boundary(extent, unit, t, nt), end = share_boundary(extent, unit, t + 1, nt);
     if (by_rows) {
-      if (end == begin) return;
-      // Rows [begin, end) of op(A): rows of A, or columns of a transposed A.
-      const Operand<T> rows{ta ? a + begin : a + begin * k, A.ld, ta};
-      gemm_serial(rows, B, c + begin * n, n, end - begin, k, n, accumulate);
+      const std::int64_t r0 = begin, r1 = end;
+      if (r1 == r0) return;
+      // Rows [r0, r1) of op(A): rows of A, or columns of a transposed A.
+      const Operand<T> rows{ta ? a + r0 : a + r0 * k, A.ld, ta};
+      gemm_serial(rows, B, c + r0 * n, n, r1 - r0, k, n, accumulate, kc);
     } else {
-      const std::int64_t c0 = std::min(n, begin * unit), c1 = std::min(n, end * unit);
+      const std::int64_t c0 = begin, c1 = end;
       if (c1 == c0) return;
       // Columns [c0, c1) of op(B): columns of B, or rows of a transposed B.
       const Operand<T> cols{tb ? b + c0 * k : b + c0, B.ld, tb};
-      gemm_serial(A, cols, c + c0, n, m, k, c1 - c0, accumulate);
+      gemm_serial(A, cols, c + c0, n, m, k, c1 - c0, accumulate, kc);
     }
   });
 }
@@ -140,9 +193,6 @@ struct PackedRhs<T>::Share {
 
 namespace {
 
-template <class T>
-using Traits = Eigen::internal::gebp_traits<T, T>;
-
 /// Eigen's packing of the left operand for storage order `Order` of op(B)^T.
 template <class T, int Order>
 void pack_left(T* block, const T* b, Index ld, Index i, Index k, Index kc, Index mc) {
@@ -158,18 +208,19 @@ void pack_left(T* block, const T* b, Index ld, Index i, Index k, Index kc, Index
 template <class T>
 PackedRhs<T>::PackedRhs(const T* b, std::int64_t k, std::int64_t n, bool tb, std::int64_t m)
     : k_(k), n_(n), m_(m) {
-  // One share per thread, of whole cache lines, as gemm's column blocks.
-  const std::int64_t lines = (n + kLine<T> - 1) / kLine<T>;
+  // One share per thread, in gemm's column units (whole cache lines and Eigen's panels).
+  const std::int64_t lines = (n + kColumnUnit<T> - 1) / kColumnUnit<T>;
   const std::int64_t threads = std::max<std::int64_t>(1, std::min<std::int64_t>(max_threads(), lines));
-  const std::int64_t chunk = (lines + threads - 1) / threads * kLine<T>;
+  const std::int64_t chunk = (lines + threads - 1) / threads * kColumnUnit<T>;
+  const Index kc = depth_block<T>(n, m, k);  // the whole product's, as gemm's
   for (std::int64_t t = 0; t < threads; ++t) {
     Share s;
     s.c0 = std::min(n, t * chunk);
     s.c1 = std::min(n, (t + 1) * chunk);
     if (s.c1 <= s.c0) continue;
-    Index kc = k, mc = s.c1 - s.c0, nc = m;
-    Eigen::internal::computeProductBlockingSizes<T, T, 1>(kc, mc, nc, Index{1});
-    s.kc = std::max<Index>(kc, 1);
+    Index ignored = k, mc = s.c1 - s.c0, nc = m;
+    Eigen::internal::computeProductBlockingSizes<T, T, 1>(ignored, mc, nc, Index{1});
+    s.kc = kc;
     s.mc = std::max<Index>(mc, 1);
     std::size_t size = 0;
     for (Index k2 = 0; k2 < k; k2 += s.kc)
