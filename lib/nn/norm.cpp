@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <thread>
 
 #include "autograd/door.h"
 #include "ops/kernels.h"
@@ -17,24 +18,30 @@ namespace tapeflow::nn {
 namespace {
 
 /// Per-column sums over the rows of a row-major [rows, width] layout: add_row(r, acc) adds row
-/// r's contributions into acc (k blocks of `width` doubles). Parallel partial sums are merged in
-/// thread order, so the result does not depend on scheduling.
+/// r's contributions into acc (k blocks of `width` doubles). The rows are cut into a fixed number
+/// of runs (the machine's cores, never the threads in use), each summed in row order, and the
+/// runs' sums added in run order: the result depends neither on scheduling nor on how many
+/// threads run.
 template <class F>
 std::vector<double> column_sums(std::int64_t rows, std::int64_t width, int k, F add_row) {
   const std::size_t n = static_cast<std::size_t>(k * width);
-  std::vector<double> total(n, 0.0);
+  static const std::int64_t cores = std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+  const std::int64_t runs = std::max<std::int64_t>(1, std::min(rows, cores)), per_run = (rows + runs - 1) / runs;
+  std::vector<std::vector<double>> partial(static_cast<std::size_t>(runs), std::vector<double>(n, 0.0));
+  auto sum_run = [&](std::int64_t r) {
+    for (std::int64_t row = r * per_run; row < std::min(rows, (r + 1) * per_run); ++row)
+      add_row(row, partial[static_cast<std::size_t>(r)].data());
+  };
   if (rows * width < detail::kParallelGrain || rows < 2) {
-    for (std::int64_t r = 0; r < rows; ++r) add_row(r, total.data());
-    return total;
+    for (std::int64_t r = 0; r < runs; ++r) sum_run(r);
+  } else {
+    detail::for_each_thread_share(runs, [&](std::int64_t, std::int64_t, std::int64_t begin, std::int64_t end) {
+      for (std::int64_t r = begin; r < end; ++r) sum_run(r);
+    });
   }
-  std::vector<std::vector<double>> partial(static_cast<std::size_t>(detail::max_threads()));
-  detail::for_each_thread_share(rows, [&](std::int64_t t, std::int64_t, std::int64_t begin, std::int64_t end) {
-    std::vector<double>& acc = partial[static_cast<std::size_t>(t)];
-    acc.assign(n, 0.0);
-    for (std::int64_t r = begin; r < end; ++r) add_row(r, acc.data());
-  });
-  for (const auto& p : partial)  // in thread order; threads the team did not have left none
-    for (std::size_t i = 0; i < p.size(); ++i) total[i] += p[i];
+  std::vector<double> total(std::move(partial[0]));
+  for (std::size_t r = 1; r < partial.size(); ++r)
+    for (std::size_t i = 0; i < n; ++i) total[i] += partial[r][i];
   return total;
 }
 
