@@ -178,15 +178,7 @@ Converter same_name(const char* onnx_type) {
 Converter broadcasting(const char* onnx_type, bool boolean_result = false) {
   return [onnx_type, boolean_result](Ctx& c) {
     c.node(onnx_type, {c.in(0), c.in(1)}, {c.out(0)});
-    const Shape &a = c.shape(0), &b = c.shape(1);
-    const int r = std::max(a.rank(), b.rank());
-    std::vector<std::int64_t> dims(static_cast<std::size_t>(r));
-    for (int k = 0; k < r; ++k) {
-      const std::int64_t da = k + a.rank() >= r ? a[k + a.rank() - r] : 1;
-      const std::int64_t db = k + b.rank() >= r ? b[k + b.rank() - r] : 1;
-      dims[k] = da == 1 ? db : db == 1 ? da : (da < 0 ? db : da);
-    }
-    c.declare_out(0, {Shape(dims), boolean_result ? DType::Bool : c.dtype(0)});
+    c.declare_out(0, {broadcast_shapes(onnx_type, c.shape(0), c.shape(1)), boolean_result ? DType::Bool : c.dtype(0)});
   };
 }
 
@@ -487,14 +479,10 @@ std::string swap_last(Ctx& c, const std::string& x, const OutputSpec& spec, Shap
   return c.transpose(x, spec, perm, *result);
 }
 
+/// The batch dimensions of a and b broadcast, then [rows of a, columns of b].
 Shape matmul_shape(const Shape& a, const Shape& b) {
-  std::vector<std::int64_t> dims;
-  const int r = std::max(a.rank(), b.rank());
-  for (int k = 0; k + 2 < r; ++k) {
-    const std::int64_t da = k + a.rank() >= r ? a[k + a.rank() - r] : 1;
-    const std::int64_t db = k + b.rank() >= r ? b[k + b.rank() - r] : 1;
-    dims.push_back(da == 1 ? db : da);
-  }
+  auto batch = [](const Shape& s) { return Shape(std::vector<std::int64_t>(s.begin(), s.end() - 2)); };
+  std::vector<std::int64_t> dims = broadcast_shapes("MatMul", batch(a), batch(b)).vec();
   dims.push_back(a[a.rank() - 2]);
   dims.push_back(b[b.rank() - 1]);
   return Shape(dims);
@@ -533,9 +521,14 @@ void fused_matmul(Ctx& c) {
   c.declare_out(0, s);
 }
 
-void bias_add(Ctx& c) {
+/// tapeflow's ops record data_format NHWC; anything else has no meaning here.
+void check_data_format(Ctx& c) {
   if (c.has_attr("data_format") && c.s("data_format") != "NHWC")
     c.fail(fmt::format("data_format {} is not exported (tapeflow is NHWC)", c.s("data_format")));
+}
+
+void bias_add(Ctx& c) {
+  check_data_format(c);
   c.node("Add", {c.in(0), c.in(1)}, {c.out(0)});
   c.declare_out(0, like(c, 0));
 }
@@ -576,8 +569,7 @@ std::vector<std::int64_t> pads_for(Ctx& c, const Shape& nhwc, const std::vector<
 }
 
 void check_nhwc(Ctx& c) {
-  if (c.has_attr("data_format") && c.s("data_format") != "NHWC")
-    c.fail(fmt::format("data_format {} is not exported (tapeflow is NHWC)", c.s("data_format")));
+  check_data_format(c);
   if (c.shape(0).rank() != 4) c.fail(fmt::format("the input must be 4-D NHWC, got {}", c.shape(0).str()));
 }
 
@@ -750,7 +742,8 @@ struct StepWriter {
   ::onnx::GraphProto& g;
   std::string prefix;
   int count = 0;
-  std::string op(const std::string& type, const Names& inputs, int outputs = 1, Names* all = nullptr) {
+  /// One node of `outputs` outputs; returns their names.
+  Names node(const std::string& type, const Names& inputs, int outputs, ::onnx::NodeProto** made = nullptr) {
     ::onnx::NodeProto* n = g.add_node();
     n->set_op_type(type);
     n->set_name(fmt::format("{}/{}_{}", prefix, type, count));
@@ -759,10 +752,18 @@ struct StepWriter {
     for (int k = 0; k < outputs; ++k) outs.push_back(fmt::format("{}/{}_{}:{}", prefix, type, count, k));
     for (const auto& o : outs) n->add_output(o);
     ++count;
-    if (all) *all = outs;
-    if (type == "Split" && c.e.opset() >= 18) Ctx::set(*n, "num_outputs", std::int64_t{outputs});
-    if (type == "Split") Ctx::set(*n, "axis", std::int64_t{-1});
-    return outs[0];
+    if (made) *made = n;
+    return outs;
+  }
+  /// One node of one output; returns its name.
+  std::string op(const std::string& type, const Names& inputs) { return node(type, inputs, 1)[0]; }
+  /// x cut into `parts` equal parts along its last axis (the gates).
+  Names split(const std::string& x, int parts) {
+    ::onnx::NodeProto* n = nullptr;
+    Names outs = node("Split", {x}, parts, &n);
+    Ctx::set(*n, "axis", std::int64_t{-1});
+    if (c.e.opset() >= 18) Ctx::set(*n, "num_outputs", std::int64_t{parts});
+    return outs;
   }
 };
 
@@ -770,8 +771,7 @@ struct StepWriter {
 std::pair<std::string, std::string> lstm_cell(StepWriter& w, const std::string& x, const std::string& h,
                                               const std::string& cell, const std::string& w_h,
                                               const std::string& forget_bias) {
-  Names gate;
-  w.op("Split", {w.op("Add", {x, w.op("MatMul", {h, w_h})})}, 4, &gate);
+  const Names gate = w.split(w.op("Add", {x, w.op("MatMul", {h, w_h})}), 4);
   const std::string f = w.op("Sigmoid", {w.op("Add", {gate[2], forget_bias})});
   const std::string c2 =
       w.op("Add", {w.op("Mul", {cell, f}), w.op("Mul", {w.op("Sigmoid", {gate[0]}), w.op("Tanh", {gate[1]})})});
@@ -782,18 +782,9 @@ std::pair<std::string, std::string> lstm_cell(StepWriter& w, const std::string& 
 /// GRUCell: r, u = σ(gx + h w_g); c = tanh(cx + (r h) w_c); h' = u h + (1 - u) c.
 std::string gru_cell(StepWriter& w, const std::string& gx, const std::string& cx, const std::string& h,
                      const std::string& w_g, const std::string& w_c, const std::string& one) {
-  Names ru;
-  w.op("Split", {w.op("Sigmoid", {w.op("Add", {gx, w.op("MatMul", {h, w_g})})})}, 2, &ru);
+  const Names ru = w.split(w.op("Sigmoid", {w.op("Add", {gx, w.op("MatMul", {h, w_g})})}), 2);
   const std::string cand = w.op("Tanh", {w.op("Add", {cx, w.op("MatMul", {w.op("Mul", {ru[0], h}), w_c})})});
   return w.op("Add", {w.op("Mul", {ru[1], h}), w.op("Mul", {w.op("Sub", {one, ru[1]}), cand})});
-}
-
-/// The last output of a written step, under the op's output name.
-void emit_identity(Ctx& c, const std::string& from, std::size_t i, const OutputSpec& spec) {
-  if (i < c.op.outputs.size() && !c.op.outputs[i].empty()) {
-    c.node("Identity", {from}, {c.op.outputs[i]});
-    c.e.declare(c.op.outputs[i], spec);
-  }
 }
 
 /// A recurrent layer's initial state: as it is, or, when it is a constant of zeros [batch, H]
@@ -827,15 +818,14 @@ void lstm_step(Ctx& c) {
   StepWriter w{c, c.e.graph(), c.e.fresh(c.op.name)};
   auto [h2, c2] = lstm_cell(w, c.in(0), initial_state(c, 1, 0, 0), initial_state(c, 2, 0, 0), c.in(3),
                             c.scalar(c.f("forget_bias"), h.dtype));
-  emit_identity(c, h2, 0, h);
-  emit_identity(c, c2, 1, h);
+  c.bind(0, h2, h);
+  c.bind(1, c2, h);
 }
 
 void gru_step(Ctx& c) {
   const OutputSpec h = c.spec(2);
   StepWriter w{c, c.e.graph(), c.e.fresh(c.op.name)};
-  emit_identity(c, gru_cell(w, c.in(0), c.in(1), initial_state(c, 2, 0, 0), c.in(3), c.in(4), c.scalar(1.0, h.dtype)),
-                0, h);
+  c.bind(0, gru_cell(w, c.in(0), c.in(1), initial_state(c, 2, 0, 0), c.in(3), c.in(4), c.scalar(1.0, h.dtype)), h);
 }
 
 /// A Scan over the time axis (0) of the sequence inputs, carrying `states`, whose body `write`
@@ -941,7 +931,8 @@ const std::unordered_map<std::string, Converter>& table() {
     m["LogicalOr"] = broadcasting("Or", true);
     m["Select"] = [](Ctx& c) {
       c.node("Where", {c.in(0), c.in(1), c.in(2)}, {c.out(0)});
-      c.declare_out(0, c.spec(1).shape.rank() >= c.spec(2).shape.rank() ? c.spec(1) : c.spec(2));
+      const Shape xy = broadcast_shapes("Where", c.shape(1), c.shape(2));
+      c.declare_out(0, {broadcast_shapes("Where", c.shape(0), xy), c.dtype(1)});
     };
     m["Square"] = composed([](Ctx& c, const std::string& x, const OutputSpec& s) { return c.unary("Mul", {x, x}, s); });
     m["Rsqrt"] = composed([](Ctx& c, const std::string& x, const OutputSpec& s) {
