@@ -35,15 +35,15 @@ std::int64_t resolve_opset(const ExportOptions& options, const char* who) {
   return options.opset;
 }
 
-void set_value_info(::onnx::ValueInfoProto& info, const std::string& name, const OutputSpec& spec,
-                    const std::vector<bool>& free, const std::string& free_name) {
+void set_value_info(::onnx::ValueInfoProto& info, const std::string& name, const OutputSpec& spec, bool free_batch) {
   info.set_name(name);
   auto* type = info.mutable_type()->mutable_tensor_type();
   type->set_elem_type(onnx_type(spec.dtype, name));
   auto* shape = type->mutable_shape();
   for (int k = 0; k < spec.shape.rank(); ++k) {
     auto* d = shape->add_dim();
-    if (spec.shape[k] < 0 || (k < static_cast<int>(free.size()) && free[static_cast<std::size_t>(k)])) d->set_dim_param(k == 0 ? free_name : fmt::format("{}_{}", name, k));
+    if (k == 0 && (free_batch || spec.shape[0] < 0)) d->set_dim_param("batch");
+    else if (spec.shape[k] < 0) d->set_dim_param(fmt::format("{}_{}", name, k));
     else d->set_dim_value(spec.shape[k]);
   }
 }
@@ -233,8 +233,7 @@ void write_outputs(Emitter& e, ::onnx::GraphProto& g, const std::vector<std::str
     if (!seen.insert(names[i]).second) throw ValueError(fmt::format("onnx export: two outputs are named '{}'", names[i]));
     e.node("Identity", {values[i]}, {names[i]}, names[i]);
     const OutputSpec& spec = e.spec(values[i]);
-    detail::set_value_info(*g.add_output(), names[i], spec, std::vector<bool>{dynamic_batch && spec.shape.rank() > 0},
-                           "batch");
+    detail::set_value_info(*g.add_output(), names[i], spec, dynamic_batch);
   }
 }
 
@@ -284,8 +283,7 @@ void export_module(nn::Module& module, const std::vector<Tensor>& example_inputs
     const std::string name = e.fresh(default_name(options.input_names, i, example_inputs.size(), "input"));
     writer.name_input(x, name);
     e.declare(name, {x.shape(), x.dtype()});
-    detail::set_value_info(*g.add_input(), name, {x.shape(), x.dtype()},
-                           std::vector<bool>{options.dynamic_batch && x.rank() > 0}, "batch");
+    detail::set_value_info(*g.add_input(), name, {x.shape(), x.dtype()}, options.dynamic_batch);
   }
   for (const Trace::Call& call : trace.calls()) writer.write(call);
   std::vector<std::string> values, names;
@@ -356,8 +354,7 @@ void export_graph(Session& session, const std::vector<Tensor>& inputs, const std
     const std::string name = default_name(options.input_names, i, inputs.size(), n.name().c_str());
     const OutputSpec& spec = n.outputs()[0];
     e.declare(name, spec);
-    detail::set_value_info(*g.add_input(), name, spec, std::vector<bool>{options.dynamic_batch && spec.shape.rank() > 0},
-                           "batch");
+    detail::set_value_info(*g.add_input(), name, spec, options.dynamic_batch);
     e.alias(value_name(inputs[i]), name);
   }
 
@@ -383,7 +380,7 @@ void export_graph(Session& session, const std::vector<Tensor>& inputs, const std
   for (std::size_t k = 0; k < folded.size(); ++k) {
     const Tensor& t = folded[k];
     const std::string& node = t.impl()->node->name();
-    e.alias(value_name(t), e.initializer(t.impl()->output_index == 0 ? node : value_name(t), values[k].clone()));
+    e.alias(value_name(t), e.initializer(t.impl()->output_index == 0 ? node : value_name(t), values[k]));
   }
 
   std::unordered_set<std::string> used;  // the outputs that a needed node reads or that are fetched

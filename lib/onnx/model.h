@@ -74,10 +74,9 @@ class Emitter {
   std::set<std::string> taken_;
 };
 
-/// Fills a ValueInfoProto: the dtype and the shape, unknown dimensions (-1) as `dim_param`s
-/// named `free_name` (dimension 0) or free_name_k.
-void set_value_info(::onnx::ValueInfoProto& info, const std::string& name, const OutputSpec& spec,
-                    const std::vector<bool>& free, const std::string& free_name);
+/// Fills a ValueInfoProto: the dtype and the shape; dimension 0 when `free_batch` is a
+/// `dim_param` named "batch", and unknown dimensions (-1) are `dim_param`s too (<name>_<k>).
+void set_value_info(::onnx::ValueInfoProto& info, const std::string& name, const OutputSpec& spec, bool free_batch);
 ::onnx::TensorProto_DataType onnx_type(DType dtype, const std::string& who);
 
 /// The opset the options ask for, checked against what the installed libonnx knows.
