@@ -11,7 +11,6 @@
 #include <cstring>
 #include <memory>
 #include <utility>
-#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -348,17 +347,16 @@ void conv_filter_grad(const ConvGeometry& g, const T* x, const T* dout, T* df) {
   const Chunks ch = plan_chunks(g, sizeof(T));
   const std::int64_t count = ch.count();
   const bool parallel = spread(count, g);
-  static const std::int64_t cores = std::max<std::int64_t>(1, std::thread::hardware_concurrency());
-  const std::int64_t runs = std::max<std::int64_t>(1, std::min(count, cores)), per_run = (count + runs - 1) / runs;
-  std::vector<T> partial(static_cast<std::size_t>(runs * size), T(0));
+  const tapeflow::detail::FixedRuns runs(count);
+  std::vector<T> partial(static_cast<std::size_t>(runs.count * size), T(0));
   Buffers<T> buffers(parallel, ch.rows_per_chunk * depth);
 #pragma omp parallel if (parallel)
   {
     T* buf = buffers.mine();
 #pragma omp for schedule(static)
-    for (std::int64_t r = 0; r < runs; ++r) {
+    for (std::int64_t r = 0; r < runs.count; ++r) {
       T* acc = partial.data() + r * size;
-      for (std::int64_t k = r * per_run; k < std::min(count, (r + 1) * per_run); ++k) {
+      for (std::int64_t k = runs.begin(r); k < runs.end(r); ++k) {
         auto [p0, p1] = ch.rows(g, k);
         // acc [depth, oc] += patchesᵀ · dout rows; the patches are [depth, rows] when transposed.
         if (g.transposed_patches()) im2col_t<T>(g, x, p0, p1, buf);
@@ -368,7 +366,7 @@ void conv_filter_grad(const ConvGeometry& g, const T* x, const T* dout, T* df) {
     }
   }
   std::copy_n(partial.data(), size, df);
-  for (std::int64_t r = 1; r < runs; ++r)
+  for (std::int64_t r = 1; r < runs.count; ++r)
     for (std::int64_t e = 0; e < size; ++e) df[e] += partial[static_cast<std::size_t>(r * size + e)];
 }
 

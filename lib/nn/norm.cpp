@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <thread>
 
 #include "autograd/door.h"
 #include "ops/kernels.h"
@@ -25,17 +24,15 @@ namespace {
 template <class F>
 std::vector<double> column_sums(std::int64_t rows, std::int64_t width, int k, F add_row) {
   const std::size_t n = static_cast<std::size_t>(k * width);
-  static const std::int64_t cores = std::max<std::int64_t>(1, std::thread::hardware_concurrency());
-  const std::int64_t runs = std::max<std::int64_t>(1, std::min(rows, cores)), per_run = (rows + runs - 1) / runs;
-  std::vector<std::vector<double>> partial(static_cast<std::size_t>(runs), std::vector<double>(n, 0.0));
+  const detail::FixedRuns runs(rows);
+  std::vector<std::vector<double>> partial(static_cast<std::size_t>(runs.count), std::vector<double>(n, 0.0));
   auto sum_run = [&](std::int64_t r) {
-    for (std::int64_t row = r * per_run; row < std::min(rows, (r + 1) * per_run); ++row)
-      add_row(row, partial[static_cast<std::size_t>(r)].data());
+    for (std::int64_t row = runs.begin(r); row < runs.end(r); ++row) add_row(row, partial[static_cast<std::size_t>(r)].data());
   };
   if (rows * width < detail::kParallelGrain || rows < 2) {
-    for (std::int64_t r = 0; r < runs; ++r) sum_run(r);
+    for (std::int64_t r = 0; r < runs.count; ++r) sum_run(r);
   } else {
-    detail::for_each_thread_share(runs, [&](std::int64_t, std::int64_t, std::int64_t begin, std::int64_t end) {
+    detail::for_each_thread_share(runs.count, [&](std::int64_t, std::int64_t, std::int64_t begin, std::int64_t end) {
       for (std::int64_t r = begin; r < end; ++r) sum_run(r);
     });
   }

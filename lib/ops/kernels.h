@@ -1,5 +1,7 @@
 #pragma once
 // Internal: the loops shared by the element-wise kernels (broadcasting, chunked OpenMP, Eigen maps).
+#include <algorithm>
+#include <thread>
 #include <vector>
 
 #include <Eigen/Core>
@@ -80,6 +82,23 @@ inline int max_threads() {
   return 1;
 #endif
 }
+
+/// `items` cut into a fixed number of contiguous runs: the machine's cores, never the threads in
+/// use. A sum taken run by run, then over the runs in run order, is the same whatever the number
+/// of threads (and the load) when it runs.
+struct FixedRuns {
+  explicit FixedRuns(std::int64_t items) : items_(items) {
+    static const std::int64_t cores = std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+    count = std::max<std::int64_t>(1, std::min(items, cores));
+    per_run_ = (items + count - 1) / count;
+  }
+  std::int64_t count;
+  std::int64_t begin(std::int64_t run) const { return std::min(items_, run * per_run_); }
+  std::int64_t end(std::int64_t run) const { return std::min(items_, (run + 1) * per_run_); }
+
+ private:
+  std::int64_t items_, per_run_;
+};
 
 /// The calling thread's number in its OpenMP team (0 outside a parallel region).
 inline int thread_index() {
