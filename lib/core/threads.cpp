@@ -1,9 +1,19 @@
 #include "tapeflow/threads.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
 #define TAPEFLOW_HAS_MXCSR 1
@@ -15,6 +25,7 @@
 #endif
 
 #include "core/float_mode.h"
+#include "core/load.h"
 #include "tapeflow/error.h"
 
 namespace tapeflow {
@@ -32,8 +43,19 @@ int initial_threads() {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
-int& current() {
-  static int n = [] {
+bool initial_adaptive() {
+  const char* env = std::getenv("TAPEFLOW_ADAPTIVE_THREADS");
+  if (!env) return true;
+  const std::string v = env;
+  if (v == "1" || v == "on" || v == "true") return true;
+  if (v == "0" || v == "off" || v == "false") return false;
+  fmt::print(stderr, "tapeflow: ignoring TAPEFLOW_ADAPTIVE_THREADS='{}': it must be 0 or 1\n", env);
+  return true;
+}
+
+// The most threads a team may have (set_num_threads); read by the monitor thread too.
+std::atomic<int>& cap() {
+  static std::atomic<int> n = [] {
     int t = initial_threads();
 #ifdef _OPENMP
     omp_set_num_threads(t);
@@ -44,19 +66,126 @@ int& current() {
 }
 
 // Apply the default when the library loads, so the first kernel already uses it.
-[[maybe_unused]] const int applied = current();
+[[maybe_unused]] const int applied = cap().load();
+
+// ---------------------------------------------------------------------- adaptive thread count
+// A monitor thread measures, every kPeriod, how much CPU time other processes took on the CPUs
+// this process may use (their busy time in /proc/stat minus this process's CPU time), and sets
+// `adapted` from it (adapt_threads); every team opens with that many threads. Started by the
+// first team, so a program that never runs a parallel kernel never has it.
+
+std::atomic<bool> adaptive_on{initial_adaptive()};
+std::atomic<int> adapted{0};  // 0: no reading yet (the cap)
+std::atomic<bool> monitor_started{false};
+constexpr auto kPeriod = std::chrono::milliseconds(100);
+
+double seconds(clockid_t clock) {
+  timespec t{};
+  ::clock_gettime(clock, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+struct LoadSample {
+  std::int64_t busy = -1;  // ticks of the allowed CPUs
+  double wall = 0, own = 0;
+};
+
+LoadSample sample_load(const std::vector<int>& cpus) {
+  LoadSample s;
+  s.wall = seconds(CLOCK_MONOTONIC);
+  s.own = seconds(CLOCK_PROCESS_CPUTIME_ID);
+  // /proc/stat with read(2) into a buffer: no allocation per line, a few kilobytes for most machines.
+  const int fd = ::open("/proc/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return s;
+  std::string text(std::size_t{1} << 16, '\0');
+  std::size_t size = 0;
+  for (ssize_t n; (n = ::read(fd, text.data() + size, text.size() - size)) > 0;) {
+    size += static_cast<std::size_t>(n);
+    if (size == text.size()) text.resize(2 * size);
+  }
+  ::close(fd);
+  s.busy = detail::busy_ticks(std::string_view(text.data(), size), cpus);
+  return s;
+}
+
+std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
+void monitor() {
+  const std::vector<int> cpus = allowed_cpus();
+  const double tick = 1.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  LoadSample before = sample_load(cpus);
+  if (cpus.size() < 2 || before.busy < 0 || tick <= 0) return;  // one CPU, or no /proc: the cap
+  double others = 0;
+  bool first = true;
+  for (;;) {
+    std::this_thread::sleep_for(kPeriod);
+    const LoadSample now = sample_load(cpus);
+    if (now.busy < 0) return;
+    const double wall = now.wall - before.wall;
+    if (wall <= 0) continue;
+    const double taken = (static_cast<double>(now.busy - before.busy) * tick - (now.own - before.own)) / wall;
+    // Smoothed over about two periods: /proc/stat counts in ticks (10 ms), a period holds 10 per CPU.
+    others = first ? taken : 0.5 * others + 0.5 * taken;
+    first = false;
+    before = now;
+    const int c = cap().load(std::memory_order_relaxed), in_use = adapted.load(std::memory_order_relaxed);
+    adapted.store(detail::adapt_threads(in_use == 0 ? c : in_use, c, static_cast<int>(cpus.size()), others),
+                  std::memory_order_relaxed);
+  }
+}
+
+void start_monitor() {
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  if (monitor_started.load()) return;
+  // A forked child has no monitor thread: it starts its own with its first team.
+  static const bool registered = [] {
+    ::pthread_atfork(nullptr, nullptr, [] {
+      monitor_started.store(false);
+      adapted.store(0);
+    });
+    return true;
+  }();
+  (void)registered;
+  try {
+    std::thread(monitor).detach();
+  } catch (const std::system_error&) {
+    // No thread to spare: the cap, as without adaptation.
+  }
+  monitor_started.store(true);
+}
 
 }  // namespace
 
 void set_num_threads(int n) {
   if (n < 1) throw ValueError(fmt::format("set_num_threads: the number of threads must be >= 1, got {}", n));
-  current() = n;
+  cap() = n;
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
 }
 
-int get_num_threads() { return current(); }
+int get_num_threads() { return cap().load(); }
+
+void set_adaptive_threads(bool on) { adaptive_on = on; }
+
+bool get_adaptive_threads() { return adaptive_on; }
+
+int threads_in_use() {
+  const int c = cap().load(std::memory_order_relaxed);
+  if (c == 1 || !adaptive_on.load(std::memory_order_relaxed)) return c;
+  if (!monitor_started.load(std::memory_order_acquire)) start_monitor();
+  const int n = adapted.load(std::memory_order_relaxed);
+  return n == 0 ? c : std::min(n, c);
+}
 
 namespace {
 

@@ -319,18 +319,16 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* f, const T* bias, 
   const std::int64_t count = ch.count();
   const bool parallel = spread(count, g);
   Buffers<T> buffers(parallel, ch.rows_per_chunk * depth);
-#pragma omp parallel if (parallel)
-  {
+  tapeflow::detail::parallel_for(count, parallel, [&](std::int64_t k0, std::int64_t k1) {
     T* buf = buffers.mine();
-#pragma omp for schedule(static)
-    for (std::int64_t k = 0; k < count; ++k) {
+    for (std::int64_t k = k0; k < k1; ++k) {
       auto [p0, p1] = ch.rows(g, k);
       if (g.transposed_patches()) im2col_t<T>(g, x, p0, p1, buf);
       else im2col<T>(g, x, p0, p1, buf);
       if (bias) fill_rows(out, bias, p0, p1, g.oc);
       gemm<T>(buf, f, out + p0 * g.oc, p1 - p0, depth, g.oc, g.transposed_patches(), false, bias != nullptr);
     }
-  }
+  });
 }
 
 /// d_filter [depth, oc] = patches(x)ᵀ · dout [rows, oc], the patches recomputed chunk by chunk.
@@ -350,11 +348,9 @@ void conv_filter_grad(const ConvGeometry& g, const T* x, const T* dout, T* df) {
   const tapeflow::detail::FixedRuns runs(count);
   std::vector<T> partial(static_cast<std::size_t>(runs.count * size), T(0));
   Buffers<T> buffers(parallel, ch.rows_per_chunk * depth);
-#pragma omp parallel if (parallel)
-  {
+  tapeflow::detail::parallel_for(runs.count, parallel, [&](std::int64_t r0, std::int64_t r1) {
     T* buf = buffers.mine();
-#pragma omp for schedule(static)
-    for (std::int64_t r = 0; r < runs.count; ++r) {
+    for (std::int64_t r = r0; r < r1; ++r) {
       T* acc = partial.data() + r * size;
       for (std::int64_t k = runs.begin(r); k < runs.end(r); ++k) {
         auto [p0, p1] = ch.rows(g, k);
@@ -364,7 +360,7 @@ void conv_filter_grad(const ConvGeometry& g, const T* x, const T* dout, T* df) {
         gemm<T>(buf, dout + p0 * g.oc, acc, depth, p1 - p0, g.oc, !g.transposed_patches(), false, /*accumulate=*/true);
       }
     }
-  }
+  });
   std::copy_n(partial.data(), size, df);
   for (std::int64_t r = 1; r < runs.count; ++r)
     for (std::int64_t e = 0; e < size; ++e) df[e] += partial[static_cast<std::size_t>(r * size + e)];
@@ -383,17 +379,15 @@ void conv_input_grad(const ConvGeometry& g, const T* dout, const T* f, T* dx) {
   // turn on one thread, so no two threads ever add into the same image.
   const bool parallel = spread(ch.groups, g);
   Buffers<T> buffers(parallel, ch.rows_per_chunk * depth);
-#pragma omp parallel if (parallel)
-  {
+  tapeflow::detail::parallel_for(ch.groups, parallel, [&](std::int64_t q0, std::int64_t q1) {
     T* buf = buffers.mine();
-#pragma omp for schedule(static)
-    for (std::int64_t q = 0; q < ch.groups; ++q)
+    for (std::int64_t q = q0; q < q1; ++q)
       for (std::int64_t k = q * ch.chunks_per_group; k < (q + 1) * ch.chunks_per_group; ++k) {
         auto [p0, p1] = ch.rows(g, k);
         gemm<T>(dout + p0 * g.oc, f, buf, p1 - p0, g.oc, depth, false, true);
         col2im<T>(g, buf, p0, p1, dx);
       }
-  }
+  });
 }
 
 }  // namespace
@@ -535,9 +529,10 @@ Tensor bias_add(const Tensor& value, const Tensor& bias) {
           const T* b = bias.data<T>();
           T* y = out.data<T>();
           const bool big = value.numel() >= tapeflow::detail::kParallelGrain;
-#pragma omp parallel for schedule(static) if (big)
-          for (std::int64_t r = 0; r < rows; ++r)
-            for (std::int64_t c = 0; c < channels; ++c) y[r * channels + c] = x[r * channels + c] + b[c];
+          tapeflow::detail::parallel_for(rows, big, [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1; ++r)
+              for (std::int64_t c = 0; c < channels; ++c) y[r * channels + c] = x[r * channels + c] + b[c];
+          });
         });
         return with_backward(
             out, [channels, need_value = value.requires_grad(), need_bias = bias.requires_grad()](const Tensor& g) {
@@ -559,14 +554,15 @@ Tensor bias_grad_kernel(const Tensor& g, std::int64_t channels) {
     std::vector<T> partial(static_cast<std::size_t>(blocks * channels), T(0));
     const T* gv = g.data<T>();
     const bool big = rows * channels >= tapeflow::detail::kParallelGrain;
-#pragma omp parallel for schedule(static) if (big)
-    for (std::int64_t b = 0; b < blocks; ++b) {
-      T* __restrict acc = partial.data() + b * channels;
-      for (std::int64_t r = b * kBlock; r < std::min(rows, (b + 1) * kBlock); ++r) {
-        const T* __restrict row = gv + r * channels;
-        for (std::int64_t c = 0; c < channels; ++c) acc[c] += row[c];
+    tapeflow::detail::parallel_for(blocks, big, [&](std::int64_t b0, std::int64_t b1) {
+      for (std::int64_t b = b0; b < b1; ++b) {
+        T* __restrict acc = partial.data() + b * channels;
+        for (std::int64_t r = b * kBlock; r < std::min(rows, (b + 1) * kBlock); ++r) {
+          const T* __restrict row = gv + r * channels;
+          for (std::int64_t c = 0; c < channels; ++c) acc[c] += row[c];
+        }
       }
-    }
+    });
     T* db = d_bias.data<T>();
     std::fill_n(db, channels, T(0));
     for (std::int64_t b = 0; b < blocks; ++b)

@@ -80,13 +80,14 @@ void for_each_window(const PoolGeometry& g, bool per_image, F&& body) {
   };
   const bool big = g.big();
   if (per_image) {
-#pragma omp parallel for schedule(static) if (big)
-    for (std::int64_t n = 0; n < g.n; ++n)
-      for (std::int64_t i = 0; i < g.oh; ++i) row(n, i);
+    tapeflow::detail::parallel_for(g.n, big, [&](std::int64_t n0, std::int64_t n1) {
+      for (std::int64_t n = n0; n < n1; ++n)
+        for (std::int64_t i = 0; i < g.oh; ++i) row(n, i);
+    });
   } else {
-    const std::int64_t rows = g.n * g.oh;
-#pragma omp parallel for schedule(static) if (big)
-    for (std::int64_t r = 0; r < rows; ++r) row(r / g.oh, r % g.oh);
+    tapeflow::detail::parallel_for(g.n * g.oh, big, [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) row(r / g.oh, r % g.oh);
+    });
   }
 }
 

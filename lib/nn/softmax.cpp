@@ -38,12 +38,9 @@ void log_softmax_kernel(const T* x, T* y, Rows r) {
       for (std::int64_t k = 0; k < r.n; ++k) py[k * r.inner] = (px[k * r.inner] - m) - log_s;
     }
   };
-  if (r.outer * r.n * r.inner >= detail::kParallelGrain) {
-#pragma omp parallel for schedule(static)
-    for (std::int64_t o = 0; o < r.outer; ++o) body(o);
-  } else {
-    for (std::int64_t o = 0; o < r.outer; ++o) body(o);
-  }
+  detail::parallel_for(r.outer, r.outer * r.n * r.inner >= detail::kParallelGrain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t o = b; o < e; ++o) body(o);
+  });
 }
 
 Tensor raw_log_softmax(const char* op, const Tensor& x, int ax) {

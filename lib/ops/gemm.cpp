@@ -143,7 +143,8 @@ void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int
           bool accumulate) {
   const Operand<T> A{a, ta ? m : k, ta}, B{b, tb ? k : n, tb};
   const Index kc = depth_block<T>(n, m, k);
-  if (max_threads() == 1 || m * n * k < kParallelGemmWork || in_parallel_region()) {
+  const std::int64_t threads = m * n * k < kParallelGemmWork || in_parallel_region() ? 1 : threads_in_use();
+  if (threads == 1) {
     apply_float_mode();
     gemm_serial(A, B, c, n, m, k, n, accumulate, kc);
     return;
@@ -152,7 +153,6 @@ void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int
   // (every thread then packs all of B), else columns (every thread packs all of A): the operand
   // packed twice is the smaller one; unless the shares of that way would be uneven (a few wide
   // column units) and the other way's are more even.
-  const std::int64_t threads = max_threads();
   const double row_imbalance = share_imbalance(m, kRowUnit<T>, threads),
                column_imbalance = share_imbalance(n, kColumnUnit<T>, threads);
   bool by_rows = n <= m;

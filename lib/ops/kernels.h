@@ -120,10 +120,11 @@ inline bool in_parallel_region() {
 }
 
 /// Runs body(thread, threads, begin, end) in an OpenMP team: each thread gets its contiguous
-/// share [begin, end) of the rows [0, rows), in thread order (possibly empty).
+/// share [begin, end) of the rows [0, rows), in thread order (possibly empty). Every team of the
+/// library opens here, with threads_in_use() threads (fewer than the cap on a loaded machine).
 template <class F>
 void for_each_thread_share(std::int64_t rows, F&& body) {
-#pragma omp parallel
+#pragma omp parallel num_threads(threads_in_use())
   {
 #ifdef _OPENMP
     const std::int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -137,18 +138,25 @@ void for_each_thread_share(std::int64_t rows, F&& body) {
   }
 }
 
-/// Runs body(begin, end) over the rows [0, rows): one contiguous chunk per OpenMP thread when
+/// Runs body(begin, end) over [0, n): one contiguous chunk per thread of a team when `parallel`
+/// (as OpenMP's static schedule), else in one call on the calling thread.
+template <class F>
+void parallel_for(std::int64_t n, bool parallel, F&& body) {
+  if (!parallel || n < 2) {
+    apply_float_mode();
+    body(std::int64_t{0}, n);
+    return;
+  }
+  for_each_thread_share(n, [&](std::int64_t, std::int64_t, std::int64_t begin, std::int64_t end) {
+    if (end > begin) body(begin, end);
+  });
+}
+
+/// Runs body(begin, end) over the rows [0, rows): in parallel (parallel_for) when
 /// rows * cost_per_row (about the elements touched) is large, else serially in one call.
 template <class F>
 void parallel_rows(std::int64_t rows, std::int64_t cost_per_row, F&& body) {
-  if (rows * cost_per_row < kParallelGrain || rows < 2) {
-    apply_float_mode();
-    body(std::int64_t{0}, rows);
-    return;
-  }
-  for_each_thread_share(rows, [&](std::int64_t, std::int64_t, std::int64_t begin, std::int64_t end) {
-    if (end > begin) body(begin, end);
-  });
+  parallel_for(rows, rows * cost_per_row >= kParallelGrain, std::forward<F>(body));
 }
 
 /// C[m,n] = A[m,k]·B[k,n] + bias[n] on every row, all row-major: the rows start from the bias
@@ -237,12 +245,9 @@ void broadcast_loop(const T* a, const Shape& sa, const T* b, const Shape& sb, R*
     else if (ib_step == 1) { const T av = pa[0]; for (std::int64_t j = 0; j < inner; ++j) o[j] = f(av, pb[j]); }
     else { const R v = f(pa[0], pb[0]); for (std::int64_t j = 0; j < inner; ++j) o[j] = v; }
   };
-  if (n >= kParallelGrain) {
-#pragma omp parallel for schedule(static)
-    for (std::int64_t rw = 0; rw < rows; ++rw) row(rw);
-  } else {
-    for (std::int64_t rw = 0; rw < rows; ++rw) row(rw);
-  }
+  parallel_for(rows, n >= kParallelGrain, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t rw = r0; rw < r1; ++rw) row(rw);
+  });
 }
 
 /// out = f(a, b) with broadcasting, same dtype in and out (R = T) or a fixed output dtype.

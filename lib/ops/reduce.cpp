@@ -83,20 +83,14 @@ Tensor reduce_run(const Tensor& x, int first, int last, T init, Combine combine)
         o[ob] = combine.row(src, init);
       }
     };
-    if (outer * n >= detail::kParallelGrain && outer > 1) {
-#pragma omp parallel for schedule(static)
-      for (std::int64_t ob = 0; ob < outer; ++ob) row(ob);
-    } else {
-      for (std::int64_t ob = 0; ob < outer; ++ob) row(ob);
-    }
+    detail::parallel_for(outer, outer * n >= detail::kParallelGrain, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t ob = b; ob < e; ++ob) row(ob);
+    });
     return out;
   }
-  if (outer * n * inner >= detail::kParallelGrain && outer > 1) {
-#pragma omp parallel for schedule(static)
-    for (std::int64_t ob = 0; ob < outer; ++ob) body(ob);
-  } else {
-    for (std::int64_t ob = 0; ob < outer; ++ob) body(ob);
-  }
+  detail::parallel_for(outer, outer * n * inner >= detail::kParallelGrain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t ob = b; ob < e; ++ob) body(ob);
+  });
   return out;
 }
 
