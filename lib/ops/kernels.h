@@ -40,6 +40,15 @@ extern template void gemm<float>(const float*, const float*, float*, std::int64_
 extern template void gemm<double>(const double*, const double*, double*, std::int64_t, std::int64_t,
                                   std::int64_t, bool, bool, bool);
 
+/// The kernel that computes each thread's share of a float product: oneDNN's sgemm (the default
+/// where tapeflow is built with oneDNN) or Eigen's (the default otherwise; always for double).
+/// TAPEFLOW_GEMM=eigen or onednn chooses when the library loads. Both give results that do not
+/// depend on the number of threads; they differ from each other by rounding.
+enum class GemmKernel { eigen, onednn };
+GemmKernel gemm_kernel();
+void set_gemm_kernel(GemmKernel kernel);
+const char* gemm_kernel_name();
+
 /// op(B) [k, n] packed once for Eigen's GEMM kernel, for many products op(A)[m, k] · op(B) with
 /// the same B and m (an RNN's recurrent weight, multiplied at every time step): where gemm packs
 /// B again at each call, `multiply` packs only A. The columns are split between the threads at
@@ -124,7 +133,13 @@ inline bool in_parallel_region() {
 /// library opens here, with threads_in_use() threads (fewer than the cap on a loaded machine).
 template <class F>
 void for_each_thread_share(std::int64_t rows, F&& body) {
-#pragma omp parallel num_threads(threads_in_use())
+  const int threads = threads_in_use();
+  if (threads == 1) {  // no team: the calling thread, as a team of one would
+    apply_float_mode();
+    body(std::int64_t{0}, std::int64_t{1}, std::int64_t{0}, rows);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
   {
 #ifdef _OPENMP
     const std::int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();

@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "helpers.h"
+#include "ops/kernels.h"
 #include "ops/reference.h"
 
 using namespace tapeflow;
@@ -82,8 +83,9 @@ BOOST_AUTO_TEST_CASE(matmul_batched_values) {
 
 // Products of 2^17 multiply-adds and more are split between the threads: by rows of C when C is
 // at least as tall as it is wide, else by columns in blocks of 64 bytes. Each shape, transposes,
-// dtype and thread count against the definition, and xw_plus_b (which accumulates into rows
-// that start from the bias) on the same split.
+// dtype, thread count and kernel (float: oneDNN's where built with it, and Eigen's) against the
+// definition, and xw_plus_b (which accumulates into rows that start from the bias) on the same
+// split.
 BOOST_AUTO_TEST_CASE(matmul_split_between_threads) {
   struct Dims {
     std::int64_t m, k, n;
@@ -93,33 +95,81 @@ BOOST_AUTO_TEST_CASE(matmul_split_between_threads) {
       {301, 70, 20},  // by rows, unequal shares
       {20, 70, 301},  // by columns: 304 / 16 = 19 blocks of 16 floats (or 38 of 8 doubles), the last short
       {16, 500, 17},  // by columns: one block of 16 and one of a single column
+      {9, 30, 11},    // below oneDNN's threshold: Eigen's kernel, one thread
   };
-  const int before = get_num_threads();
-  for (int threads : {1, 2, 3}) {
-    set_num_threads(threads);
-    for (const Dims& d : dims)
-      for (DType dtype : {float32, float64})
-        for (bool ta : {false, true})
-          for (bool tb : {false, true}) {
-            BOOST_TEST_CONTEXT(fmt::format("{}x{}x{} {} ta={} tb={} threads={}", d.m, d.k, d.n, dtype_name(dtype), ta,
-                                           tb, threads)) {
-              Generator gen(7);
-              Tensor a = random_uniform({d.m, d.k}, -1, 1, dtype, &gen), b = random_uniform({d.k, d.n}, -1, 1, dtype, &gen);
-              Tensor c = matmul(ta ? swap_last(a) : a, tb ? swap_last(b) : b, ta, tb);
-              BOOST_TEST(c.shape() == Shape({d.m, d.n}));
-              tft::check_close(c, naive_matmul(a, b), dtype == float32 ? 1e-4 : 1e-12);
-            }
-          }
-    for (const Dims& d : dims) {
-      Generator gen(8);
-      Tensor x = random_uniform({d.m, d.k}, -1, 1, float64, &gen), w = random_uniform({d.k, d.n}, -1, 1, float64, &gen);
-      Tensor bias = random_uniform({d.n}, -1, 1, float64, &gen);
-      std::vector<double> expected = naive_matmul(x, w), bv = bias.to_vector<double>();
-      for (std::size_t i = 0; i < expected.size(); ++i) expected[i] += bv[i % bv.size()];
-      tft::check_close(nn::xw_plus_b(x, w, bias), expected, 1e-12);
-    }
+  std::vector<detail::GemmKernel> kernels = {detail::GemmKernel::eigen};
+  try {
+    detail::set_gemm_kernel(detail::GemmKernel::onednn);
+    kernels.push_back(detail::GemmKernel::onednn);
+  } catch (const ValueError&) {
+    BOOST_TEST_MESSAGE("built without oneDNN: Eigen's kernel only");
   }
+  const detail::GemmKernel default_kernel = detail::gemm_kernel();
+  const int before = get_num_threads();
+  set_adaptive_threads(false);  // the teams of the counts asked for, whatever the load
+  for (detail::GemmKernel kernel : kernels)
+    for (int threads : {1, 2, 3}) {
+      detail::set_gemm_kernel(kernel);
+      set_num_threads(threads);
+      for (const Dims& d : dims)
+        for (DType dtype : {float32, float64})
+          for (bool ta : {false, true})
+            for (bool tb : {false, true}) {
+              BOOST_TEST_CONTEXT(fmt::format("{}x{}x{} {} ta={} tb={} threads={} kernel={}", d.m, d.k, d.n,
+                                             dtype_name(dtype), ta, tb, threads, detail::gemm_kernel_name())) {
+                Generator gen(7);
+                Tensor a = random_uniform({d.m, d.k}, -1, 1, dtype, &gen), b = random_uniform({d.k, d.n}, -1, 1, dtype, &gen);
+                Tensor c = matmul(ta ? swap_last(a) : a, tb ? swap_last(b) : b, ta, tb);
+                BOOST_TEST(c.shape() == Shape({d.m, d.n}));
+                tft::check_close(c, naive_matmul(a, b), dtype == float32 ? 1e-4 : 1e-12);
+              }
+            }
+      for (const Dims& d : dims)
+        for (DType dtype : {float32, float64}) {
+          Generator gen(8);
+          Tensor x = random_uniform({d.m, d.k}, -1, 1, dtype, &gen), w = random_uniform({d.k, d.n}, -1, 1, dtype, &gen);
+          Tensor bias = random_uniform({d.n}, -1, 1, dtype, &gen);
+          std::vector<double> expected = naive_matmul(x, w), bv = bias.to_vector<double>();
+          for (std::size_t i = 0; i < expected.size(); ++i) expected[i] += bv[i % bv.size()];
+          tft::check_close(nn::xw_plus_b(x, w, bias), expected, dtype == float32 ? 1e-4 : 1e-12);
+        }
+    }
   set_num_threads(before);
+  set_adaptive_threads(true);
+  detail::set_gemm_kernel(default_kernel);
+}
+
+// The two kernels compute the same products up to rounding, and each the same bits at any
+// number of threads (as the thread-count test checks for the default kernel).
+BOOST_AUTO_TEST_CASE(matmul_kernels_agree) {
+  const detail::GemmKernel default_kernel = detail::gemm_kernel();
+  try {
+    detail::set_gemm_kernel(detail::GemmKernel::onednn);
+  } catch (const ValueError& e) {
+    BOOST_TEST(std::string(e.what()).find("built without oneDNN") != std::string::npos);
+    return;
+  }
+  Generator gen(11);
+  const Tensor a = random_uniform({100, 2450}, -1, 1, float32, &gen), b = random_uniform({2450, 120}, -1, 1, float32, &gen);
+  const int before = get_num_threads();
+  set_adaptive_threads(false);
+  std::vector<Tensor> results;
+  for (detail::GemmKernel kernel : {detail::GemmKernel::onednn, detail::GemmKernel::eigen})
+    for (int threads : {1, 2}) {
+      detail::set_gemm_kernel(kernel);
+      set_num_threads(threads);
+      results.push_back(matmul(a, b, false, false));
+      results.push_back(matmul(swap_last(a), b, true, false));
+    }
+  set_num_threads(before);
+  set_adaptive_threads(true);
+  detail::set_gemm_kernel(default_kernel);
+  for (int i : {0, 1}) {
+    BOOST_TEST(reduce_max(abs(results[i] - results[i + 2])).item<float>() == 0.0f);  // oneDNN, 1 and 2 threads
+    BOOST_TEST(reduce_max(abs(results[i + 4] - results[i + 6])).item<float>() == 0.0f);  // Eigen
+    const float difference = reduce_max(abs(results[i] - results[i + 4])).item<float>();
+    BOOST_TEST(difference < 1e-4f);  // |values| ~ 30
+  }
 }
 
 BOOST_AUTO_TEST_CASE(matmul_gradient_values) {
