@@ -15,7 +15,7 @@
 //   bench: <training> batch=<B> steps=<S> gflops=<GFLOP/s> gemm_fraction=<f> peak_mb=<MB> <rate> samples/s
 //       training steps on one fixed random batch (after one warm-up step; the best of three runs
 //       of S steps), where <training> is one of
-//         mlp                   the 784-128-32-10 MLP (nn::Linear, ReLU) at batch 100, Adam
+//         mlp                   the 784-128-32-10 MLP (nn::Linear with its ReLU fused) at batch 100, Adam
 //         lenet, lenet500       the LeNet of samples/lenet_eager at batch 100 and 500, Adam
 //         lenet200              the same at batch 200: the single-process peer of
 //                               --distributed --batch 200 (100 examples per process)
@@ -110,10 +110,12 @@ double adam_training_rate(nn::Module& net, const tf::Tensor& images, int steps) 
 /// The LeNet of samples/lenet_eager, from seed 1.
 nn::Sequential make_lenet() {
   tf::manual_seed(1);
-  return nn::Sequential(nn::Conv2d(1, 20, 5), nn::ReLU(), nn::MaxPool2d(2), nn::LocalResponseNorm(),
-                        nn::Conv2d(20, 50, 3), nn::ReLU(), nn::MaxPool2d(2), nn::LocalResponseNorm(), nn::Flatten(),
-                        nn::Dropout(0.5), nn::Linear(7 * 7 * 50, 1200), nn::ReLU(), nn::Dropout(0.5),
-                        nn::Linear(1200, 1200), nn::ReLU(), nn::Dropout(0.5), nn::Linear(1200, 10));
+  // The ReLUs fused into the layers' products (_FusedConv2D, _FusedMatMul with Relu), as the
+  // sample's model does; libtorch's model applies them as separate ops.
+  return nn::Sequential(nn::Conv2d(1, 20, 5, {.relu = true}), nn::MaxPool2d(2), nn::LocalResponseNorm(),
+                        nn::Conv2d(20, 50, 3, {.relu = true}), nn::MaxPool2d(2), nn::LocalResponseNorm(), nn::Flatten(),
+                        nn::Dropout(0.5), nn::Linear(7 * 7 * 50, 1200, {.relu = true}), nn::Dropout(0.5),
+                        nn::Linear(1200, 1200, {.relu = true}), nn::Dropout(0.5), nn::Linear(1200, 10));
 }
 
 // ---------------------------------------------------------------------------- workloads
@@ -142,7 +144,7 @@ Result bench_gemm(const Context&) {
 Result bench_mlp(const Context& ctx) {
   constexpr int kBatch = 100, kSteps = 100;
   tf::manual_seed(1);
-  nn::Sequential net(nn::Linear(784, 128), nn::ReLU(), nn::Linear(128, 32), nn::ReLU(), nn::Linear(32, 10));
+  nn::Sequential net(nn::Linear(784, 128, {.relu = true}), nn::Linear(128, 32, {.relu = true}), nn::Linear(32, 10));
   const double rate = adam_training_rate(net, tf::random_uniform({kBatch, 784}), kSteps);
   return training_result(ctx, kBatch, kSteps, rate, training_flops(784.0 * 128, 128.0 * 32 + 32.0 * 10));
 }

@@ -42,6 +42,18 @@ inline std::int64_t busy_ticks(std::string_view stat, const std::vector<int>& cp
   return found == cpus.size() ? busy : -1;
 }
 
+/// The number after "procs_running" in the text of /proc/stat (the tasks running or ready to run
+/// at that moment, machine-wide); -1 when there is none.
+inline std::int64_t procs_running(std::string_view stat) {
+  constexpr std::string_view kKey = "\nprocs_running ";
+  const std::size_t at = stat.find(kKey);
+  if (at == std::string_view::npos) return -1;
+  std::int64_t n = -1;
+  const char* p = stat.data() + at + kKey.size();
+  std::from_chars(p, stat.data() + stat.size(), n);
+  return n;
+}
+
 /// The number of threads to use next, given the number in use, the most allowed (`cap`), the CPUs
 /// the process may run on and `others`, the CPUs' worth of time other processes took from them
 /// lately. The free CPUs (cpus - others) rounded, between 1 and cap; but n threads where fewer

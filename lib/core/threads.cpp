@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -87,6 +88,7 @@ double seconds(clockid_t clock) {
 
 struct LoadSample {
   std::int64_t busy = -1;  // ticks of the allowed CPUs
+  std::int64_t running = -1;  // procs_running, machine-wide
   double wall = 0, own = 0;
 };
 
@@ -105,7 +107,27 @@ LoadSample sample_load(const std::vector<int>& cpus) {
   }
   ::close(fd);
   s.busy = detail::busy_ticks(std::string_view(text.data(), size), cpus);
+  s.running = detail::procs_running(std::string_view(text.data(), size));
   return s;
+}
+
+/// This process's threads that are running or ready to run (state R in /proc/self/task/*/stat).
+int own_running() {
+  int running = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    const int fd = ::open((task.path() / "stat").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char text[512];
+    const ssize_t n = ::read(fd, text, sizeof text - 1);
+    ::close(fd);
+    if (n <= 0) continue;
+    // "tid (name) S ...": the state follows the last ')' (a name may hold parentheses).
+    const std::string_view stat(text, static_cast<std::size_t>(n));
+    const std::size_t close = stat.rfind(')');
+    if (close != std::string_view::npos && close + 2 < stat.size() && stat[close + 2] == 'R') ++running;
+  }
+  return running;
 }
 
 std::vector<int> allowed_cpus() {
@@ -123,8 +145,17 @@ void monitor() {
   const double tick = 1.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
   LoadSample before = sample_load(cpus);
   if (cpus.size() < 2 || before.busy < 0 || tick <= 0) return;  // one CPU, or no /proc: the cap
-  double others = 0;
-  bool first = true;
+  // A first estimate at once, from the tasks running now besides this process's own (the
+  // monitor, counted among them, is one of this process's): CPU time needs a period to measure,
+  // and a short run would spend it in teams too large for the load. On a machine with more CPUs
+  // than the allowed ones, the other CPUs' tasks count too: the estimate is a guess, replaced
+  // by the measurement after the first period.
+  double others = before.running >= 0 ? std::max(0.0, static_cast<double>(before.running - own_running())) : 0.0;
+  {
+    const int c = cap().load(std::memory_order_relaxed);
+    adapted.store(detail::adapt_threads(c, c, static_cast<int>(cpus.size()), others), std::memory_order_relaxed);
+  }
+  bool first = before.running < 0;
   for (;;) {
     std::this_thread::sleep_for(kPeriod);
     const LoadSample now = sample_load(cpus);

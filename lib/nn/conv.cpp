@@ -307,12 +307,13 @@ class Buffers {
 /// out [rows, oc] = patches(x) · filter [depth, oc] (+ bias [oc] on every row when bias is not
 /// null: the rows start from the bias and the GEMM adds to them), chunk by chunk.
 template <class T>
-void conv_forward(const ConvGeometry& g, const T* x, const T* f, const T* bias, T* out) {
+void conv_forward(const ConvGeometry& g, const T* x, const T* f, const T* bias, T* out,
+                  tapeflow::detail::Epilogue epilogue) {
   using tapeflow::detail::fill_rows;
   const std::int64_t depth = g.depth();
   if (g.patches_are_input()) {
-    if (bias) tapeflow::detail::gemm_bias<T>(x, f, bias, out, g.rows(), depth, g.oc);
-    else gemm<T>(x, f, out, g.rows(), depth, g.oc, false, false);
+    if (bias) tapeflow::detail::gemm_bias<T>(x, f, bias, out, g.rows(), depth, g.oc, epilogue);
+    else gemm<T>(x, f, out, g.rows(), depth, g.oc, false, false, false, epilogue);
     return;
   }
   const Chunks ch = plan_chunks(g, sizeof(T));
@@ -326,7 +327,8 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* f, const T* bias, 
       if (g.transposed_patches()) im2col_t<T>(g, x, p0, p1, buf);
       else im2col<T>(g, x, p0, p1, buf);
       if (bias) fill_rows(out, bias, p0, p1, g.oc);
-      gemm<T>(buf, f, out + p0 * g.oc, p1 - p0, depth, g.oc, g.transposed_patches(), false, bias != nullptr);
+      gemm<T>(buf, f, out + p0 * g.oc, p1 - p0, depth, g.oc, g.transposed_patches(), false, bias != nullptr,
+              epilogue);
     }
   });
 }
@@ -397,6 +399,9 @@ namespace {
 using tapeflow::autograd::Args;
 using tapeflow::autograd::DTypes;
 using tapeflow::autograd::save;
+using tapeflow::autograd::save_output;
+using tapeflow::autograd::saved_output;
+using tapeflow::autograd::SavedTensor;
 using tapeflow::autograd::with_backward;
 
 std::vector<std::int64_t> strides_attr(const std::vector<int>& strides);
@@ -446,18 +451,24 @@ Tensor conv2d_backprop_filter(const ConvGeometry& g, const Tensor& input, const 
 }
 
 /// The convolution of concrete operands, with a fused bias when `bias` is defined.
+/// The convolution, with the bias (when defined) and a fused ReLU (Fused::bias_relu) in its
+/// products' epilogue.
 auto conv2d_forward(const ConvGeometry& g, const Tensor& input, const Tensor& filter, const Tensor& bias,
-                    const std::vector<int>& strides, Padding padding) {
+                    const std::vector<int>& strides, Padding padding, detail::Fused fused = detail::Fused::bias) {
   Tensor out = Tensor::empty(g.shape, input.dtype());
   tapeflow::detail::visit_floating("conv2d", input, [&]<class T>() {
-    conv_forward<T>(g, input.data<T>(), filter.data<T>(), bias.defined() ? bias.data<T>() : nullptr, out.data<T>());
+    conv_forward<T>(g, input.data<T>(), filter.data<T>(), bias.defined() ? bias.data<T>() : nullptr, out.data<T>(),
+                    detail::epilogue(fused));
   });
   const bool need_input = input.requires_grad(), need_filter = filter.requires_grad();
   const bool need_bias = bias.defined() && bias.requires_grad();
   // The backward pass recomputes the patches from the input rather than keeping them (they are
   // kh*kw times larger than the input).
   return with_backward(out, [g, input = save(need_filter ? input : Tensor()), filter = save(filter), need_input,
-                             need_filter, need_bias, with_bias = bias.defined(), strides, padding](const Tensor& dout) {
+                             need_filter, need_bias, with_bias = bias.defined(), strides, padding, fused,
+                             y = fused == detail::Fused::bias_relu ? save_output(out) : SavedTensor()](
+                                const Tensor& dy) {
+    const Tensor dout = y.defined() ? detail::through_fused(fused, dy, saved_output(y)) : dy;
     Tensor d_input = need_input ? conv2d_backprop_input(g, *filter, dout, strides, padding) : Tensor();
     Tensor d_filter = need_filter ? conv2d_backprop_filter(g, *input, dout, strides, padding) : Tensor();
     Tensor d_bias = need_bias ? detail::bias_grad(dout, g.oc) : Tensor();
@@ -487,19 +498,23 @@ Tensor conv2d(const Tensor& input, const Tensor& filter, const std::vector<int>&
 
 Tensor conv2d(const Tensor& input, const Tensor& filter, const Tensor& bias, const std::vector<int>& strides,
               Padding padding) {
-  // One op whose GEMM starts from the bias (TensorFlow's _FusedConv2D, which its graph optimizer
-  // makes of Conv2D + BiasAdd), in both modes.
-  static constexpr const char* kFused[] = {"BiasAdd"};
+  return detail::conv2d_fused(input, filter, bias, strides, padding, detail::Fused::bias);
+}
+
+Tensor detail::conv2d_fused(const Tensor& input, const Tensor& filter, const Tensor& bias,
+                            const std::vector<int>& strides, Padding padding, Fused fused) {
+  // One op whose GEMM starts from the bias and may end with a ReLU (TensorFlow's _FusedConv2D,
+  // which its graph optimizer makes of Conv2D + BiasAdd [+ Relu]), in both modes.
   const auto strides4 = strides_attr(strides);
   return tapeflow::autograd::apply(
       {"_FusedConv2D", "conv2d", DTypes::Floating, "T", "input,filter,bias"}, {input, filter, bias},
       {{"strides", strides4},
        {"padding", padding_name(padding)},
        {"data_format", "NHWC"},
-       {"fused_ops", std::span<const char* const>(kFused)}},
+       {"fused_ops", fused_ops(fused)}},
       [strides, padding](Args in) { return conv_geometry(in[0], in[1], in[2], strides, padding); },
-      [strides, padding](Args in, const ConvGeometry& g) {
-        return conv2d_forward(g, in[0], in[1], in[2], strides, padding);
+      [strides, padding, fused](Args in, const ConvGeometry& g) {
+        return conv2d_forward(g, in[0], in[1], in[2], strides, padding, fused);
       });
 }
 

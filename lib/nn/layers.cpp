@@ -8,6 +8,7 @@
 
 #include <fmt/ranges.h>
 
+#include "nn/bias.h"
 #include "nn/module_checks.h"
 #include "tapeflow/nn/dropout.h"
 #include "tapeflow/nn/functional.h"
@@ -109,6 +110,7 @@ std::string Conv2d::extra_repr() const {
   std::string s = fmt::format("{}, {}, kernel_size={}, strides={}, padding={}", in_, out_, kernel_.str(),
                               options_.strides.str(), padding_name(options_.padding));
   if (!options_.bias) s += ", bias=false";
+  if (options_.relu) s += ", relu=true";
   if (options_.dtype != float32) s += fmt::format(", dtype={}", dtype_name(options_.dtype));
   return s;
 }
@@ -119,8 +121,11 @@ Tensor Conv2d::forward(const Tensor& input) {
   check_dtype(where, input, options_.dtype, "Conv2dOptions");
   return named(where, [&] {
     // [N,H',W',out], + [out] per position
-    if (options_.bias) return conv2d(input, weight_, bias_, to_vector(options_.strides), options_.padding);
-    return conv2d(input, weight_, to_vector(options_.strides), options_.padding);
+    if (options_.bias)
+      return detail::conv2d_fused(input, weight_, bias_, to_vector(options_.strides), options_.padding,
+                                  options_.relu ? detail::Fused::bias_relu : detail::Fused::bias);
+    Tensor y = conv2d(input, weight_, to_vector(options_.strides), options_.padding);
+    return options_.relu ? tapeflow::relu(y) : y;
   });
 }
 

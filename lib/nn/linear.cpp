@@ -37,38 +37,42 @@ Tensor on_rows(const std::string& who, const Tensor& x, std::int64_t out, F f) {
   return reshape(f(reshape(x, Shape{-1, s[s.rank() - 1]})), result);
 }
 
-/// One op whose GEMM starts from the biases: TensorFlow's _FusedMatMul (its graph optimizer's
-/// fusion of MatMul + BiasAdd), in both modes, on x [N, in].
-Tensor fused_matmul(const Tensor& x, const Tensor& weights, const Tensor& biases) {
-  static constexpr const char* kFused[] = {"BiasAdd"};
+/// One op whose GEMM starts from the biases and, with Fused::bias_relu, ends with a ReLU on each
+/// thread's share of the output: TensorFlow's _FusedMatMul (its graph optimizer's fusion of
+/// MatMul + BiasAdd [+ Relu]), in both modes, on x [N, in].
+Tensor fused_matmul(const char* name, const Tensor& x, const Tensor& weights, const Tensor& biases,
+                    detail::Fused fused) {
   return tapeflow::autograd::apply(
-      {"_FusedMatMul", "xw_plus_b", tapeflow::autograd::DTypes::Floating, "T", "x,weights,biases"},
+      {"_FusedMatMul", name, tapeflow::autograd::DTypes::Floating, "T", "x,weights,biases"},
       {x, weights, biases},
-      {{"transpose_a", false}, {"transpose_b", false}, {"fused_ops", std::span<const char* const>(kFused)}},
-      [](tapeflow::autograd::Args in) {
+      {{"transpose_a", false}, {"transpose_b", false}, {"fused_ops", detail::fused_ops(fused)}},
+      [name](tapeflow::autograd::Args in) {
         const Shape &sx = in[0].shape(), &sw = in[1].shape(), &sb = in[2].shape();
         auto differ = [](std::int64_t a, std::int64_t b) { return a != b && a >= 0 && b >= 0; };
         if (sx.rank() != 2 || sw.rank() != 2 || differ(sx[1], sw[0]))
-          throw ShapeError(fmt::format("xw_plus_b: cannot multiply x {} by weights {}: expected x [N, in] and "
+          throw ShapeError(fmt::format("{}: cannot multiply x {} by weights {}: expected x [N, in] and "
                                        "weights [in, out] with the same in",
-                                       sx.str(), sw.str()));
+                                       name, sx.str(), sw.str()));
         if (sb.rank() != 1 || differ(sb[0], sw[1]))
-          throw ShapeError(fmt::format("xw_plus_b: biases must be 1-D with one value per output ([{}] for weights "
+          throw ShapeError(fmt::format("{}: biases must be 1-D with one value per output ([{}] for weights "
                                        "{}), got {}",
-                                       sw[1], sw.str(), sb.str()));
+                                       name, sw[1], sw.str(), sb.str()));
         return OutputSpec{Shape{sx[0], sw[1] >= 0 ? sw[1] : sb[0]}, in[0].dtype()};
       },
-      [](tapeflow::autograd::Args in, const OutputSpec&) {
+      [name, fused](tapeflow::autograd::Args in, const OutputSpec&) {
         const Tensor &x = in[0], &weights = in[1], &biases = in[2];
         const std::int64_t m = x.dim(0), k = x.dim(1), n = weights.dim(1);
         Tensor y = Tensor::empty(Shape{m, n}, x.dtype());
-        tapeflow::detail::visit_floating("xw_plus_b", x, [&]<class T>() {
-          tapeflow::detail::gemm_bias(x.data<T>(), weights.data<T>(), biases.data<T>(), y.data<T>(), m, k, n);
+        tapeflow::detail::visit_floating(name, x, [&]<class T>() {
+          tapeflow::detail::gemm_bias(x.data<T>(), weights.data<T>(), biases.data<T>(), y.data<T>(), m, k, n,
+                                      detail::epilogue(fused));
         });
         return tapeflow::autograd::with_backward(
             y, [x = tapeflow::autograd::save(x), weights = tapeflow::autograd::save(weights),
+                y = fused == detail::Fused::bias_relu ? tapeflow::autograd::save_output(y) : tapeflow::autograd::SavedTensor(),
                 need_x = x.requires_grad(), need_weights = weights.requires_grad(), need_bias = biases.requires_grad(),
-                n](const Tensor& g) {
+                n, fused](const Tensor& dy) {
+              const Tensor g = y.defined() ? detail::through_fused(fused, dy, tapeflow::autograd::saved_output(y)) : dy;
               Tensor dx, dw, db;
               if (need_x) dx = matmul(g, *weights, false, true);  // g·Wᵀ
               if (need_weights) dw = matmul(*x, g, true, false);  // xᵀ·g
@@ -84,7 +88,15 @@ Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases) {
   tapeflow::detail::check_defined("xw_plus_b", x);
   tapeflow::detail::check_defined("xw_plus_b", weights);
   return on_rows("xw_plus_b", x, weights.rank() == 2 ? weights.dim(1) : -1,
-                 [&](const Tensor& rows) { return fused_matmul(rows, weights, biases); });
+                 [&](const Tensor& rows) { return fused_matmul("xw_plus_b", rows, weights, biases, detail::Fused::bias); });
+}
+
+Tensor relu_layer(const Tensor& x, const Tensor& weights, const Tensor& biases) {
+  tapeflow::detail::check_defined("relu_layer", x);
+  tapeflow::detail::check_defined("relu_layer", weights);
+  return on_rows("relu_layer", x, weights.rank() == 2 ? weights.dim(1) : -1, [&](const Tensor& rows) {
+    return fused_matmul("relu_layer", rows, weights, biases, detail::Fused::bias_relu);
+  });
 }
 
 Linear::Linear(std::int64_t in_features, std::int64_t out_features, LinearOptions options)
@@ -103,6 +115,7 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, LinearOption
 std::string Linear::extra_repr() const {
   std::string s = fmt::format("{}, {}", in_, out_);
   if (!options_.bias) s += ", bias=false";
+  if (options_.relu) s += ", relu=true";
   if (options_.dtype != float32) s += fmt::format(", dtype={}", dtype_name(options_.dtype));
   return s;
 }
@@ -121,7 +134,9 @@ Tensor Linear::forward(const Tensor& input) {
                                  dtype_name(options_.dtype), dtype_name(input.dtype())));
   // [..., in] x [in, out] -> [..., out], + [out] on every row
   return on_rows(str_line(), input, out_, [&](const Tensor& rows) {
-    return options_.bias ? fused_matmul(rows, weight_, bias_) : matmul(rows, weight_);
+    if (!options_.bias) return options_.relu ? tapeflow::relu(matmul(rows, weight_)) : matmul(rows, weight_);
+    return fused_matmul("xw_plus_b", rows, weight_, bias_,
+                        options_.relu ? detail::Fused::bias_relu : detail::Fused::bias);
   });
 }
 

@@ -575,13 +575,16 @@ void check_nhwc(Ctx& c) {
 
 /// Runs an NCHW ONNX node on the NHWC input 0 and binds its result back in NHWC.
 void in_nchw(Ctx& c, const std::string& type, Names extra_inputs, std::int64_t channels_out,
-             const std::vector<std::int64_t>& out_hw, const std::function<void(::onnx::NodeProto&)>& attrs) {
+             const std::vector<std::int64_t>& out_hw, const std::function<void(::onnx::NodeProto&)>& attrs,
+             bool relu = false) {
   const OutputSpec& s = c.spec(0);
   Names inputs{c.to_nchw(c.in(0), s)};
   inputs.insert(inputs.end(), extra_inputs.begin(), extra_inputs.end());
   ::onnx::NodeProto* n = nullptr;
-  std::string y = c.unary(type, inputs, {Shape{s.shape[0], channels_out, out_hw[0], out_hw[1]}, s.dtype}, &n);
+  const OutputSpec nchw{Shape{s.shape[0], channels_out, out_hw[0], out_hw[1]}, s.dtype};
+  std::string y = c.unary(type, inputs, nchw, &n);
   attrs(*n);
+  if (relu) y = c.unary("Relu", {y}, nchw);  // a fused ReLU (_FusedConv2D's fused_ops), before the transpose back
   ::onnx::NodeProto& back = c.node("Transpose", {y}, {c.out(0)});
   Ctx::set(back, "perm", std::vector<std::int64_t>{0, 2, 3, 1});
   c.declare_out(0, {Shape{s.shape[0], out_hw[0], out_hw[1], channels_out}, s.dtype});
@@ -599,9 +602,13 @@ void conv2d(Ctx& c) {
   const std::vector<std::int64_t> pads = pads_for(c, c.shape(0), window, strides, &out_hw);
   const std::string w = c.transpose(c.in(1), c.spec(1), {3, 2, 0, 1}, Shape{f[3], f[2], f[0], f[1]});  // OIHW
   Names weights{w};
-  if (c.op.type == "_FusedConv2D") {  // Conv2D + BiasAdd: ONNX's Conv takes the bias
-    if (c.strings("fused_ops") != std::vector<std::string>{"BiasAdd"})
-      c.fail(fmt::format("fused ops {} are not exported (only BiasAdd)", attr_text(c.attr("fused_ops"))));
+  bool relu = false;
+  if (c.op.type == "_FusedConv2D") {  // Conv2D + BiasAdd [+ Relu]: ONNX's Conv takes the bias
+    const std::vector<std::string> fused = c.strings("fused_ops");
+    relu = fused == std::vector<std::string>{"BiasAdd", "Relu"};
+    if (fused != std::vector<std::string>{"BiasAdd"} && !relu)
+      c.fail(fmt::format("fused ops {} are not exported (only BiasAdd, and BiasAdd then Relu)",
+                         attr_text(c.attr("fused_ops"))));
     weights.push_back(c.in(2));
   }
   in_nchw(c, "Conv", weights, f[3], out_hw, [&](::onnx::NodeProto& n) {
@@ -609,7 +616,7 @@ void conv2d(Ctx& c) {
     Ctx::set(n, "strides", strides);
     Ctx::set(n, "dilations", dilations);
     Ctx::set(n, "pads", pads);
-  });
+  }, relu);
 }
 
 void pool(Ctx& c, const char* type) {

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "autograd/door.h"
+#include "ops/grads.h"
 #include "ops/kernels.h"
 #include "tapeflow/ops/array.h"
 #include "tapeflow/ops/reduce.h"
@@ -93,10 +94,6 @@ Tensor grad_op(const char* type, const Tensor& a, const Tensor& b, F f, B backwa
 
 // The gradients of the activations (TensorFlow's ReluGrad(gradients, features), SigmoidGrad(y, dy),
 // ...), each the other's backward where it is linear in the gradient.
-Tensor relu_grad(const Tensor& g, const Tensor& y) {
-  return grad_op("ReluGrad", g, y, [](auto gv, auto yv) { return yv > 0 ? gv : decltype(gv)(0); },
-                 [](const Tensor&, const Tensor& y, const Tensor& gg) { return Grads{relu_grad(gg, y), Tensor()}; });
-}
 
 Tensor relu6_grad(const Tensor& g, const Tensor& x) {
   return grad_op("Relu6Grad", g, x, [](auto gv, auto xv) { return (xv > 0 && xv < 6) ? gv : decltype(gv)(0); },
@@ -155,6 +152,11 @@ Tensor rsqrt_grad(const Tensor& y, const Tensor& g) {  // -g y^3 / 2
 }
 
 }  // namespace
+
+Tensor detail::relu_grad(const Tensor& g, const Tensor& y) {
+  return grad_op("ReluGrad", g, y, [](auto gv, auto yv) { return yv > 0 ? gv : decltype(gv)(0); },
+                 [](const Tensor&, const Tensor& y, const Tensor& gg) { return Grads{relu_grad(gg, y), Tensor()}; });
+}
 
 // ---------------------------------------------------------------------------- binary
 
@@ -403,7 +405,7 @@ Tensor relu(const Tensor& x) {
   return apply({"Relu", "relu", DTypes::Floating}, {x}, {}, same_as_input, [](Args in, const OutputSpec&) {
     Tensor y = unary_float("relu", in[0], [](const auto& a) { return a.max(0); });
     return with_backward(y, [y = save_output(y)](const Tensor& g) {
-      return Grads{relu_grad(g, saved_output(y))};
+      return Grads{detail::relu_grad(g, saved_output(y))};
     });
   });
 }

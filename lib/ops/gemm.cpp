@@ -224,17 +224,27 @@ double share_imbalance(std::int64_t extent, std::int64_t unit, std::int64_t nt) 
 /// (about a microsecond) and a second packing of one operand.
 constexpr std::int64_t kParallelGemmWork = 1 << 17;
 
+/// The epilogue on the block [rows, cols] of C at c (leading dimension ldc).
+template <class T>
+void finish(T* c, Index ldc, Index rows, Index cols, Epilogue epilogue) {
+  if (epilogue == Epilogue::relu && rows > 0 && cols > 0) {
+    Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>> block(c, rows, cols, Eigen::OuterStride<>(ldc));
+    block = block.cwiseMax(T(0));
+  }
+}
+
 }  // namespace
 
 template <class T>
 void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool tb,
-          bool accumulate) {
+          bool accumulate, Epilogue epilogue) {
   const Operand<T> A{a, ta ? m : k, ta}, B{b, tb ? k : n, tb};
   const Plan plan = plan_product<T>(m, k, n);
   const std::int64_t threads = m * n * k < kParallelGemmWork || in_parallel_region() ? 1 : threads_in_use();
   if (threads == 1) {
     apply_float_mode();
     gemm_serial(A, B, c, n, m, k, n, accumulate, plan);
+    finish(c, n, m, n, epilogue);
     return;
   }
   // Each thread computes its own block of C, rows when C is at least as tall as it is wide
@@ -255,12 +265,14 @@ void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int
       // Rows [r0, r1) of op(A): rows of A, or columns of a transposed A.
       const Operand<T> rows{ta ? a + r0 : a + r0 * k, A.ld, ta};
       gemm_serial(rows, B, c + r0 * n, n, r1 - r0, k, n, accumulate, plan);
+      finish(c + r0 * n, n, r1 - r0, n, epilogue);
     } else {
       const std::int64_t c0 = begin, c1 = end;
       if (c1 == c0) return;
       // Columns [c0, c1) of op(B): columns of B, or rows of a transposed B.
       const Operand<T> cols{tb ? b + c0 * k : b + c0, B.ld, tb};
       gemm_serial(A, cols, c + c0, n, m, k, c1 - c0, accumulate, plan);
+      finish(c + c0, n, m, c1 - c0, epilogue);
     }
   });
 }
@@ -384,8 +396,8 @@ template class PackedRhs<float>;
 template class PackedRhs<double>;
 
 template void gemm<float>(const float*, const float*, float*, std::int64_t, std::int64_t, std::int64_t, bool, bool,
-                          bool);
+                          bool, Epilogue);
 template void gemm<double>(const double*, const double*, double*, std::int64_t, std::int64_t, std::int64_t, bool,
-                           bool, bool);
+                           bool, bool, Epilogue);
 
 }  // namespace tapeflow::detail

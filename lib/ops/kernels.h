@@ -32,13 +32,17 @@ using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>
 /// a caller that has something to start from (a bias) saves. Large products are split between
 /// the threads; inside an OpenMP parallel region a product runs on the calling thread. Defined
 /// (for float and double) in gemm.cpp.
+///
+/// `epilogue` is applied to the result as each thread's share of it is done, while it is in cache:
+/// nothing, or max(0, ·) (a ReLU fused into the product: TensorFlow's fused_ops "Relu").
+enum class Epilogue { none, relu };
 template <class T>
 void gemm(const T* a, const T* b, T* c, std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool tb,
-          bool accumulate = false);
+          bool accumulate = false, Epilogue epilogue = Epilogue::none);
 extern template void gemm<float>(const float*, const float*, float*, std::int64_t, std::int64_t, std::int64_t,
-                                 bool, bool, bool);
+                                 bool, bool, bool, Epilogue);
 extern template void gemm<double>(const double*, const double*, double*, std::int64_t, std::int64_t,
-                                  std::int64_t, bool, bool, bool);
+                                  std::int64_t, bool, bool, bool, Epilogue);
 
 /// The kernel that computes each thread's share of a float product: oneDNN's sgemm (the default
 /// where tapeflow is built with oneDNN) or Eigen's (the default otherwise; always for double).
@@ -178,9 +182,10 @@ void parallel_rows(std::int64_t rows, std::int64_t cost_per_row, F&& body) {
 /// (filled in parallel when large) and the GEMM adds to them, so C is written without a zero fill
 /// and read no more than a plain product reads it.
 template <class T>
-void gemm_bias(const T* a, const T* b, const T* bias, T* c, std::int64_t m, std::int64_t k, std::int64_t n) {
+void gemm_bias(const T* a, const T* b, const T* bias, T* c, std::int64_t m, std::int64_t k, std::int64_t n,
+               Epilogue epilogue = Epilogue::none) {
   parallel_rows(m, n, [&](std::int64_t r0, std::int64_t r1) { fill_rows(c, bias, r0, r1, n); });
-  gemm(a, b, c, m, k, n, false, false, /*accumulate=*/true);
+  gemm(a, b, c, m, k, n, false, false, /*accumulate=*/true, epilogue);
 }
 
 /// Runs f(begin, length) over [0, n), in parallel chunks when n is large.

@@ -35,16 +35,19 @@ constexpr double kAdamLearningRate = 3e-3, kDecayPerEpoch = 0.8, kKeepProb = 0.8
 class LeNet : public nn::Module {
  public:
   explicit LeNet(double keep_prob) {
-    conv1_ = register_module("conv_1", nn::Conv2d(1, C1, 5));
+    // {.relu = true}: the ReLU after each hidden layer runs inside the layer's products, on each
+    // block of the output while it is in cache (tf.layers' activation=tf.nn.relu, fused as
+    // TensorFlow's graph optimizer fuses it).
+    conv1_ = register_module("conv_1", nn::Conv2d(1, C1, 5, {.relu = true}));
     pool1_ = register_module("pool_1", nn::MaxPool2d(2));
     lrn1_ = register_module("lrn_1", nn::LocalResponseNorm());
-    conv2_ = register_module("conv_2", nn::Conv2d(C1, C2, 3));
+    conv2_ = register_module("conv_2", nn::Conv2d(C1, C2, 3, {.relu = true}));
     pool2_ = register_module("pool_2", nn::MaxPool2d(2));
     lrn2_ = register_module("lrn_2", nn::LocalResponseNorm());
     dropout1_ = register_module("dropout_1", nn::Dropout(keep_prob));
-    dot1_ = register_module("dot_1", nn::Linear(7 * 7 * C2, D1));
+    dot1_ = register_module("dot_1", nn::Linear(7 * 7 * C2, D1, {.relu = true}));
     dropout2_ = register_module("dropout_2", nn::Dropout(keep_prob));
-    dot2_ = register_module("dot_2", nn::Linear(D1, D2));
+    dot2_ = register_module("dot_2", nn::Linear(D1, D2, {.relu = true}));
     dropout3_ = register_module("dropout_3", nn::Dropout(keep_prob));
     logits_ = register_module("logits_layer", nn::Linear(D2, C));
   }
@@ -52,11 +55,11 @@ class LeNet : public nn::Module {
   /// images [N,784] -> logits [N,10]
   tf::Tensor forward(const tf::Tensor& images) override {
     tf::Tensor x = tf::reshape(images, {-1, 28, 28, 1});  // the seed's unflatten_layer
-    x = (*lrn1_)((*pool1_)(tf::relu((*conv1_)(x))));
-    x = (*lrn2_)((*pool2_)(tf::relu((*conv2_)(x))));
+    x = (*lrn1_)((*pool1_)((*conv1_)(x)));
+    x = (*lrn2_)((*pool2_)((*conv2_)(x)));
     x = (*dropout1_)(nn::flatten(x));
-    x = (*dropout2_)(tf::relu((*dot1_)(x)));
-    x = (*dropout3_)(tf::relu((*dot2_)(x)));
+    x = (*dropout2_)((*dot1_)(x));
+    x = (*dropout3_)((*dot2_)(x));
     return (*logits_)(x);
   }
 

@@ -154,7 +154,7 @@ BOOST_AUTO_TEST_CASE(convolutions_and_pools_keep_nhwc_and_same_padding, *boost::
     Net() {
       a = register_module("a", nn::Conv2d(3, 4, 3, {.strides = {2, 2}}));
       b = register_module("b", nn::Conv2d(4, 5, {2, 3}, {.padding = nn::Padding::Valid, .bias = false}));
-      c = register_module("c", nn::Conv2d(5, 6, 1));
+      c = register_module("c", nn::Conv2d(5, 6, 1, {.relu = true}));  // _FusedConv2D with Relu
     }
     tf::Tensor forward(const tf::Tensor& x) override {
       tf::Tensor y = tf::relu((*a)(x));
@@ -181,7 +181,8 @@ BOOST_AUTO_TEST_CASE(dense_layers_activations_and_shape_ops, *boost::unit_test::
     tf::Tensor r = tf::transpose(tf::reshape(parts, {-1, 8, 9}), {0, 2, 1});  // [N, 9, 8]
     r = tf::reduce_mean(tf::slice(r, {0, 1, 0}, {-1, 4, -1}), {1}) +
         tf::reduce_sum(tf::squeeze(tf::expand_dims(z, 1), {1}), {-1}, true);  // [N, 8]
-    tf::Tensor s = nn::log_softmax(r) + tf::reduce_sum(nn::softmax(tf::tile(z, {1, 2}), 1), {1}, true);
+    tf::Tensor s = nn::log_softmax(r) + tf::reduce_sum(nn::softmax(tf::tile(z, {1, 2}), 1), {1}, true) +
+                   nn::relu_layer(x, w, b);  // _FusedMatMul with Relu
     tf::Tensor bz = tf::matmul(tf::stack({z, z * 2.0}, 1), tf::reshape(v, {1, 4, 8}));  // BatchMatMulV2 [N, 2, 8]
     return tf::concat({s, nn::flatten(bz), tf::cast(tf::expand_dims(tf::argmax(r, 1), 1), tf::float32)}, 1);
   }, {{"w", tf::random_normal({6, 8}, 0, 0.5)}, {"b", tf::random_normal({8})}, {"v", tf::random_normal({4, 8}, 0, 0.5)}});

@@ -51,6 +51,10 @@ struct Conv2dOptions {
   Padding padding = Padding::Same;
   /// Add a learned bias per output channel.
   bool bias = true;
+  /// Apply a ReLU to the output (tf.layers.conv2d(activation=tf.nn.relu)): with a bias, fused
+  /// into the convolution's products (TensorFlow's _FusedConv2D with BiasAdd and Relu), each
+  /// chunk of the output rectified while it is in cache; without one, relu(conv2d(x, W)).
+  bool relu = false;
   /// The parameters' dtype: float32, or float64 (e.g. for gradient checks). Inputs must match.
   DType dtype = float32;
   /// The generator for the initial weight (nullptr: the default generator, see manual_seed()).

@@ -18,9 +18,18 @@ namespace tapeflow::nn {
 /// all three.
 Tensor xw_plus_b(const Tensor& x, const Tensor& weights, const Tensor& biases);
 
+/// tf.nn.relu_layer: relu(x · weights + biases), as one op whose product's epilogue applies the
+/// ReLU to each thread's share of the output while it is in cache (TensorFlow's "_FusedMatMul"
+/// with fused_ops BiasAdd and Relu, also the node in graph mode). Shapes as xw_plus_b. The
+/// gradient is relu's then xw_plus_b's: where the output is 0, nothing flows back.
+Tensor relu_layer(const Tensor& x, const Tensor& weights, const Tensor& biases);
+
 struct LinearOptions {
   /// Add a learned bias.
   bool bias = true;
+  /// Apply a ReLU to the output (tf.layers.dense(activation=tf.nn.relu)): with a bias, fused into
+  /// the product as relu_layer; without one, relu(x·W).
+  bool relu = false;
   /// The parameters' dtype: float32, or float64 (e.g. for gradient checks). Inputs must match.
   DType dtype = float32;
   /// The generator for the initial weight (nullptr: the default generator, see manual_seed()).
