@@ -9,7 +9,8 @@ packages=(
   libclang-rt-dev llvm                  # its sanitizer and libFuzzer runtimes (only recommended by clang, so
                                         # named here), llvm-symbolizer for the stacks in their reports
   libeigen3-dev libfmt-dev zlib1g-dev   # the library
-  libdnnl-dev                           # oneDNN: the float matrix products' kernel
+  libdnnl-dev ocl-icd-opencl-dev        # oneDNN: the float matrix products' kernel; its CMake config
+                                        # requires OpenCL, which the package only recommends
   protobuf-compiler libprotobuf-dev     # TensorBoard event files
   libonnx-dev                           # ONNX export: onnx.proto's messages and onnx::checker
   libpng-dev                            # image summaries
