@@ -92,14 +92,15 @@ struct LoadSample {
   double wall = 0, own = 0;
 };
 
-LoadSample sample_load(const std::vector<int>& cpus) {
+/// `text`: the caller's buffer for /proc/stat, kept from one sample to the next.
+LoadSample sample_load(const std::vector<int>& cpus, std::string& text) {
   LoadSample s;
   s.wall = seconds(CLOCK_MONOTONIC);
   s.own = seconds(CLOCK_PROCESS_CPUTIME_ID);
-  // /proc/stat with read(2) into a buffer: no allocation per line, a few kilobytes for most machines.
+  // /proc/stat with read(2) into the buffer: no allocation per line, a few kilobytes for most machines.
   const int fd = ::open("/proc/stat", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return s;
-  std::string text(std::size_t{1} << 16, '\0');
+  if (text.empty()) text.resize(std::size_t{1} << 16);
   std::size_t size = 0;
   for (ssize_t n; (n = ::read(fd, text.data() + size, text.size() - size)) > 0;) {
     size += static_cast<std::size_t>(n);
@@ -143,22 +144,25 @@ std::vector<int> allowed_cpus() {
 void monitor() {
   const std::vector<int> cpus = allowed_cpus();
   const double tick = 1.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
-  LoadSample before = sample_load(cpus);
+  std::string text;
+  LoadSample before = sample_load(cpus, text);
   if (cpus.size() < 2 || before.busy < 0 || tick <= 0) return;  // one CPU, or no /proc: the cap
   // A first estimate at once, from the tasks running now besides this process's own (the
   // monitor, counted among them, is one of this process's): CPU time needs a period to measure,
   // and a short run would spend it in teams too large for the load. On a machine with more CPUs
   // than the allowed ones, the other CPUs' tasks count too: the estimate is a guess, replaced
   // by the measurement after the first period.
+  auto publish = [&](double others) {
+    const int c = cap().load(std::memory_order_relaxed), in_use = adapted.load(std::memory_order_relaxed);
+    adapted.store(detail::adapt_threads(in_use == 0 ? c : in_use, c, static_cast<int>(cpus.size()), others),
+                  std::memory_order_relaxed);
+  };
   double others = before.running >= 0 ? std::max(0.0, static_cast<double>(before.running - own_running())) : 0.0;
-  {
-    const int c = cap().load(std::memory_order_relaxed);
-    adapted.store(detail::adapt_threads(c, c, static_cast<int>(cpus.size()), others), std::memory_order_relaxed);
-  }
+  publish(others);
   bool first = before.running < 0;
   for (;;) {
     std::this_thread::sleep_for(kPeriod);
-    const LoadSample now = sample_load(cpus);
+    const LoadSample now = sample_load(cpus, text);
     if (now.busy < 0) return;
     const double wall = now.wall - before.wall;
     if (wall <= 0) continue;
@@ -167,9 +171,7 @@ void monitor() {
     others = first ? taken : 0.5 * others + 0.5 * taken;
     first = false;
     before = now;
-    const int c = cap().load(std::memory_order_relaxed), in_use = adapted.load(std::memory_order_relaxed);
-    adapted.store(detail::adapt_threads(in_use == 0 ? c : in_use, c, static_cast<int>(cpus.size()), others),
-                  std::memory_order_relaxed);
+    publish(others);
   }
 }
 

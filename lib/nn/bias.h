@@ -7,6 +7,7 @@
 
 #include "ops/grads.h"
 #include "ops/kernels.h"
+#include "tapeflow/autograd.h"
 #include "tapeflow/nn/conv.h"
 #include "tapeflow/tensor.h"
 
@@ -32,10 +33,16 @@ inline tapeflow::detail::Epilogue epilogue(Fused fused) {
   return fused == Fused::bias_relu ? tapeflow::detail::Epilogue::relu : tapeflow::detail::Epilogue::none;
 }
 
-/// The gradient at the op's output y taken back through its fused ReLU (where y > 0), to where
-/// the bias was added; dout itself without one.
-inline Tensor through_fused(Fused fused, const Tensor& dout, const Tensor& y) {
-  return fused == Fused::bias_relu ? tapeflow::detail::relu_grad(dout, y) : dout;
+/// What the backward of an op with these fused ops keeps of its output y: y with a fused ReLU
+/// (whose gradient reads it), nothing without one.
+inline autograd::SavedTensor save_for_fused(Fused fused, const Tensor& y) {
+  return fused == Fused::bias_relu ? autograd::save_output(y) : autograd::SavedTensor();
+}
+
+/// The gradient at the op's output taken back through its fused ReLU (where the output `saved`
+/// by save_for_fused is > 0), to where the bias was added; dout itself without one.
+inline Tensor through_fused(const autograd::SavedTensor& saved, const Tensor& dout) {
+  return saved.defined() ? tapeflow::detail::relu_grad(dout, autograd::saved_output(saved)) : dout;
 }
 
 /// conv2d(input, filter, bias, strides, padding) with the fused ops given (_FusedConv2D): with

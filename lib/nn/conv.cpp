@@ -399,9 +399,6 @@ namespace {
 using tapeflow::autograd::Args;
 using tapeflow::autograd::DTypes;
 using tapeflow::autograd::save;
-using tapeflow::autograd::save_output;
-using tapeflow::autograd::saved_output;
-using tapeflow::autograd::SavedTensor;
 using tapeflow::autograd::with_backward;
 
 std::vector<std::int64_t> strides_attr(const std::vector<int>& strides);
@@ -465,10 +462,9 @@ auto conv2d_forward(const ConvGeometry& g, const Tensor& input, const Tensor& fi
   // The backward pass recomputes the patches from the input rather than keeping them (they are
   // kh*kw times larger than the input).
   return with_backward(out, [g, input = save(need_filter ? input : Tensor()), filter = save(filter), need_input,
-                             need_filter, need_bias, with_bias = bias.defined(), strides, padding, fused,
-                             y = fused == detail::Fused::bias_relu ? save_output(out) : SavedTensor()](
-                                const Tensor& dy) {
-    const Tensor dout = y.defined() ? detail::through_fused(fused, dy, saved_output(y)) : dy;
+                             need_filter, need_bias, with_bias = bias.defined(), strides, padding,
+                             y = detail::save_for_fused(fused, out)](const Tensor& dy) {
+    const Tensor dout = detail::through_fused(y, dy);
     Tensor d_input = need_input ? conv2d_backprop_input(g, *filter, dout, strides, padding) : Tensor();
     Tensor d_filter = need_filter ? conv2d_backprop_filter(g, *input, dout, strides, padding) : Tensor();
     Tensor d_bias = need_bias ? detail::bias_grad(dout, g.oc) : Tensor();

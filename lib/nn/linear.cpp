@@ -69,10 +69,10 @@ Tensor fused_matmul(const char* name, const Tensor& x, const Tensor& weights, co
         });
         return tapeflow::autograd::with_backward(
             y, [x = tapeflow::autograd::save(x), weights = tapeflow::autograd::save(weights),
-                y = fused == detail::Fused::bias_relu ? tapeflow::autograd::save_output(y) : tapeflow::autograd::SavedTensor(),
+                y = detail::save_for_fused(fused, y),
                 need_x = x.requires_grad(), need_weights = weights.requires_grad(), need_bias = biases.requires_grad(),
-                n, fused](const Tensor& dy) {
-              const Tensor g = y.defined() ? detail::through_fused(fused, dy, tapeflow::autograd::saved_output(y)) : dy;
+                n](const Tensor& dy) {
+              const Tensor g = detail::through_fused(y, dy);
               Tensor dx, dw, db;
               if (need_x) dx = matmul(g, *weights, false, true);  // g·Wᵀ
               if (need_weights) dw = matmul(*x, g, true, false);  // xᵀ·g

@@ -29,13 +29,10 @@ std::vector<double> column_sums(std::int64_t rows, std::int64_t width, int k, F 
   auto sum_run = [&](std::int64_t r) {
     for (std::int64_t row = runs.begin(r); row < runs.end(r); ++row) add_row(row, partial[static_cast<std::size_t>(r)].data());
   };
-  if (rows * width < detail::kParallelGrain || rows < 2) {
-    for (std::int64_t r = 0; r < runs.count; ++r) sum_run(r);
-  } else {
-    detail::for_each_thread_share(runs.count, [&](std::int64_t, std::int64_t, std::int64_t begin, std::int64_t end) {
-      for (std::int64_t r = begin; r < end; ++r) sum_run(r);
-    });
-  }
+  detail::parallel_for(runs.count, rows * width >= detail::kParallelGrain && rows >= 2,
+                       [&](std::int64_t begin, std::int64_t end) {
+                         for (std::int64_t r = begin; r < end; ++r) sum_run(r);
+                       });
   std::vector<double> total(std::move(partial[0]));
   for (std::size_t r = 1; r < partial.size(); ++r)
     for (std::size_t i = 0; i < n; ++i) total[i] += partial[r][i];

@@ -147,12 +147,12 @@ struct Plan {
 
 template <class T>
 Plan plan_product(Index m, Index k, Index n) {
-  bool onednn = false;
 #ifdef TAPEFLOW_WITH_DNNL
   if constexpr (std::is_same_v<T, float>)
-    onednn = m * n * k >= kOneDnnWork && kernel_in_use().load(std::memory_order_relaxed) == GemmKernel::onednn;
+    if (m * n * k >= kOneDnnWork && kernel_in_use().load(std::memory_order_relaxed) == GemmKernel::onednn)
+      return {0, true};  // Eigen's blocks unused
 #endif
-  return {depth_block<T>(n, m, k), onednn};
+  return {depth_block<T>(n, m, k), false};
 }
 
 /// C[m,n] (row-major, leading dimension ldc) = or += op(A)[m,k]·op(B)[k,n], on this thread, as
