@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,7 @@
 
 #include "autograd/door.h"
 #include "nn/bias.h"
+#include "nn/conv_onednn.h"
 #include "nn/window.h"
 #include "ops/kernels.h"
 #include "tapeflow/ops/array.h"
@@ -69,16 +71,9 @@ namespace {
 using tapeflow::detail::gemm;
 
 /// Everything conv2d's kernels need to know, from the shape rule; the output is [n, oh, ow, oc].
-struct ConvGeometry : OutputSpec {
-  std::int64_t n, h, w, c;      // input
-  std::int64_t kh, kw, oc;      // filter
-  std::int64_t sh, sw;          // strides
-  std::int64_t oh, ow;          // output
-  std::int64_t pad_top, pad_left;
+struct ConvGeometry : OutputSpec, detail::ConvSizes {
   std::int64_t rows() const { return n * oh * ow; }  // patch rows  = output positions
   std::int64_t depth() const { return kh * kw * c; }  // patch width = filter rows
-  /// A 1x1 filter with stride 1 reads each input position once: the patches are the input.
-  bool patches_are_input() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1; }
   /// Whether the forward pass and the filter's gradient use the patches transposed, [depth, rows]
   /// (im2col_t): when a filter row spans few values (kw*c, e.g. 5 for a 5x5 filter over one
   /// channel), copying runs along the output row is much faster than copying such short runs.
@@ -310,6 +305,8 @@ template <class T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* f, const T* bias, T* out,
                   tapeflow::detail::Epilogue epilogue) {
   using tapeflow::detail::fill_rows;
+  if constexpr (std::is_same_v<T, float>)
+    if (detail::onednn_conv_forward(g, x, f, bias, out, epilogue)) return;
   const std::int64_t depth = g.depth();
   if (g.patches_are_input()) {
     if (bias) tapeflow::detail::gemm_bias<T>(x, f, bias, out, g.rows(), depth, g.oc, epilogue);
@@ -339,6 +336,8 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* f, const T* bias, 
 /// result does not depend on how many threads run (deterministic, whatever the load).
 template <class T>
 void conv_filter_grad(const ConvGeometry& g, const T* x, const T* dout, T* df) {
+  if constexpr (std::is_same_v<T, float>)
+    if (detail::onednn_conv_filter_grad(g, x, dout, df)) return;
   const std::int64_t depth = g.depth(), size = depth * g.oc;
   if (g.patches_are_input()) {
     gemm<T>(x, dout, df, depth, g.rows(), g.oc, true, false);
@@ -363,14 +362,14 @@ void conv_filter_grad(const ConvGeometry& g, const T* x, const T* dout, T* df) {
       }
     }
   });
-  std::copy_n(partial.data(), size, df);
-  for (std::int64_t r = 1; r < runs.count; ++r)
-    for (std::int64_t e = 0; e < size; ++e) df[e] += partial[static_cast<std::size_t>(r * size + e)];
+  runs.add(partial.data(), size, df);
 }
 
 /// d_input = col2im(dout [rows, oc] · filterᵀ [oc, depth]), chunk by chunk; dx must be zero.
 template <class T>
 void conv_input_grad(const ConvGeometry& g, const T* dout, const T* f, T* dx) {
+  if constexpr (std::is_same_v<T, float>)
+    if (detail::onednn_conv_input_grad(g, dout, f, dx)) return;
   const std::int64_t depth = g.depth();
   if (g.patches_are_input()) {
     gemm<T>(dout, f, dx, g.rows(), g.oc, depth, false, true);

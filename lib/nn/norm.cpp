@@ -25,17 +25,17 @@ template <class F>
 std::vector<double> column_sums(std::int64_t rows, std::int64_t width, int k, F add_row) {
   const std::size_t n = static_cast<std::size_t>(k * width);
   const detail::FixedRuns runs(rows);
-  std::vector<std::vector<double>> partial(static_cast<std::size_t>(runs.count), std::vector<double>(n, 0.0));
+  std::vector<double> partial(static_cast<std::size_t>(runs.count) * n, 0.0);
   auto sum_run = [&](std::int64_t r) {
-    for (std::int64_t row = runs.begin(r); row < runs.end(r); ++row) add_row(row, partial[static_cast<std::size_t>(r)].data());
+    double* acc = partial.data() + static_cast<std::size_t>(r) * n;
+    for (std::int64_t row = runs.begin(r); row < runs.end(r); ++row) add_row(row, acc);
   };
   detail::parallel_for(runs.count, rows * width >= detail::kParallelGrain && rows >= 2,
                        [&](std::int64_t begin, std::int64_t end) {
                          for (std::int64_t r = begin; r < end; ++r) sum_run(r);
                        });
-  std::vector<double> total(std::move(partial[0]));
-  for (std::size_t r = 1; r < partial.size(); ++r)
-    for (std::size_t i = 0; i < n; ++i) total[i] += partial[r][i];
+  std::vector<double> total(n);
+  runs.add(partial.data(), static_cast<std::int64_t>(n), total.data());
   return total;
 }
 

@@ -112,17 +112,16 @@ std::atomic<GemmKernel>& kernel_in_use() {
 }
 
 #ifdef TAPEFLOW_WITH_DNNL
-/// oneDNN's sgemm on the calling thread. Inside an active team it runs serially by itself; outside
-/// one it would open a team of omp_get_max_threads(): the calling thread's count is 1 meanwhile.
+/// oneDNN's sgemm on the calling thread.
 void onednn_sgemm(Operand<float> a, Operand<float> b, float* c, Index ldc, Index m, Index k, Index n,
                   bool accumulate) {
-  const bool alone = !in_parallel_region();
-  const int before = max_threads();
-  if (alone) omp_set_num_threads(1);
-  // Row-major: op(A) [m, k] with leading dimension a.ld, op(B) [k, n], C [m, n].
-  const dnnl_status_t status = dnnl_sgemm(a.t ? 'T' : 'N', b.t ? 'T' : 'N', m, n, k, 1.0f, a.data, a.ld, b.data,
-                                          b.ld, accumulate ? 1.0f : 0.0f, c, ldc);
-  if (alone) omp_set_num_threads(before);
+  dnnl_status_t status;
+  {
+    const OnThisThreadOnly serial;
+    // Row-major: op(A) [m, k] with leading dimension a.ld, op(B) [k, n], C [m, n].
+    status = dnnl_sgemm(a.t ? 'T' : 'N', b.t ? 'T' : 'N', m, n, k, 1.0f, a.data, a.ld, b.data, b.ld,
+                        accumulate ? 1.0f : 0.0f, c, ldc);
+  }
   if (status != dnnl_success)
     throw Error(fmt::format("matmul: oneDNN's sgemm failed (status {}) on a {}x{} by {}x{} product{}{}; "
                             "TAPEFLOW_GEMM=eigen runs Eigen's kernel instead",

@@ -101,13 +101,24 @@ inline int max_threads() {
 /// of threads (and the load) when it runs.
 struct FixedRuns {
   explicit FixedRuns(std::int64_t items) : items_(items) {
-    static const std::int64_t cores = std::max<std::int64_t>(1, std::thread::hardware_concurrency());
-    count = std::max<std::int64_t>(1, std::min(items, cores));
+    count = std::max<std::int64_t>(1, std::min(items, cores()));
     per_run_ = (items + count - 1) / count;
+  }
+  /// The machine's cores.
+  static std::int64_t cores() {
+    static const std::int64_t n = std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+    return n;
   }
   std::int64_t count;
   std::int64_t begin(std::int64_t run) const { return std::min(items_, run * per_run_); }
   std::int64_t end(std::int64_t run) const { return std::min(items_, (run + 1) * per_run_); }
+  /// out [size] = the sum of the runs' partials [count, size], in run order.
+  template <class T>
+  void add(const T* partials, std::int64_t size, T* out) const {
+    std::copy_n(partials, size, out);
+    for (std::int64_t r = 1; r < count; ++r)
+      for (std::int64_t e = 0; e < size; ++e) out[e] += partials[r * size + e];
+  }
 
  private:
   std::int64_t items_, per_run_;
@@ -131,6 +142,30 @@ inline bool in_parallel_region() {
   return false;
 #endif
 }
+
+/// For its lifetime, a library called on this thread that threads itself by the calling thread's
+/// OpenMP count (oneDNN) runs on this thread alone: outside a team the count is 1 meanwhile;
+/// inside one such a library runs serially by itself. Our teams, sized by threads_in_use(), are
+/// not affected.
+class OnThisThreadOnly {
+ public:
+  OnThisThreadOnly() : alone_(!in_parallel_region()), before_(max_threads()) {
+#ifdef _OPENMP
+    if (alone_) omp_set_num_threads(1);
+#endif
+  }
+  ~OnThisThreadOnly() {
+#ifdef _OPENMP
+    if (alone_) omp_set_num_threads(before_);
+#endif
+  }
+  OnThisThreadOnly(const OnThisThreadOnly&) = delete;
+  OnThisThreadOnly& operator=(const OnThisThreadOnly&) = delete;
+
+ private:
+  bool alone_;
+  int before_;
+};
 
 /// Runs body(thread, threads, begin, end) in an OpenMP team: each thread gets its contiguous
 /// share [begin, end) of the rows [0, rows), in thread order (possibly empty). Every team of the

@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "helpers.h"
+#include "nn/bias.h"
+#include "nn/conv_onednn.h"
+#include "ops/kernels.h"
 #include "tapeflow/nn/conv.h"
 
 using namespace tapeflow;
@@ -119,6 +122,9 @@ const std::vector<Case>& geometries() {
       {1, 3, 4, 17, 1, 1, 2, 1, 1, Padding::Same},   // 1x1 stride 1 with many channels
       {1, 5, 5, 16, 1, 1, 2, 2, 2, Padding::Same},   // 1x1 stride 2 with many channels
       {1, 4, 3, 6, 3, 3, 2, 1, 1, Padding::Same},    // filter wider than the input (SAME)
+      // A filter the size of the input, VALID: each image is its only patch (one product).
+      {2, 5, 4, 3, 5, 4, 2, 1, 1, Padding::Valid},
+      {1, 3, 3, 2, 3, 3, 2, 2, 2, Padding::Valid},   // ... with strides
   };
   return cases;
 }
@@ -346,6 +352,115 @@ BOOST_AUTO_TEST_CASE(conv2d_with_bias) {
   TF_CHECK_THROWS_WITH(nn::conv2d(image3x3(), filter2x2(), zeros({1}), {1, 1}, Padding::Valid), DTypeError, "conv2d",
                        "float32");
   TF_CHECK_THROWS_WITH(nn::conv2d(image3x3(), filter2x2(), Tensor(), {1, 1}, Padding::Valid), ValueError, "conv2d");
+}
+
+// ---------------------------------------------------------------------------- oneDNN's kernels
+
+namespace {
+
+/// A case's sizes as conv_onednn.h takes them.
+nn::detail::ConvSizes sizes_of(const Case& k) {
+  const std::int64_t oh = nn::window_output_size(k.h, k.kh, k.sh, k.padding);
+  const std::int64_t ow = nn::window_output_size(k.w, k.kw, k.sw, k.padding);
+  return {k.n, k.h, k.w, k.c, k.kh, k.kw, k.oc, k.sh, k.sw, oh, ow,
+          nn::window_pad_before(k.h, k.kh, k.sh, k.padding), nn::window_pad_before(k.w, k.kw, k.sw, k.padding)};
+}
+
+}  // namespace
+
+// Where tapeflow is built with oneDNN, a float convolution's passes run in oneDNN's convolution
+// primitives when every core has an image (nn/conv_onednn.cpp), the images cut into a fixed
+// number of runs: each pass against the definitions, with a bias and a fused ReLU, with runs of
+// two sizes; and the cases left to im2col + GEMM.
+BOOST_AUTO_TEST_CASE(conv2d_onednn_passes) {
+  namespace td = tapeflow::detail;
+  const td::GemmKernel default_kernel = td::gemm_kernel();
+  try {
+    td::set_gemm_kernel(td::GemmKernel::onednn);
+  } catch (const ValueError& e) {
+    BOOST_TEST(std::string(e.what()).find("built without oneDNN") != std::string::npos);
+    return;
+  }
+  const std::int64_t cores = td::FixedRuns::cores(), n = cores + 1;  // runs of two sizes (one per core)
+  const std::vector<Case> cases{
+      {n, 28, 28, 1, 5, 5, 20, 1, 1, Padding::Same},    // LeNet's conv1
+      {n, 14, 14, 20, 3, 3, 50, 1, 1, Padding::Same},   // LeNet's conv2: 16+ channels, the input gradient too
+      {n, 9, 8, 16, 4, 2, 5, 2, 3, Padding::Same},      // even filter, odd total padding, strides
+      {n, 11, 10, 17, 3, 3, 4, 2, 2, Padding::Valid},   // VALID, the last row and column unread
+  };
+  for (const Case& k : cases) {
+    BOOST_TEST_CONTEXT(describe(k)) {
+      Generator gen(9);
+      const Tensor x = random_uniform({k.n, k.h, k.w, k.c}, -1, 1, float32, &gen);
+      const Tensor f = random_uniform({k.kh, k.kw, k.c, k.oc}, -1, 1, float32, &gen);
+      const Tensor b = random_uniform({k.oc}, -1, 1, float32, &gen);
+      Shape shape;
+      std::vector<double> expected = direct_conv(x, f, k.sh, k.sw, k.padding, &shape);
+      for (std::size_t i = 0; i < expected.size(); ++i)
+        expected[i] = std::max(0.0, expected[i] + b.to_vector<double>()[i % static_cast<std::size_t>(k.oc)]);
+      const nn::detail::ConvSizes s = sizes_of(k);
+      Tensor y = Tensor::empty(shape, float32);
+      BOOST_TEST(nn::detail::onednn_conv_forward(s, x.data<float>(), f.data<float>(), b.data<float>(), y.data<float>(),
+                                                 td::Epilogue::relu));
+      tft::check_close(y, expected, 1e-4, 1e-4);
+      const Tensor dout = random_uniform(shape, -1, 1, float32, &gen);
+      std::vector<double> dx_expected, df_expected;
+      direct_conv_grads(x, f, dout, k.sh, k.sw, k.padding, &dx_expected, &df_expected);
+      Tensor dx = full(x.shape(), 7.0, float32), df = full(f.shape(), 7.0, float32);  // overwritten, not added to
+      const bool input_grad =
+          nn::detail::onednn_conv_input_grad(s, dout.data<float>(), f.data<float>(), dx.data<float>());
+      BOOST_TEST(input_grad == (k.c >= 16));  // fewer channels: measured slower than ours
+      if (input_grad) tft::check_close(dx, dx_expected, 1e-4, 1e-4);
+      BOOST_TEST(nn::detail::onednn_conv_filter_grad(s, x.data<float>(), dout.data<float>(), df.data<float>()));
+      tft::check_close(df, df_expected, 1e-4, 1e-4);
+    }
+  }
+  // Left to im2col + GEMM: a 1x1 filter with stride 1 and a filter the size of the input (each
+  // one product), fewer images than cores, and TAPEFLOW_GEMM=eigen.
+  std::vector<float> buffer(100000, 0.0f);
+  float* p = buffer.data();
+  auto forward_runs = [&](const Case& k) {
+    return nn::detail::onednn_conv_forward(sizes_of(k), p, p, nullptr, p, td::Epilogue::none);
+  };
+  BOOST_TEST(!forward_runs({n, 6, 6, 4, 1, 1, 8, 1, 1, Padding::Same}));
+  BOOST_TEST(!forward_runs({n, 6, 6, 4, 6, 6, 8, 1, 1, Padding::Valid}));
+  BOOST_TEST(forward_runs({n, 6, 6, 4, 3, 3, 8, 1, 1, Padding::Same}));
+  if (cores > 1) BOOST_TEST(!forward_runs({cores - 1, 6, 6, 4, 3, 3, 8, 1, 1, Padding::Same}));
+  td::set_gemm_kernel(td::GemmKernel::eigen);
+  BOOST_TEST(!forward_runs({n, 6, 6, 4, 3, 3, 8, 1, 1, Padding::Same}));
+  td::set_gemm_kernel(default_kernel);
+}
+
+// The op with oneDNN's kernels and with tapeflow's own (TAPEFLOW_GEMM=eigen): the same
+// convolution up to rounding, forward and backward, with a bias and a fused ReLU.
+BOOST_AUTO_TEST_CASE(conv2d_kernels_agree) {
+  namespace td = tapeflow::detail;
+  const td::GemmKernel default_kernel = td::gemm_kernel();
+  try {
+    td::set_gemm_kernel(td::GemmKernel::onednn);
+  } catch (const ValueError&) {
+    return;  // one kernel only (conv2d_onednn_passes checks the message)
+  }
+  Generator gen(4);
+  const std::int64_t n = 2 * td::FixedRuns::cores() + 1;
+  const Tensor x = random_uniform({n, 12, 12, 24}, -1, 1, float32, &gen);
+  const Tensor f = random_uniform({3, 3, 24, 32}, -0.2, 0.2, float32, &gen), b = random_uniform({32}, -1, 1, float32, &gen);
+  const Tensor w = random_uniform({n, 6, 6, 32}, -1, 1, float32, &gen);
+  auto run = [&] {
+    Tensor xv = x.clone().requires_grad_(), fv = f.clone().requires_grad_(), bv = b.clone().requires_grad_();
+    Tensor y = nn::detail::conv2d_fused(xv, fv, bv, {2, 2}, Padding::Same, nn::detail::Fused::bias_relu);
+    std::vector<Tensor> out = autograd::grad({reduce_sum(y * w)}, {xv, fv, bv});
+    out.insert(out.begin(), y);
+    return out;
+  };
+  const std::vector<Tensor> ours_onednn = run();
+  td::set_gemm_kernel(td::GemmKernel::eigen);
+  const std::vector<Tensor> ours_eigen = run();
+  td::set_gemm_kernel(default_kernel);
+  for (std::size_t i = 0; i < ours_onednn.size(); ++i) {
+    const double scale = 1 + reduce_max(abs(ours_eigen[i])).item<double>();
+    BOOST_TEST(reduce_max(abs(ours_onednn[i] - ours_eigen[i])).item<double>() < 1e-5 * scale, "result " << i);
+  }
 }
 
 // ---------------------------------------------------------------------------- geometry helpers
