@@ -5,6 +5,10 @@
 // consumed in cache-sized chunks (never whole), shared out to threads; backward recomputes them
 // from the input for the filter's gradient, and scatters d_patches = dout · filterᵀ back onto the
 // input (col2im) for the input's gradient.
+//
+// Where tapeflow is built with oneDNN, a float convolution's passes go first to oneDNN's
+// convolution primitives (conv_onednn.cpp, which says when); these kernels are the fallback, and
+// double's.
 #include "tapeflow/nn/conv.h"
 
 #include <algorithm>
