@@ -28,6 +28,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -97,6 +98,13 @@ std::shared_ptr<const Made> make(const Key& k) {
                                                   dnnl::algorithm::convolution_direct, made->input, any, made->bias,
                                                   made->output, strides, pad_l, pad_r);
     std::string impl;
+    // The primitive of a descriptor, the layout of the filter it reads or writes, its scratchpad.
+    auto adopt = [&](const auto& pd, dnnl::primitive primitive, const dnnl::memory::desc& weights) {
+      made->primitive = std::move(primitive);
+      made->weights = weights;
+      made->scratch = pd.scratchpad_desc();
+      impl = pd.impl_info_str();
+    };
     if (k.pass == Pass::forward) {
       dnnl::primitive_attr with_relu = attr;
       if (k.relu) {
@@ -105,28 +113,19 @@ std::shared_ptr<const Made> make(const Key& k) {
         with_relu.set_post_ops(ops);
       }
       const dnnl::convolution_forward::primitive_desc pd(forward, with_relu, engine());
-      made->primitive = dnnl::convolution_forward(pd);
-      made->weights = pd.weights_desc();
-      made->scratch = pd.scratchpad_desc();
-      impl = pd.impl_info_str();
+      adopt(pd, dnnl::convolution_forward(pd), pd.weights_desc());
     } else {
       const dnnl::convolution_forward::primitive_desc hint(forward, engine());
       if (k.pass == Pass::input_grad) {
         const dnnl::convolution_backward_data::primitive_desc pd(
             {dnnl::algorithm::convolution_direct, made->input, any, made->output, strides, pad_l, pad_r}, attr,
             engine(), hint);
-        made->primitive = dnnl::convolution_backward_data(pd);
-        made->weights = pd.weights_desc();
-        made->scratch = pd.scratchpad_desc();
-        impl = pd.impl_info_str();
+        adopt(pd, dnnl::convolution_backward_data(pd), pd.weights_desc());
       } else {
         const dnnl::convolution_backward_weights::primitive_desc pd(
             {dnnl::algorithm::convolution_direct, made->input, any, made->output, strides, pad_l, pad_r}, attr,
             engine(), hint);
-        made->primitive = dnnl::convolution_backward_weights(pd);
-        made->weights = pd.diff_weights_desc();
-        made->scratch = pd.scratchpad_desc();
-        impl = pd.impl_info_str();
+        adopt(pd, dnnl::convolution_backward_weights(pd), pd.diff_weights_desc());
       }
     }
     if (impl.find("gemm") != std::string::npos || impl.find("ref") != std::string::npos) return nullptr;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "helpers.h"
+#include "onednn_kernels.h"
 #include "nn/bias.h"
 #include "nn/conv_onednn.h"
 #include "ops/kernels.h"
@@ -374,13 +375,8 @@ nn::detail::ConvSizes sizes_of(const Case& k) {
 // two sizes; and the cases left to im2col + GEMM.
 BOOST_AUTO_TEST_CASE(conv2d_onednn_passes) {
   namespace td = tapeflow::detail;
-  const td::GemmKernel default_kernel = td::gemm_kernel();
-  try {
-    td::set_gemm_kernel(td::GemmKernel::onednn);
-  } catch (const ValueError& e) {
-    BOOST_TEST(std::string(e.what()).find("built without oneDNN") != std::string::npos);
-    return;
-  }
+  const tft::OneDnnKernels onednn;
+  if (!onednn.available) return;
   const std::int64_t cores = td::FixedRuns::cores(), n = cores + 1;  // runs of two sizes (one per core)
   const std::vector<Case> cases{
       {n, 28, 28, 1, 5, 5, 20, 1, 1, Padding::Same},    // LeNet's conv1
@@ -428,19 +424,14 @@ BOOST_AUTO_TEST_CASE(conv2d_onednn_passes) {
   if (cores > 1) BOOST_TEST(!forward_runs({cores - 1, 6, 6, 4, 3, 3, 8, 1, 1, Padding::Same}));
   td::set_gemm_kernel(td::GemmKernel::eigen);
   BOOST_TEST(!forward_runs({n, 6, 6, 4, 3, 3, 8, 1, 1, Padding::Same}));
-  td::set_gemm_kernel(default_kernel);
 }
 
 // The op with oneDNN's kernels and with tapeflow's own (TAPEFLOW_GEMM=eigen): the same
 // convolution up to rounding, forward and backward, with a bias and a fused ReLU.
 BOOST_AUTO_TEST_CASE(conv2d_kernels_agree) {
   namespace td = tapeflow::detail;
-  const td::GemmKernel default_kernel = td::gemm_kernel();
-  try {
-    td::set_gemm_kernel(td::GemmKernel::onednn);
-  } catch (const ValueError&) {
-    return;  // one kernel only (conv2d_onednn_passes checks the message)
-  }
+  const tft::OneDnnKernels onednn;
+  if (!onednn.available) return;
   Generator gen(4);
   const std::int64_t n = 2 * td::FixedRuns::cores() + 1;
   const Tensor x = random_uniform({n, 12, 12, 24}, -1, 1, float32, &gen);
@@ -456,7 +447,6 @@ BOOST_AUTO_TEST_CASE(conv2d_kernels_agree) {
   const std::vector<Tensor> ours_onednn = run();
   td::set_gemm_kernel(td::GemmKernel::eigen);
   const std::vector<Tensor> ours_eigen = run();
-  td::set_gemm_kernel(default_kernel);
   for (std::size_t i = 0; i < ours_onednn.size(); ++i) {
     const double scale = 1 + reduce_max(abs(ours_eigen[i])).item<double>();
     BOOST_TEST(reduce_max(abs(ours_onednn[i] - ours_eigen[i])).item<double>() < 1e-5 * scale, "result " << i);

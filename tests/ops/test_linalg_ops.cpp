@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "helpers.h"
+#include "onednn_kernels.h"
 #include "ops/kernels.h"
 #include "ops/reference.h"
 
@@ -142,13 +143,8 @@ BOOST_AUTO_TEST_CASE(matmul_split_between_threads) {
 // The two kernels compute the same products up to rounding, and each the same bits at any
 // number of threads (as the thread-count test checks for the default kernel).
 BOOST_AUTO_TEST_CASE(matmul_kernels_agree) {
-  const detail::GemmKernel default_kernel = detail::gemm_kernel();
-  try {
-    detail::set_gemm_kernel(detail::GemmKernel::onednn);
-  } catch (const ValueError& e) {
-    BOOST_TEST(std::string(e.what()).find("built without oneDNN") != std::string::npos);
-    return;
-  }
+  const tft::OneDnnKernels onednn;
+  if (!onednn.available) return;
   Generator gen(11);
   const Tensor a = random_uniform({100, 2450}, -1, 1, float32, &gen), b = random_uniform({2450, 120}, -1, 1, float32, &gen);
   const int before = get_num_threads();
@@ -163,7 +159,6 @@ BOOST_AUTO_TEST_CASE(matmul_kernels_agree) {
     }
   set_num_threads(before);
   set_adaptive_threads(true);
-  detail::set_gemm_kernel(default_kernel);
   for (int i : {0, 1}) {
     BOOST_TEST(reduce_max(abs(results[i] - results[i + 2])).item<float>() == 0.0f);  // oneDNN, 1 and 2 threads
     BOOST_TEST(reduce_max(abs(results[i + 4] - results[i + 6])).item<float>() == 0.0f);  // Eigen
