@@ -101,7 +101,10 @@ GemmKernel initial_gemm_kernel() {
 #ifdef TAPEFLOW_WITH_DNNL
   if (v.empty() || v == "onednn") return GemmKernel::onednn;
 #endif
-  if (!v.empty() && v != "onednn")
+  if (v == "onednn")
+    fmt::print(stderr, "tapeflow: TAPEFLOW_GEMM=onednn, but this tapeflow was built without oneDNN "
+                       "(TAPEFLOW_WITH_DNNL=OFF): Eigen's kernel runs\n");
+  else if (!v.empty())
     fmt::print(stderr, "tapeflow: ignoring TAPEFLOW_GEMM='{}': it must be onednn or eigen\n", v);
   return GemmKernel::eigen;
 }

@@ -46,8 +46,9 @@ extern template void gemm<double>(const double*, const double*, double*, std::in
 
 /// The kernel that computes each thread's share of a float product: oneDNN's sgemm (the default
 /// where tapeflow is built with oneDNN) or Eigen's (the default otherwise; always for double).
-/// TAPEFLOW_GEMM=eigen or onednn chooses when the library loads. Both give results that do not
-/// depend on the number of threads; they differ from each other by rounding.
+/// TAPEFLOW_GEMM=eigen or onednn chooses when the library loads. The same switch chooses the
+/// float convolutions' kernels: oneDNN's primitives (nn/conv_onednn.h) or im2col + the product.
+/// Both give results that do not depend on the number of threads; they differ by rounding.
 enum class GemmKernel { eigen, onednn };
 GemmKernel gemm_kernel();
 void set_gemm_kernel(GemmKernel kernel);
