@@ -328,7 +328,7 @@ int main(int argc, char** argv) {
     for (const auto& w : all) names.push_back(w.name);
     return names;
   }()));
-  app.add_option("--threads", ctx.threads, "threads (default: $TAPEFLOW_NUM_THREADS, else all cores)")
+  app.add_option("--threads", ctx.threads, "threads (default: $TAPEFLOW_NUM_THREADS, else the CPUs the process may run on)")
       ->check(flags::positive);
   app.add_option("--contended", ctx.competitors,
                  "also run each training workload beside this many CPU-bound processes that the bench starts "

@@ -1,6 +1,7 @@
 #pragma once
 /// Threads used by tapeflow's kernels (OpenMP teams, GEMM included). Default: the environment
-/// variable TAPEFLOW_NUM_THREADS when set, else all cores. With adaptive threads (the default),
+/// variable TAPEFLOW_NUM_THREADS when set, else the CPUs the process may run on (all cores, or
+/// those of its affinity set: taskset, a container's cpuset). With adaptive threads (the default),
 /// this is the most a team uses: see set_adaptive_threads.
 namespace tapeflow {
 

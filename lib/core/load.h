@@ -11,6 +11,12 @@
 
 namespace tapeflow::detail {
 
+/// The CPUs this process may run on: its affinity set (taskset, a container's cpuset), as
+/// OpenMP's default team counts them; the machine's CPUs where that is unknown. Read once, when
+/// first asked; defined in threads.cpp. The default thread count, and the fixed runs of the
+/// kernels whose sums must not depend on the thread count (FixedRuns).
+int usable_cpus();
+
 /// The ticks the CPUs in `cpus` spent busy (user, nice, system, irq, softirq, steal), summed, from
 /// the text of /proc/stat; -1 when a listed CPU has no line or a line does not parse.
 inline std::int64_t busy_ticks(std::string_view stat, const std::vector<int>& cpus) {

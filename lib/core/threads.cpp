@@ -32,6 +32,16 @@
 namespace tapeflow {
 namespace {
 
+std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
 int initial_threads() {
   if (const char* env = std::getenv("TAPEFLOW_NUM_THREADS")) {
     char* end = nullptr;
@@ -40,8 +50,7 @@ int initial_threads() {
     // Read when the library loads, where throwing would abort: warn and use all cores.
     fmt::print(stderr, "tapeflow: ignoring TAPEFLOW_NUM_THREADS='{}': it must be a positive integer\n", env);
   }
-  unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
+  return detail::usable_cpus();
 }
 
 bool initial_adaptive() {
@@ -131,16 +140,6 @@ int own_running() {
   return running;
 }
 
-std::vector<int> allowed_cpus() {
-  std::vector<int> cpus;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
-  for (int c = 0; c < CPU_SETSIZE; ++c)
-    if (CPU_ISSET(c, &set)) cpus.push_back(c);
-  return cpus;
-}
-
 void monitor() {
   const std::vector<int> cpus = allowed_cpus();
   const double tick = 1.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
@@ -197,6 +196,16 @@ void start_monitor() {
 }
 
 }  // namespace
+
+int detail::usable_cpus() {
+  static const int n = [] {
+    const std::size_t allowed = allowed_cpus().size();
+    if (allowed > 0) return static_cast<int>(allowed);
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw == 0 ? 1 : static_cast<int>(hw);
+  }();
+  return n;
+}
 
 void set_num_threads(int n) {
   if (n < 1) throw ValueError(fmt::format("set_num_threads: the number of threads must be >= 1, got {}", n));

@@ -335,7 +335,7 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* f, const T* bias, 
 }
 
 /// d_filter [depth, oc] = patches(x)ᵀ · dout [rows, oc], the patches recomputed chunk by chunk.
-/// The chunks are cut into a fixed number of runs (the machine's cores, never the threads in use),
+/// The chunks are cut into a fixed number of runs (the CPUs the process may use, never the threads in use),
 /// each summed in chunk order into its own partial, and the partials added in run order: the
 /// result does not depend on how many threads run (deterministic, whatever the load).
 template <class T>

@@ -6,8 +6,8 @@
 // as fast as ours, the filter gradient 1.3-2x, and the input gradient 1.3x from 32 input
 // channels (slower with few: 3.6x slower with one).
 //
-// How, so that only the speed changes: the images are cut into FixedRuns (as many as the
-// machine has cores, never the threads in use), and each run is one oneDNN call on its images,
+// How, so that only the speed changes: the images are cut into FixedRuns (as many as the CPUs
+// the process may use, never the threads in use), and each run is one oneDNN call on its images,
 // on one thread, inside our team. So the team follows the machine's load (threads_in_use), and
 // no result depends on the number of threads: an image's output and input gradient are computed
 // by one call whatever the others, and the filter gradient is the runs' partial gradients added

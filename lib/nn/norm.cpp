@@ -18,7 +18,7 @@ namespace {
 
 /// Per-column sums over the rows of a row-major [rows, width] layout: add_row(r, acc) adds row
 /// r's contributions into acc (k blocks of `width` doubles). The rows are cut into a fixed number
-/// of runs (the machine's cores, never the threads in use), each summed in row order, and the
+/// of runs (the CPUs the process may use, never the threads in use), each summed in row order, and the
 /// runs' sums added in run order: the result depends neither on scheduling nor on how many
 /// threads run.
 template <class F>

@@ -1,7 +1,6 @@
 #pragma once
 // Internal: the loops shared by the element-wise kernels (broadcasting, chunked OpenMP, Eigen maps).
 #include <algorithm>
-#include <thread>
 #include <vector>
 
 #include <Eigen/Core>
@@ -10,6 +9,7 @@
 #endif
 
 #include "core/dispatch.h"
+#include "core/load.h"
 #include "tapeflow/autograd.h"
 #include "core/float_mode.h"
 #include "tapeflow/threads.h"
@@ -97,19 +97,16 @@ inline int max_threads() {
 #endif
 }
 
-/// `items` cut into a fixed number of contiguous runs: the machine's cores, never the threads in
-/// use. A sum taken run by run, then over the runs in run order, is the same whatever the number
-/// of threads (and the load) when it runs.
+/// `items` cut into a fixed number of contiguous runs: the CPUs the process may use, never the
+/// threads in use. A sum taken run by run, then over the runs in run order, is the same whatever
+/// the number of threads (and the load) when it runs.
 struct FixedRuns {
   explicit FixedRuns(std::int64_t items) : items_(items) {
     count = std::max<std::int64_t>(1, std::min(items, cores()));
     per_run_ = (items + count - 1) / count;
   }
-  /// The machine's cores.
-  static std::int64_t cores() {
-    static const std::int64_t n = std::max<std::int64_t>(1, std::thread::hardware_concurrency());
-    return n;
-  }
+  /// The CPUs the process may use (usable_cpus).
+  static std::int64_t cores() { return usable_cpus(); }
   std::int64_t count;
   std::int64_t begin(std::int64_t run) const { return std::min(items_, run * per_run_); }
   std::int64_t end(std::int64_t run) const { return std::min(items_, (run + 1) * per_run_); }

@@ -5,10 +5,12 @@
 #include <string>
 #include <thread>
 
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/load.h"
+#include "ops/kernels.h"
 #include "helpers.h"
 
 using namespace tapeflow;
@@ -37,11 +39,20 @@ BOOST_AUTO_TEST_CASE(set_and_get) {
 }
 
 // Run by CTest twice: as part of the suite, and as core.threads_env with TAPEFLOW_NUM_THREADS=1.
+// The default: TAPEFLOW_NUM_THREADS, else the CPUs of the process's affinity set (ctest runs this
+// test also under `taskset -c 0`, on one CPU of a larger machine, where a team of all the
+// machine's cores would wait at every barrier for threads that share that CPU).
 BOOST_AUTO_TEST_CASE(default_comes_from_the_environment) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  BOOST_REQUIRE(::sched_getaffinity(0, sizeof set, &set) == 0);
+  const int allowed = CPU_COUNT(&set);
+  BOOST_TEST(tapeflow::detail::usable_cpus() == allowed);
+  BOOST_TEST(tapeflow::detail::FixedRuns::cores() == allowed);
   if (const char* env = std::getenv("TAPEFLOW_NUM_THREADS")) {
     BOOST_TEST(get_num_threads() == std::atoi(env));
   } else {
-    BOOST_TEST(get_num_threads() == static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    BOOST_TEST(get_num_threads() == allowed);
   }
 }
 
