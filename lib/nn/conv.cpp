@@ -450,7 +450,6 @@ Tensor conv2d_backprop_filter(const ConvGeometry& g, const Tensor& input, const 
       });
 }
 
-/// The convolution of concrete operands, with a fused bias when `bias` is defined.
 /// The convolution, with the bias (when defined) and a fused ReLU (Fused::bias_relu) in its
 /// products' epilogue.
 auto conv2d_forward(const ConvGeometry& g, const Tensor& input, const Tensor& filter, const Tensor& bias,

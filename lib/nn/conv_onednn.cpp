@@ -2,9 +2,9 @@
 //
 // Why: oneDNN's direct convolutions (JIT kernels chosen for the CPU at run time) read the input
 // where it lies, where im2col + GEMM first copies every input value kh*kw times. On the samples'
-// layers (AMD EPYC with AVX-512, 2 threads, docs/performance.md) the forward pass ran 1.3-2.5x
-// as fast as ours, the filter gradient 1.3-2x, and the input gradient 1.3x from 32 input
-// channels (slower with few: 3.6x slower with one).
+// layers (AMD EPYC with AVX-512, 2 threads, docs/performance.md) the forward pass ran 1.3-2.7x
+// as fast as ours, the filter gradient 1.4-2.9x, and the input gradient as fast with 20 input
+// channels and 1.3x with 32 (3.4x slower with one).
 //
 // How, so that only the speed changes: the images are cut into FixedRuns (as many as the CPUs
 // the process may use, never the threads in use), and each run is one oneDNN call on its images,
@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <compare>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,13 +49,14 @@ enum class Pass { forward, input_grad, filter_grad };
 /// What a primitive depends on: the pass, the sizes (n: the images of one run) and the fused ops.
 struct Key {
   Pass pass;
-  std::int64_t n, h, w, c, kh, kw, oc, sh, sw, oh, ow, pad_top, pad_left;
+  ConvSizes sizes;
   bool bias, relu;
   auto operator<=>(const Key&) const = default;
 };
 
-Key key_of(Pass pass, const ConvSizes& s, std::int64_t images, bool bias, bool relu) {
-  return {pass, images, s.h, s.w, s.c, s.kh, s.kw, s.oc, s.sh, s.sw, s.oh, s.ow, s.pad_top, s.pad_left, bias, relu};
+Key key_of(Pass pass, ConvSizes s, std::int64_t images, bool bias, bool relu) {
+  s.n = images;
+  return {pass, s, bias, relu};
 }
 
 /// One primitive for one run's images, with the memory layouts it reads and writes.
@@ -62,8 +64,9 @@ struct Made {
   dnnl::primitive primitive;
   dnnl::memory::desc input, output, weights, bias, scratch;  // weights: the filter (or its gradient), its layout
   dnnl::memory::desc hwio;                                    // the filter as tapeflow stores it
-  bool reordered;                                             // weights != hwio
   dnnl::reorder reorder;  // hwio -> weights (forward, input gradient), weights -> hwio (filter gradient)
+  /// Whether the primitive's filter layout is not tapeflow's (then `reorder` converts).
+  bool reordered() const { return weights != hwio; }
 };
 
 dnnl::engine& engine() {
@@ -78,7 +81,8 @@ dnnl::stream& stream() {
 }
 
 /// The primitive for `key`, or null where oneDNN has none, or only one we do not use.
-std::shared_ptr<const Made> make(const Key& k) {
+std::shared_ptr<const Made> make(const Key& key) {
+  const ConvSizes& k = key.sizes;
   const td::OnThisThreadOnly serial;  // made for one thread: it then runs on the one that calls it
   const dnnl::memory::dims weights{k.oc, k.c, k.kh, k.kw}, strides{k.sh, k.sw}, pad_l{k.pad_top, k.pad_left};
   // The padding after the last row and column; with VALID padding the input's last rows may go
@@ -89,7 +93,7 @@ std::shared_ptr<const Made> make(const Key& k) {
   made->input = dnnl::memory::desc({k.n, k.c, k.h, k.w}, f32, tag::nhwc);
   made->output = dnnl::memory::desc({k.n, k.oc, k.oh, k.ow}, f32, tag::nhwc);
   made->hwio = dnnl::memory::desc(weights, f32, tag::hwio);
-  if (k.bias) made->bias = dnnl::memory::desc({k.oc}, f32, tag::a);
+  if (key.bias) made->bias = dnnl::memory::desc({k.oc}, f32, tag::a);
   const dnnl::memory::desc any(weights, f32, tag::any);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // each thread's own buffer (below)
@@ -105,9 +109,9 @@ std::shared_ptr<const Made> make(const Key& k) {
       made->scratch = pd.scratchpad_desc();
       impl = pd.impl_info_str();
     };
-    if (k.pass == Pass::forward) {
+    if (key.pass == Pass::forward) {
       dnnl::primitive_attr with_relu = attr;
-      if (k.relu) {
+      if (key.relu) {
         dnnl::post_ops ops;
         ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
         with_relu.set_post_ops(ops);
@@ -116,7 +120,7 @@ std::shared_ptr<const Made> make(const Key& k) {
       adopt(pd, dnnl::convolution_forward(pd), pd.weights_desc());
     } else {
       const dnnl::convolution_forward::primitive_desc hint(forward, engine());
-      if (k.pass == Pass::input_grad) {
+      if (key.pass == Pass::input_grad) {
         const dnnl::convolution_backward_data::primitive_desc pd(
             {dnnl::algorithm::convolution_direct, made->input, any, made->output, strides, pad_l, pad_r}, attr,
             engine(), hint);
@@ -129,9 +133,8 @@ std::shared_ptr<const Made> make(const Key& k) {
       }
     }
     if (impl.find("gemm") != std::string::npos || impl.find("ref") != std::string::npos) return nullptr;
-    made->reordered = made->weights != made->hwio;
-    if (made->reordered) {
-      const bool to_primitive = k.pass != Pass::filter_grad;
+    if (made->reordered()) {
+      const bool to_primitive = key.pass != Pass::filter_grad;
       made->reorder = to_primitive ? dnnl::reorder(dnnl::reorder::primitive_desc(engine(), made->hwio, engine(), made->weights))
                                    : dnnl::reorder(dnnl::reorder::primitive_desc(engine(), made->weights, engine(), made->hwio));
     }
@@ -184,26 +187,31 @@ class Runs {
   const Made& made(std::int64_t run) const { return *made_[static_cast<std::size_t>(run)]; }
 
   /// Runs run(r, made) for every run, the runs shared out to the threads in use, each on one
-  /// thread; a oneDNN failure is reported after all have ended.
+  /// thread. A failure (oneDNN's, or a buffer that could not grow) cannot leave an OpenMP region:
+  /// the first is kept and thrown after all runs have ended, oneDNN's as an Error naming the pass.
   template <class F>
   void execute(const char* what, const ConvSizes& s, F&& run) const {
     std::mutex mutex;
-    std::string failure;
+    std::exception_ptr failure;
     td::parallel_for(count(), count() > 1, [&](std::int64_t r0, std::int64_t r1) {
       const td::OnThisThreadOnly serial;
       for (std::int64_t r = r0; r < r1; ++r) {
         try {
           run(r, made(r));
-        } catch (const dnnl::error& e) {
+        } catch (...) {
           const std::lock_guard lock(mutex);
-          failure = e.what();
+          if (!failure) failure = std::current_exception();
         }
       }
     });
-    if (!failure.empty())
+    if (!failure) return;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const dnnl::error& e) {
       throw Error(fmt::format("conv2d: oneDNN's {} failed ({}) for the input [{}, {}, {}, {}] and the filter "
                               "[{}, {}, {}, {}]; TAPEFLOW_GEMM=eigen runs tapeflow's own kernels instead",
-                              what, failure, s.n, s.h, s.w, s.c, s.kh, s.kw, s.c, s.oc));
+                              what, e.what(), s.n, s.h, s.w, s.c, s.kh, s.kw, s.c, s.oc));
+    }
   }
 
   /// The filter in the layout of each run's primitive: `f` itself where that is HWIO, else a
@@ -213,7 +221,7 @@ class Runs {
     const td::OnThisThreadOnly serial;
     for (std::int64_t r = 0; r < count(); ++r) {
       const Made& m = made(r);
-      if (!m.reordered) {
+      if (!m.reordered()) {
         out.push_back(f);
         continue;
       }
@@ -262,9 +270,9 @@ bool onednn_conv_forward(const ConvSizes& s, const float* x, const float* f, con
   runs.execute("forward convolution", s, [&](std::int64_t r, const Made& m) {
     const std::int64_t i = runs.first_image(r);
     std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, view(m.input, x + i * s.h * s.w * s.c)},
+        {DNNL_ARG_SRC, view(m.input, x + i * s.input_image())},
         {DNNL_ARG_WEIGHTS, view(m.weights, filters[static_cast<std::size_t>(r)])},
-        {DNNL_ARG_DST, view(m.output, y + i * s.oh * s.ow * s.oc)},
+        {DNNL_ARG_DST, view(m.output, y + i * s.output_image())},
         {DNNL_ARG_SCRATCHPAD, view(m.scratch, scratchpad(m))}};
     if (bias) args.emplace(DNNL_ARG_BIAS, view(m.bias, bias));
     m.primitive.execute(stream(), args);
@@ -281,9 +289,9 @@ bool onednn_conv_input_grad(const ConvSizes& s, const float* dy, const float* f,
   const std::vector<const float*> filters = runs.filters(f, copies);
   runs.execute("convolution input gradient", s, [&](std::int64_t r, const Made& m) {
     const std::int64_t i = runs.first_image(r);
-    m.primitive.execute(stream(), {{DNNL_ARG_DIFF_DST, view(m.output, dy + i * s.oh * s.ow * s.oc)},
+    m.primitive.execute(stream(), {{DNNL_ARG_DIFF_DST, view(m.output, dy + i * s.output_image())},
                                    {DNNL_ARG_WEIGHTS, view(m.weights, filters[static_cast<std::size_t>(r)])},
-                                   {DNNL_ARG_DIFF_SRC, view(m.input, dx + i * s.h * s.w * s.c)},
+                                   {DNNL_ARG_DIFF_SRC, view(m.input, dx + i * s.input_image())},
                                    {DNNL_ARG_SCRATCHPAD, view(m.scratch, scratchpad(m))}});
   });
   return true;
@@ -300,12 +308,12 @@ bool onednn_conv_filter_grad(const ConvSizes& s, const float* x, const float* dy
     const std::int64_t i = runs.first_image(r);
     float* mine = partial.data() + r * size;
     thread_local std::vector<float> native;
-    float* out = m.reordered ? grown(native, m.weights.get_size()) : mine;
-    m.primitive.execute(stream(), {{DNNL_ARG_SRC, view(m.input, x + i * s.h * s.w * s.c)},
-                                   {DNNL_ARG_DIFF_DST, view(m.output, dy + i * s.oh * s.ow * s.oc)},
+    float* out = m.reordered() ? grown(native, m.weights.get_size()) : mine;
+    m.primitive.execute(stream(), {{DNNL_ARG_SRC, view(m.input, x + i * s.input_image())},
+                                   {DNNL_ARG_DIFF_DST, view(m.output, dy + i * s.output_image())},
                                    {DNNL_ARG_DIFF_WEIGHTS, view(m.weights, out)},
                                    {DNNL_ARG_SCRATCHPAD, view(m.scratch, scratchpad(m))}});
-    if (m.reordered) {
+    if (m.reordered()) {
       dnnl::memory from = view(m.weights, out), to = view(m.hwio, mine);
       m.reorder.execute(stream(), from, to);
     }

@@ -1,6 +1,7 @@
 #pragma once
 // Internal: conv2d's float kernels in oneDNN's convolution primitives, which conv.cpp calls first
 // and falls back from to its own im2col + GEMM.
+#include <compare>
 #include <cstdint>
 
 #include "ops/kernels.h"
@@ -15,6 +16,12 @@ struct ConvSizes {
   std::int64_t sh, sw;
   std::int64_t oh, ow;
   std::int64_t pad_top, pad_left;
+
+  /// The values of one image of the input, and of the output.
+  std::int64_t input_image() const { return h * w * c; }
+  std::int64_t output_image() const { return oh * ow * oc; }
+
+  auto operator<=>(const ConvSizes&) const = default;
 
   /// Whether the patches (im2col's [n*oh*ow, kh*kw*c]) are the input itself, so that the
   /// convolution is one matrix product: a 1x1 filter with stride 1 reads each input position

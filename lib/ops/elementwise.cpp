@@ -93,8 +93,8 @@ Tensor grad_op(const char* type, const Tensor& a, const Tensor& b, F f, B backwa
 }
 
 // The gradients of the activations (TensorFlow's ReluGrad(gradients, features), SigmoidGrad(y, dy),
-// ...), each the other's backward where it is linear in the gradient.
-
+// ...), each the other's backward where it is linear in the gradient; ReluGrad, which the ops
+// with a fused ReLU use too, is below the anonymous namespace (ops/grads.h).
 Tensor relu6_grad(const Tensor& g, const Tensor& x) {
   return grad_op("Relu6Grad", g, x, [](auto gv, auto xv) { return (xv > 0 && xv < 6) ? gv : decltype(gv)(0); },
                  [](const Tensor&, const Tensor& x, const Tensor& gg) { return Grads{relu6_grad(gg, x), Tensor()}; });
